@@ -1,0 +1,274 @@
+//! Command-line parsing: argv → `Mode`. Hand-rolled (the grammar is tiny and
+//! a parser crate would cost more binary than this file), two stages like
+//! ripgrep's: words are recognised here, values are typed by `units`.
+//!
+//! Everything after `--` is the command, passed on untouched as `OsString`s.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::units;
+
+/// What the user asked for.
+#[derive(Debug, PartialEq)]
+pub enum Mode {
+    Help,
+    Version,
+    /// `tend [FLAGS] -- CMD [ARG...]`.
+    Wrap(WrapArgs),
+    /// `tend [-c FILE]`.
+    Supervise {
+        config: Option<PathBuf>,
+    },
+    /// `tend check [FILE]`.
+    Check {
+        config: Option<PathBuf>,
+    },
+}
+
+/// When an app is started again after it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl Restart {
+    /// Parses the spelling shared by `--restart` and `restart = ...`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "always" => Ok(Restart::Always),
+            "on-failure" => Ok(Restart::OnFailure),
+            "never" => Ok(Restart::Never),
+            _ => Err(format!(
+                "invalid restart policy {text:?}: expected always, on-failure or never"
+            )),
+        }
+    }
+}
+
+/// Wrapper mode: the command and the supervisor flags given on the line.
+#[derive(Debug, Default, PartialEq)]
+pub struct WrapArgs {
+    pub command: Vec<OsString>,
+    pub restart: Option<Restart>,
+    pub restart_delay: Option<Duration>,
+    pub max_restarts: Option<u32>,
+    pub restart_window: Option<Duration>,
+    pub max_memory: Option<u64>,
+    pub stop_signal: Option<libc::c_int>,
+    pub stop_timeout: Option<Duration>,
+}
+
+impl WrapArgs {
+    /// True when no supervisor flag was given: tend behaves like tini.
+    pub fn is_plain(&self) -> bool {
+        *self
+            == WrapArgs {
+                command: self.command.clone(),
+                ..WrapArgs::default()
+            }
+    }
+}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+tend: a small init and process supervisor for containers and minimal VMs
+
+usage:
+  tend [-c FILE]                 run the apps of FILE (default: $TEND_CONFIG,
+                                 else ./init.toml, else /etc/tend/init.toml)
+  tend [FLAGS] -- CMD [ARG...]   wrapper mode: run CMD as the only child, reap
+                                 zombies, forward every signal, exit with CMD's code
+  tend check [FILE]              validate FILE and report every problem
+  tend --version | --help
+
+wrapper flags (any of them turns wrapper mode into a one-app supervisor):
+  --restart always|on-failure|never   restart policy (default: never)
+  --restart-delay DURATION            first delay before a restart (default: 1s)
+  --max-restarts N                    more restarts than this within ...
+  --restart-window DURATION           ... this window: give up (default: 10 in 60s)
+  --max-memory SIZE                   restart when the tree's RSS exceeds SIZE
+  --stop-signal SIGNAL                signal that asks CMD to stop (default: SIGTERM)
+  --stop-timeout DURATION             then SIGKILL after this long (default: 10s)
+
+durations: 500ms 3s 2m 1h    sizes: 512K 256M 1G    signals: SIGTERM TERM 15 SIGRTMIN+3
+
+exit status: CMD's exit code, 128+N if CMD died of signal N, 127 if CMD was
+not found, 126 if it could not be executed, 2 for a usage or config error.
+";
+
+/// Parses argv (without argv[0]).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
+    let mut args = args.into_iter();
+    let mut wrap = WrapArgs::default();
+    let mut config: Option<PathBuf> = None;
+    let mut saw_wrap_flag = false;
+
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            return Err(format!("unexpected argument {arg:?} (see tend --help)"));
+        };
+        if text == "--" {
+            wrap.command = args.collect();
+            if wrap.command.is_empty() {
+                return Err("missing command after '--' (usage: tend -- CMD [ARG...])".into());
+            }
+            if config.is_some() {
+                return Err("-c FILE and '-- CMD' cannot be used together".into());
+            }
+            return Ok(Mode::Wrap(wrap));
+        }
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+            _ => (text, None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => args
+                    .next()
+                    .and_then(|v| v.into_string().ok())
+                    .ok_or_else(|| format!("{name} needs a value (see tend --help)")),
+            }
+        };
+        let with_flag = |name: &str, e: String| format!("{name}: {e}");
+        match flag {
+            "-h" | "--help" => return Ok(Mode::Help),
+            "-V" | "--version" => return Ok(Mode::Version),
+            "-c" | "--config" => config = Some(PathBuf::from(value(flag)?)),
+            "--restart" => {
+                wrap.restart = Some(Restart::parse(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "--restart-delay" => {
+                wrap.restart_delay =
+                    Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "--max-restarts" => {
+                let v = value(flag)?;
+                wrap.max_restarts =
+                    Some(v.parse().map_err(|_| {
+                        format!("{flag}: invalid count {v:?}: expected a whole number")
+                    })?)
+            }
+            "--restart-window" => {
+                wrap.restart_window =
+                    Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "--max-memory" => {
+                wrap.max_memory =
+                    Some(units::parse_size(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "--stop-signal" => {
+                wrap.stop_signal =
+                    Some(units::parse_signal(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "--stop-timeout" => {
+                wrap.stop_timeout =
+                    Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "check" if !saw_wrap_flag && config.is_none() => {
+                let file = args.next().map(PathBuf::from);
+                if let Some(extra) = args.next() {
+                    return Err(format!("check: unexpected argument {extra:?}"));
+                }
+                return Ok(Mode::Check { config: file });
+            }
+            other if other.starts_with('-') => {
+                return Err(format!("unknown flag {other:?} (see tend --help)"));
+            }
+            other => {
+                return Err(format!(
+                    "unknown command {other:?}; to run a program, put it after '--': tend -- {other}"
+                ));
+            }
+        }
+        saw_wrap_flag |= flag.starts_with("--") && !matches!(flag, "--config");
+    }
+    if saw_wrap_flag {
+        return Err("wrapper flags need a command: tend [FLAGS] -- CMD [ARG...]".into());
+    }
+    Ok(Mode::Supervise { config })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Mode, String> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn wrapper_mode_plain_and_with_flags() {
+        let Ok(Mode::Wrap(w)) = parse_str(&["--", "sh", "-c", "exit 3"]) else {
+            panic!("not wrap mode")
+        };
+        assert_eq!(w.command, ["sh", "-c", "exit 3"]);
+        assert!(w.is_plain());
+
+        let Ok(Mode::Wrap(w)) = parse_str(&[
+            "--restart",
+            "on-failure",
+            "--restart-delay=3s",
+            "--max-restarts",
+            "5",
+            "--max-memory",
+            "256M",
+            "--stop-signal",
+            "SIGINT",
+            "--",
+            "app",
+        ]) else {
+            panic!("not wrap mode")
+        };
+        assert!(!w.is_plain());
+        assert_eq!(w.restart, Some(Restart::OnFailure));
+        assert_eq!(w.restart_delay, Some(Duration::from_secs(3)));
+        assert_eq!(w.max_restarts, Some(5));
+        assert_eq!(w.max_memory, Some(256 << 20));
+        assert_eq!(w.stop_signal, Some(libc::SIGINT));
+    }
+
+    #[test]
+    fn other_modes() {
+        assert_eq!(parse_str(&[]), Ok(Mode::Supervise { config: None }));
+        assert_eq!(
+            parse_str(&["-c", "x.toml"]),
+            Ok(Mode::Supervise {
+                config: Some("x.toml".into())
+            })
+        );
+        assert_eq!(
+            parse_str(&["check", "a.toml"]),
+            Ok(Mode::Check {
+                config: Some("a.toml".into())
+            })
+        );
+        assert_eq!(parse_str(&["--help"]), Ok(Mode::Help));
+        assert_eq!(parse_str(&["-V"]), Ok(Mode::Version));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let cases: [(&[&str], &str); 8] = [
+            (&["--bogus"], "unknown flag \"--bogus\""),
+            (&["--"], "missing command"),
+            (
+                &["--restart", "sometimes", "--", "x"],
+                "--restart: invalid restart policy",
+            ),
+            (&["--restart-delay", "3", "--", "x"], "missing unit"),
+            (&["--max-restarts", "ten", "--", "x"], "invalid count"),
+            (&["--stop-signal"], "--stop-signal needs a value"),
+            (&["--restart", "always"], "need a command"),
+            (&["sleep", "1"], "tend -- sleep"),
+        ];
+        for (args, want) in cases {
+            let err = parse_str(args).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The errors that end tend before or instead of its loop, and the exit code
+//! each maps to (DESIGN.md, "Exit codes of tend"). Once the loop runs,
+//! errors are logged and retried, never returned.
+
+use std::io;
+
+use crate::spawn::SpawnError;
+
+/// A failure that ends tend.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line: exit 2.
+    Usage(String),
+    /// A set-up step failed (signal handlers, ...): exit 1.
+    Setup { op: &'static str, source: io::Error },
+    /// Wrapper mode could not start its command: 127 or 126.
+    Spawn(SpawnError),
+}
+
+impl Error {
+    /// The exit code DESIGN.md gives for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Setup { .. } => 1,
+            Error::Spawn(e) => e.exit_code(),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Usage(msg) => f.write_str(msg),
+            Error::Setup { op, source } => write!(f, "{op}: {source}"),
+            Error::Spawn(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Usage(_) => None,
+            Error::Setup { source, .. } => Some(source),
+            Error::Spawn(e) => Some(&e.source),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Starting a child: everything (argv, env) is prepared in the parent by
+//! std's `Command`; between fork and exec the child only changes its session
+//! or process group, takes the terminal's foreground when asked, and resets
+//! its signal state. No allocation, no logging there.
+//!
+//! `Command::spawn` returns only after the child has exec'd (std reports exec
+//! errors through a close-on-exec pipe), so once it returns the child already
+//! leads its own process group and signals can be sent to the whole group.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::unistd::Pid;
+
+use crate::signals;
+
+/// Where the child's process group lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// A new session (setsid): the child has no controlling terminal.
+    New,
+    /// A new process group in tend's session that becomes the terminal's
+    /// foreground group, so Ctrl-C, Ctrl-Z and job control reach it.
+    Foreground,
+}
+
+/// Why a command could not be started.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub command: String,
+    pub source: io::Error,
+}
+
+impl SpawnError {
+    /// What a shell exits with for this failure: 127 not found, 126 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self.source.kind() {
+            io::ErrorKind::NotFound => 127,
+            _ => 126,
+        }
+    }
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot start {:?}: {}", self.command, self.source)
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Starts `argv` with inherited stdio in its own group; returns its pid.
+pub fn spawn(argv: &[OsString], session: Session) -> Result<Pid, SpawnError> {
+    let error = |source| SpawnError {
+        command: argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source,
+    };
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| error(io::Error::new(io::ErrorKind::InvalidInput, "empty command")))?;
+    let mut command = Command::new(program);
+    command.args(args);
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe calls (setsid, setpgid, tcsetpgrp, signal,
+    // sigprocmask); io::Error::last_os_error does not allocate.
+    unsafe {
+        command.pre_exec(move || {
+            match session {
+                Session::New => {
+                    if libc::setsid() == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Session::Foreground => {
+                    if libc::setpgid(0, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    // SIGTTOU is still ignored here (inherited from tend), so
+                    // a background group may take the foreground. A failure
+                    // only costs job control, not the start.
+                    libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+                }
+            }
+            signals::reset_for_child();
+            Ok(())
+        });
+    }
+    let child = command.spawn().map_err(error)?;
+    // Dropping `Child` neither waits nor kills; the reaper collects it.
+    Ok(Pid::from_raw(child.id() as i32))
+}
+
+/// The session to use: `Foreground` when stdin is a terminal whose
+/// foreground group is tend's own (so handing it over steals from no one).
+pub fn session_for_stdin() -> Session {
+    let stdin = std::io::stdin();
+    match nix::unistd::tcgetpgrp(&stdin) {
+        Ok(fg) if fg == nix::unistd::getpgrp() => Session::Foreground,
+        _ => Session::New,
+    }
+}
+
+/// Gives the terminal's foreground back to tend's group after the child that
+/// held it has ended; errors only mean there is no terminal to take back.
+pub fn reclaim_terminal() {
+    let stdin = std::io::stdin();
+    let _ = nix::unistd::tcsetpgrp(&stdin, nix::unistd::getpgrp());
+}

@@ -1,0 +1,304 @@
+//! Parsers for the value types users write by hand: durations (`500ms`,
+//! `3s`, `2m`, `1h`), byte sizes (`512K`, `256M`, `1G`, powers of 1024) and
+//! signal names (`SIGTERM`, `TERM`, `SIGRTMIN+3`, `15`).
+//!
+//! Pure functions shared by the command line and the config file, so both
+//! accept exactly the same spellings and reject them with the same words.
+
+use std::time::Duration;
+
+/// Parses `500ms`, `3s`, `2m`, `1h` (a whole number and one unit).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    if number.is_empty() {
+        return Err(format!(
+            "invalid duration {text:?}: expected a number and a unit, like 500ms, 3s, 2m or 1h"
+        ));
+    }
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "" => {
+            return Err(format!(
+                "invalid duration {text:?}: missing unit (ms, s, m or h), e.g. \"{n}s\""
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    n.checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("invalid duration {text:?}: too large"))
+}
+
+/// Formats a duration the way `parse_duration` reads it back, rounding down
+/// to the largest unit that keeps it exact.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".to_string()
+    } else if ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1_000) {
+        format!("{}s", ms / 1_000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Parses `512K`, `256M`, `1G`, `2T` or a plain count of bytes with `B`;
+/// `KB`/`KiB` spellings are accepted as the same powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    if number.is_empty() {
+        return Err(format!(
+            "invalid size {text:?}: expected a number and a unit, like 512K, 256M or 1G"
+        ));
+    }
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: number too large"))?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        "" => {
+            return Err(format!(
+                "invalid size {text:?}: missing unit (K, M or G), e.g. \"{n}M\""
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "invalid size {text:?}: unknown unit {unit:?} (use K, M, G or T)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("invalid size {text:?}: too large"))
+}
+
+/// Formats bytes with the largest unit that keeps one decimal meaningful.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (scale, unit) in UNITS {
+        if bytes >= scale {
+            let whole = bytes / scale;
+            let tenth = (bytes % scale) * 10 / scale;
+            return if tenth == 0 {
+                format!("{whole}{unit}")
+            } else {
+                format!("{whole}.{tenth}{unit}")
+            };
+        }
+    }
+    format!("{bytes}B")
+}
+
+const SIGNAL_NAMES: [(&str, libc::c_int); 31] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Parses `SIGTERM`, `TERM`, `sigterm`, `SIGRTMIN+3`, `SIGRTMAX-1` or `15`.
+pub fn parse_signal(text: &str) -> Result<libc::c_int, String> {
+    let invalid = || {
+        format!("invalid signal {text:?}: expected a name like SIGTERM, SIGRTMIN+3, or a number")
+    };
+    if let Ok(n) = text.parse::<libc::c_int>() {
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(invalid())
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNAL_NAMES.iter().find(|(known, _)| *known == name) {
+        return Ok(n);
+    }
+    let (base, rest, sign) = if let Some(rest) = name.strip_prefix("RTMIN") {
+        (libc::SIGRTMIN(), rest, 1)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        (libc::SIGRTMAX(), rest, -1)
+    } else {
+        return Err(invalid());
+    };
+    let offset: libc::c_int = match (sign, rest) {
+        (_, "") => 0,
+        (1, r) => r
+            .strip_prefix('+')
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(invalid)?,
+        (_, r) => r
+            .strip_prefix('-')
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(invalid)?,
+    };
+    let n = base + sign * offset;
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+        Ok(n)
+    } else {
+        Err(invalid())
+    }
+}
+
+/// The conventional name of a signal: `SIGTERM`, `SIGRTMIN+3`, or `SIG64`.
+pub fn signal_name(sig: libc::c_int) -> String {
+    if let Some((name, _)) = SIGNAL_NAMES.iter().find(|(_, n)| *n == sig) {
+        return format!("SIG{name}");
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if (min..=max).contains(&sig) {
+        return if sig == min {
+            "SIGRTMIN".to_string()
+        } else if sig == max {
+            "SIGRTMAX".to_string()
+        } else {
+            format!("SIGRTMIN+{}", sig - min)
+        };
+    }
+    format!("SIG{sig}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ok = [
+            ("0s", 0),
+            ("500ms", 500),
+            ("3s", 3_000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+        ];
+        for (text, ms) in ok {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
+            assert_eq!(
+                parse_duration(&format_duration(Duration::from_millis(ms))),
+                Ok(Duration::from_millis(ms))
+            );
+        }
+        let bad = [
+            ("", "expected a number"),
+            ("3", "missing unit"),
+            ("3 s", "unknown unit"),
+            ("3sec", "unknown unit"),
+            ("-1s", "expected a number"),
+            ("1.5s", "unknown unit"),
+            ("99999999999999999999s", "number too large"),
+            ("9999999999999999h", "too large"),
+        ];
+        for (text, why) in bad {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        let ok = [
+            ("512K", 512 << 10),
+            ("256M", 256 << 20),
+            ("1G", 1 << 30),
+            ("1g", 1 << 30),
+            ("64MiB", 64 << 20),
+            ("100B", 100),
+        ];
+        for (text, bytes) in ok {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for (text, why) in [
+            ("256", "missing unit"),
+            ("M", "expected a number"),
+            ("1Q", "unknown unit"),
+        ] {
+            let err = parse_size(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        assert_eq!(format_size(301 << 20), "301M");
+        assert_eq!(format_size(1536), "1.5K");
+        assert_eq!(format_size(12), "12B");
+    }
+
+    #[test]
+    fn signals() {
+        let ok = [
+            ("SIGTERM", libc::SIGTERM),
+            ("TERM", libc::SIGTERM),
+            ("sigint", libc::SIGINT),
+            ("9", libc::SIGKILL),
+            ("SIGRTMIN", libc::SIGRTMIN()),
+            ("SIGRTMIN+3", libc::SIGRTMIN() + 3),
+            ("SIGRTMAX-1", libc::SIGRTMAX() - 1),
+            ("SIGPWR", libc::SIGPWR),
+        ];
+        for (text, n) in ok {
+            assert_eq!(parse_signal(text), Ok(n), "{text}");
+            assert_eq!(parse_signal(&signal_name(n)), Ok(n), "{text} round trip");
+        }
+        for bad in [
+            "",
+            "SIGFOO",
+            "0",
+            "65",
+            "SIGRTMIN+99",
+            "SIGRTMIN-1",
+            "RTMAX+1",
+        ] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}

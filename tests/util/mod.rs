@@ -1,0 +1,206 @@
+//! Shared helpers: run the built tend as PID 1 of a new PID namespace (or
+//! plainly, as a subreaper), wait with a deadline, find pids, read /proc.
+
+#![allow(dead_code)]
+
+use std::borrow::BorrowMut;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The tend binary cargo built for these tests.
+pub fn tend_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tend")
+}
+
+/// The prefix that makes the next program PID 1 of a new PID namespace:
+/// plain `unshare` as root, with a user namespace (`-r`) otherwise. `None`
+/// when neither works here.
+pub fn pid1_prefix() -> Option<&'static [&'static str]> {
+    static PREFIX: OnceLock<Option<&'static [&'static str]>> = OnceLock::new();
+    *PREFIX.get_or_init(|| {
+        const ROOT: &[&str] = &["unshare", "--pid", "--fork", "--mount-proc"];
+        const USER: &[&str] = &["unshare", "-r", "--pid", "--fork", "--mount-proc"];
+        [ROOT, USER].into_iter().find(|prefix| {
+            Command::new(prefix[0])
+                .args(&prefix[1..])
+                .arg("true")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    })
+}
+
+/// Prints why a PID-1 test is skipped and returns true when it must be.
+pub fn skip_without_namespaces() -> bool {
+    if pid1_prefix().is_none() {
+        eprintln!(
+            "skipped: cannot create a PID namespace here (unshare --pid failed, also with -r)"
+        );
+        return true;
+    }
+    false
+}
+
+/// `tend ARGS...` as PID 1 of a new PID namespace.
+pub fn tend_pid1<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let prefix = pid1_prefix().expect("call skip_without_namespaces first");
+    let mut cmd = Command::new(prefix[0]);
+    cmd.args(&prefix[1..]).arg(tend_bin()).args(args);
+    cmd
+}
+
+/// `tend ARGS...` as an ordinary process (tend makes itself a subreaper).
+pub fn tend<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(args);
+    cmd
+}
+
+/// Waits for `child` up to `timeout`; kills it and panics when it overruns,
+/// so no test can hang.
+pub fn wait_or_kill(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} still running after {timeout:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `cmd` to completion with a deadline, capturing stdout and stderr.
+pub fn output_or_kill(mut cmd: impl BorrowMut<Command>, timeout: Duration) -> Output {
+    let cmd = cmd.borrow_mut();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    // Readers on threads so a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let status = wait_or_kill(&mut child, timeout);
+    Output {
+        status,
+        stdout: out_t.join().expect("stdout reader"),
+        stderr: err_t.join().expect("stderr reader"),
+    }
+}
+
+/// Polls `cond` every 10 ms until it is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// The children of `pid`, read from /proc/PID/task/*/children.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// The host pid of the PID 1 that `unshare --fork` (the process `child`)
+/// started, waiting up to 5 s for it to appear.
+pub fn pid1_of(child: &Child) -> u32 {
+    let mut found = None;
+    wait_until(Duration::from_secs(5), || {
+        found = children_of(child.id()).first().copied();
+        found.is_some()
+    });
+    found.expect("unshare has no child")
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with plain integers.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A fresh, empty directory for one test, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tend-test-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Reads a file of this dir, empty when it does not exist (yet).
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.join(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// stderr of an `Output` as text, for assertions and failure messages.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// stdout of an `Output` as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

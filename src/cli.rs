@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::policy::Restart;
 use crate::units;
 
 /// What the user asked for.
@@ -25,28 +26,6 @@ pub enum Mode {
     Check {
         config: Option<PathBuf>,
     },
-}
-
-/// When an app is started again after it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
-    Always,
-    OnFailure,
-    Never,
-}
-
-impl Restart {
-    /// Parses the spelling shared by `--restart` and `restart = ...`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "always" => Ok(Restart::Always),
-            "on-failure" => Ok(Restart::OnFailure),
-            "never" => Ok(Restart::Never),
-            _ => Err(format!(
-                "invalid restart policy {text:?}: expected always, on-failure or never"
-            )),
-        }
-    }
 }
 
 /// Wrapper mode: the command and the supervisor flags given on the line.

@@ -4,6 +4,7 @@
 
 use std::io;
 
+use crate::config::Problems;
 use crate::spawn::SpawnError;
 
 /// A failure that ends tend.
@@ -11,6 +12,8 @@ use crate::spawn::SpawnError;
 pub enum Error {
     /// Bad command line: exit 2.
     Usage(String),
+    /// Bad config file, every problem in it: exit 2.
+    Config(Problems),
     /// A set-up step failed (signal handlers, ...): exit 1.
     Setup { op: &'static str, source: io::Error },
     /// Wrapper mode could not start its command: 127 or 126.
@@ -21,7 +24,7 @@ impl Error {
     /// The exit code DESIGN.md gives for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Config(_) => 2,
             Error::Setup { .. } => 1,
             Error::Spawn(e) => e.exit_code(),
         }
@@ -32,6 +35,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Usage(msg) => f.write_str(msg),
+            Error::Config(p) => p.fmt(f),
             Error::Setup { op, source } => write!(f, "{op}: {source}"),
             Error::Spawn(e) => e.fmt(f),
         }
@@ -41,7 +45,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Usage(_) => None,
+            Error::Usage(_) | Error::Config(_) => None,
             Error::Setup { source, .. } => Some(source),
             Error::Spawn(e) => Some(&e.source),
         }

@@ -7,22 +7,32 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod app;
 mod cli;
+mod config;
 mod error;
-#[allow(dead_code)]
+mod event_loop;
+mod ids;
 mod log;
-#[allow(dead_code)]
+mod policy;
+mod procfs;
 mod reaper;
 mod signals;
 mod spawn;
-#[allow(dead_code)] // formatters and helpers that supervisor mode uses next
+mod supervisor;
 mod units;
 mod wrapper;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cli::Mode;
+use cli::{Mode, WrapArgs};
+use config::{AppSpec, Config};
 use error::Error;
+use policy::Restart;
+use signals::Signals;
+use spawn::Session;
+use supervisor::{Options, Supervisor};
 
 fn main() -> ExitCode {
     log::init();
@@ -34,7 +44,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) => eprintln!("tend: {msg}"),
+                Error::Usage(_) | Error::Config(_) => {
+                    for line in msg.lines() {
+                        eprintln!("tend: {line}");
+                    }
+                }
                 _ => log::error(&msg),
             }
             ExitCode::from(e.exit_code())
@@ -53,13 +67,138 @@ fn run(mode: Mode) -> Result<u8, Error> {
             Ok(0)
         }
         Mode::Wrap(args) if args.is_plain() => wrapper::run(&args.command),
-        Mode::Wrap(_) => Err(Error::Usage(
-            "the supervisor flags (--restart, --max-memory, ...) need supervisor mode, \
-             which this build does not have yet"
-                .into(),
-        )),
-        Mode::Supervise { .. } | Mode::Check { .. } => Err(Error::Usage(
-            "supervisor mode (init.toml) is not in this build yet; use tend -- CMD".into(),
-        )),
+        Mode::Wrap(args) => supervise_one(args),
+        Mode::Check { config } => check(config),
+        Mode::Supervise { config } => {
+            let path = config_path(config)?;
+            let config = config::load(&path).map_err(Error::Config)?;
+            log::set_json(config.log_format == config::LogFormat::Json);
+            let opts = Options {
+                poll_interval: config.poll_interval,
+                session: Session::New,
+                exit_with_last_code: false,
+                forward_hup: false,
+            };
+            supervise(config.apps, opts)
+        }
     }
+}
+
+/// Runs `apps` under the supervisor loop until it is done.
+fn supervise(apps: Vec<AppSpec>, opts: Options) -> Result<u8, Error> {
+    let mut signals = Signals::install().map_err(|source| Error::Setup {
+        op: "installing signal handlers",
+        source,
+    })?;
+    reaper::adopt_orphans();
+    let mut sup = Supervisor::new(apps, opts);
+    Ok(event_loop::run(&mut sup, &mut signals))
+}
+
+/// Wrapper mode with supervisor flags: one app, the same engine.
+fn supervise_one(args: WrapArgs) -> Result<u8, Error> {
+    let name = args
+        .command
+        .first()
+        .map(|c| {
+            let c = c.to_string_lossy();
+            c.rsplit('/').next().unwrap_or(&c).to_string()
+        })
+        .unwrap_or_default();
+    let mut spec = AppSpec::new(&name, args.command.clone());
+    spec.restart = args.restart.unwrap_or(Restart::Never);
+    if let Some(d) = args.restart_delay {
+        spec.restart_delay = d;
+        spec.max_restart_delay = spec.max_restart_delay.max(d);
+    }
+    spec.max_restarts = args.max_restarts.unwrap_or(spec.max_restarts);
+    spec.restart_window = args.restart_window.unwrap_or(spec.restart_window);
+    spec.max_memory = args.max_memory;
+    spec.stop_signal = args.stop_signal.unwrap_or(spec.stop_signal);
+    spec.stop_timeout = args.stop_timeout.unwrap_or(spec.stop_timeout);
+    let opts = Options {
+        poll_interval: std::time::Duration::from_secs(1),
+        session: spawn::session_for_stdin(),
+        exit_with_last_code: true,
+        forward_hup: true,
+    };
+    supervise(vec![spec], opts)
+}
+
+/// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.
+fn config_path(given: Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(path) = given.or_else(|| std::env::var_os("TEND_CONFIG").map(PathBuf::from)) {
+        return Ok(path);
+    }
+    ["init.toml", "/etc/tend/init.toml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            Error::Usage(
+                "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
+                 nor /etc/tend/init.toml exists (to run one command: tend -- CMD)"
+                    .into(),
+            )
+        })
+}
+
+/// `tend check`: validate, then warn about what depends on this machine.
+fn check(given: Option<PathBuf>) -> Result<u8, Error> {
+    let path = config_path(given)?;
+    let config = config::load(&path).map_err(Error::Config)?;
+    for warning in machine_warnings(&config) {
+        eprintln!("tend: {}: warning: {warning}", path.display());
+    }
+    let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+    println!(
+        "{}: ok, {} apps: {}",
+        path.display(),
+        names.len(),
+        names.join(", ")
+    );
+    Ok(0)
+}
+
+/// Commands not found, missing directories, unknown users: errors of that
+/// app at start, warnings for `check` (the file may be meant for another box).
+fn machine_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for app in &config.apps {
+        if !seen.insert(app.app.clone()) {
+            continue;
+        }
+        let name = &app.app;
+        if let Some(cmd) = app.command.first() {
+            let cmd = Path::new(cmd);
+            let path = app
+                .env
+                .get("PATH")
+                .cloned()
+                .or_else(|| std::env::var("PATH").ok())
+                .unwrap_or_default();
+            let found = if cmd.components().count() > 1 {
+                cmd.exists()
+            } else {
+                path.split(':')
+                    .any(|dir| Path::new(dir).join(cmd).is_file())
+            };
+            if !found {
+                out.push(format!("app.{name}.command: {} not found", cmd.display()));
+            }
+        }
+        if let Some(cwd) = &app.cwd
+            && !cwd.is_dir()
+        {
+            out.push(format!(
+                "app.{name}.cwd: {} is not a directory",
+                cwd.display()
+            ));
+        }
+        if let Err(e) = ids::resolve(app.user.as_ref(), app.group.as_ref()) {
+            out.push(format!("app.{name}: {e}"));
+        }
+    }
+    out
 }

@@ -10,10 +10,12 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 
 use nix::unistd::Pid;
 
+use crate::ids::Creds;
 use crate::signals;
 
 /// Where the child's process group lives.
@@ -55,8 +57,33 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// Starts `argv` with inherited stdio in its own group; returns its pid.
-pub fn spawn(argv: &[OsString], session: Session) -> Result<Pid, SpawnError> {
+/// Everything needed to start one process, prepared before the fork.
+#[derive(Debug, Clone)]
+pub struct Launch<'a> {
+    pub argv: &'a [OsString],
+    /// Variables added to (or replacing those of) tend's environment.
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<&'a Path>,
+    pub creds: Option<Creds>,
+    pub session: Session,
+}
+
+impl<'a> Launch<'a> {
+    /// `argv` with tend's environment, directory and ids.
+    pub fn new(argv: &'a [OsString], session: Session) -> Launch<'a> {
+        Launch {
+            argv,
+            env: Vec::new(),
+            cwd: None,
+            creds: None,
+            session,
+        }
+    }
+}
+
+/// Starts a process with inherited stdio in its own group; returns its pid.
+pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
+    let argv = launch.argv;
     let error = |source| SpawnError {
         command: argv
             .first()
@@ -69,9 +96,23 @@ pub fn spawn(argv: &[OsString], session: Session) -> Result<Pid, SpawnError> {
         .ok_or_else(|| error(io::Error::new(io::ErrorKind::InvalidInput, "empty command")))?;
     let mut command = Command::new(program);
     command.args(args);
+    command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = launch.cwd {
+        // Checked here so the error names the directory, not the command.
+        if let Err(e) = std::fs::read_dir(cwd) {
+            return Err(error(io::Error::new(
+                e.kind(),
+                format!("cwd {}: {e}", cwd.display()),
+            )));
+        }
+        command.current_dir(cwd);
+    }
+    let session = launch.session;
+    let creds = launch.creds.clone();
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (setsid, setpgid, tcsetpgrp, signal,
-    // sigprocmask); io::Error::last_os_error does not allocate.
+    // async-signal-safe calls (setsid, setpgid, tcsetpgrp, setgroups,
+    // setgid, setuid, signal, sigprocmask) on data prepared before the
+    // fork; io::Error::last_os_error does not allocate.
     unsafe {
         command.pre_exec(move || {
             match session {
@@ -89,6 +130,13 @@ pub fn spawn(argv: &[OsString], session: Session) -> Result<Pid, SpawnError> {
                     // only costs job control, not the start.
                     libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
                 }
+            }
+            if let Some(c) = &creds
+                && (libc::setgroups(c.groups.len(), c.groups.as_ptr()) == -1
+                    || libc::setgid(c.gid) == -1
+                    || libc::setuid(c.uid) == -1)
+            {
+                return Err(io::Error::last_os_error());
             }
             signals::reset_for_child();
             Ok(())

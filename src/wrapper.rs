@@ -26,7 +26,7 @@ pub fn run(command: &[OsString]) -> Result<u8, Error> {
     })?;
     reaper::adopt_orphans();
     let session = spawn::session_for_stdin();
-    let child = spawn::spawn(command, session).map_err(Error::Spawn)?;
+    let child = spawn::spawn(&spawn::Launch::new(command, session)).map_err(Error::Spawn)?;
 
     let status = wait_forwarding(&mut signals, child);
     if session == Session::Foreground {

@@ -1,0 +1,760 @@
+//! The per-app state machine: `App::on_event(event, now)` moves one app
+//! between states and returns what the supervisor must do. Pure: no
+//! syscalls, no clock, so every transition is unit-tested without processes.
+//!
+//! An app is its main process and its whole tree. `Stopping` lasts until the
+//! tree is gone, whoever started the stop: tend (shutdown, memory limit) or
+//! the main process (it exited and left children behind). Only then does
+//! the policy decide between restart, exited for good, and failed.
+
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+use crate::config::AppSpec;
+use crate::log::Level;
+use crate::policy::{self, RestartWindow};
+use crate::reaper::Status;
+use crate::units::{format_duration, format_size, signal_name};
+
+/// Where an app is; each variant carries what only that state needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Not started yet: waiting for its `after` apps, or for the loop.
+    Waiting,
+    Running {
+        pid: Pid,
+        since: Instant,
+    },
+    /// Its tree is being stopped; `main` is None once the main process is
+    /// reaped. `kill_at` is when SIGKILL replaces the polite signal.
+    Stopping {
+        main: Option<Pid>,
+        since: Instant,
+        kill_at: Instant,
+        killed: bool,
+        then: Then,
+        status: Option<Status>,
+    },
+    /// Restart due at `until`.
+    Backoff {
+        until: Instant,
+    },
+    /// Stopped on request; stays down until started.
+    Stopped,
+    /// Ended for good by its restart policy.
+    Exited,
+    /// Gave up: too many restarts within the window.
+    Failed,
+}
+
+/// What follows once a stopping tree is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// A stop was asked for: stay down.
+    Stay,
+    /// A graceful restart (memory limit): start again at once.
+    Restart,
+    /// The main process ended by itself: the restart policy decides.
+    Decide,
+}
+
+/// What happened to an app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Its `after` apps are up (or it has none): start it.
+    Start,
+    Spawned {
+        pid: Pid,
+    },
+    /// The command could not be started (the supervisor logs the OS error).
+    SpawnFailed,
+    /// The main process ended; `tree_left` when some of its tree lives on.
+    Exited {
+        status: Status,
+        tree_left: bool,
+    },
+    /// The last process of a stopping tree is gone.
+    TreeGone,
+    /// A deadline of this app has passed.
+    Tick,
+    /// Stop and stay down (shutdown, or asked by a user).
+    Stop,
+    /// Skip the rest of stop_timeout (a second TERM during shutdown).
+    Kill,
+    /// The tree's RSS is above max_memory.
+    MemoryOver {
+        rss: u64,
+    },
+}
+
+/// What the supervisor must do for an app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Spawn,
+    /// Send this signal to the whole tree.
+    Signal(libc::c_int),
+    /// SIGKILL to the whole tree.
+    Kill,
+    Log {
+        level: Level,
+        event: &'static str,
+        msg: String,
+    },
+}
+
+/// One app instance: its spec, its state and its restart bookkeeping.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub spec: AppSpec,
+    pub state: State,
+    /// Restarts made so far (shown by status; not reset by a long run).
+    pub restarts: u32,
+    window: RestartWindow,
+    delay: Option<Duration>,
+    /// How the last run ended, and when.
+    pub last_exit: Option<(Option<Status>, Instant)>,
+}
+
+fn log(level: Level, event: &'static str, msg: String) -> Action {
+    Action::Log { level, event, msg }
+}
+
+impl App {
+    /// A new app, waiting to be started.
+    pub fn new(spec: AppSpec) -> App {
+        App {
+            spec,
+            state: State::Waiting,
+            restarts: 0,
+            window: RestartWindow::default(),
+            delay: None,
+            last_exit: None,
+        }
+    }
+
+    /// The main pid while it is alive (not yet reaped).
+    pub fn main_pid(&self) -> Option<Pid> {
+        match self.state {
+            State::Running { pid, .. } => Some(pid),
+            State::Stopping { main, .. } => main,
+            _ => None,
+        }
+    }
+
+    /// The next time this app needs the loop, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Backoff { until } => Some(until),
+            State::Stopping {
+                kill_at,
+                killed: false,
+                ..
+            } => Some(kill_at),
+            _ => None,
+        }
+    }
+
+    /// Ended and not coming back by itself.
+    pub fn is_down(&self) -> bool {
+        matches!(self.state, State::Stopped | State::Exited | State::Failed)
+    }
+
+    /// Moves the state machine; returns the actions to carry out, in order.
+    pub fn on_event(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let stop_timeout = self.spec.stop_timeout;
+        match (&mut self.state, event) {
+            (State::Waiting | State::Backoff { .. }, Event::Start) => vec![Action::Spawn],
+            (State::Backoff { until }, Event::Tick) if now >= *until => vec![Action::Spawn],
+            (State::Waiting | State::Backoff { .. }, Event::Spawned { pid }) => {
+                self.state = State::Running { pid, since: now };
+                vec![log(Level::Info, "started", format!("started, pid {pid}"))]
+            }
+            (State::Waiting | State::Backoff { .. }, Event::SpawnFailed) => {
+                self.decide(None, now, now)
+            }
+            (State::Waiting | State::Backoff { .. }, Event::Stop) => {
+                self.state = State::Stopped;
+                vec![log(
+                    Level::Info,
+                    "stopped",
+                    "stopped (was not running)".into(),
+                )]
+            }
+
+            (State::Running { pid, since }, Event::Exited { status, tree_left }) => {
+                let (pid, since) = (*pid, *since);
+                let mut actions = vec![log(
+                    if status.success() {
+                        Level::Info
+                    } else {
+                        Level::Warn
+                    },
+                    "exited",
+                    format!("pid {pid} {status} after {}", uptime(now - since)),
+                )];
+                if tree_left {
+                    actions.push(log(
+                        Level::Info,
+                        "stopping",
+                        format!(
+                            "stopping what is left of its tree with {}",
+                            signal_name(self.spec.stop_signal)
+                        ),
+                    ));
+                    actions.push(Action::Signal(self.spec.stop_signal));
+                    self.state = State::Stopping {
+                        main: None,
+                        since,
+                        kill_at: now + stop_timeout,
+                        killed: false,
+                        then: Then::Decide,
+                        status: Some(status),
+                    };
+                } else {
+                    actions.extend(self.decide(Some(status), since, now));
+                }
+                actions
+            }
+            (State::Running { pid, since }, Event::MemoryOver { rss }) => {
+                let (pid, since) = (*pid, *since);
+                let limit = self.spec.max_memory.unwrap_or(0);
+                self.state = State::Stopping {
+                    main: Some(pid),
+                    since,
+                    kill_at: now + stop_timeout,
+                    killed: false,
+                    then: Then::Restart,
+                    status: None,
+                };
+                vec![
+                    log(
+                        Level::Warn,
+                        "memory_limit",
+                        format!(
+                            "memory limit: rss {} > {}, restarting",
+                            format_size(rss),
+                            format_size(limit)
+                        ),
+                    ),
+                    Action::Signal(self.spec.stop_signal),
+                ]
+            }
+            (State::Running { pid, since }, Event::Stop) => {
+                let (pid, since) = (*pid, *since);
+                self.state = State::Stopping {
+                    main: Some(pid),
+                    since,
+                    kill_at: now + stop_timeout,
+                    killed: false,
+                    then: Then::Stay,
+                    status: None,
+                };
+                vec![
+                    log(
+                        Level::Info,
+                        "stopping",
+                        format!("stopping with {}", signal_name(self.spec.stop_signal)),
+                    ),
+                    Action::Signal(self.spec.stop_signal),
+                ]
+            }
+
+            (
+                State::Stopping { main, status, .. },
+                Event::Exited {
+                    status: s,
+                    tree_left,
+                },
+            ) => {
+                let pid = main.take();
+                *status = Some(s);
+                let mut actions = vec![log(
+                    Level::Info,
+                    "exited",
+                    format!(
+                        "pid {} {s}",
+                        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+                    ),
+                )];
+                if !tree_left {
+                    actions.extend(self.finish_stop(now));
+                }
+                actions
+            }
+            (State::Stopping { main: None, .. }, Event::TreeGone) => self.finish_stop(now),
+            (
+                State::Stopping {
+                    kill_at, killed, ..
+                },
+                Event::Tick,
+            ) if !*killed && now >= *kill_at => {
+                *killed = true;
+                vec![
+                    log(
+                        Level::Warn,
+                        "killing",
+                        format!(
+                            "still running after stop_timeout {}, sending SIGKILL",
+                            format_duration(stop_timeout)
+                        ),
+                    ),
+                    Action::Kill,
+                ]
+            }
+            (State::Stopping { killed, .. }, Event::Kill) if !*killed => {
+                *killed = true;
+                vec![
+                    log(Level::Warn, "killing", "sending SIGKILL".into()),
+                    Action::Kill,
+                ]
+            }
+            (State::Stopping { then, .. }, Event::Stop) => {
+                *then = Then::Stay;
+                Vec::new()
+            }
+
+            (State::Backoff { .. }, Event::Tick) => Vec::new(),
+            (State::Stopped | State::Exited | State::Failed, Event::Stop) => Vec::new(),
+            // Anything else cannot happen in that state; ignoring it keeps
+            // the supervisor running rather than trusting a bad assumption.
+            (_, _) => Vec::new(),
+        }
+    }
+
+    /// The tree of a stopping app is gone: stay down, restart, or decide.
+    fn finish_stop(&mut self, now: Instant) -> Vec<Action> {
+        let State::Stopping {
+            since,
+            then,
+            status,
+            ..
+        } = self.state
+        else {
+            return Vec::new();
+        };
+        match then {
+            Then::Stay => {
+                self.last_exit = Some((status, now));
+                self.state = State::Stopped;
+                vec![log(Level::Info, "stopped", "stopped".into())]
+            }
+            Then::Restart => {
+                self.last_exit = Some((status, now));
+                if self
+                    .window
+                    .exhausted(now, self.spec.restart_window, self.spec.max_restarts)
+                {
+                    return self.fail(now);
+                }
+                self.window.record(now);
+                self.restarts += 1;
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            Then::Decide => self.decide(status, since, now),
+        }
+    }
+
+    /// A run ended by itself (or never started): restart, exit, or fail.
+    fn decide(&mut self, status: Option<Status>, since: Instant, now: Instant) -> Vec<Action> {
+        self.last_exit = Some((status, now));
+        if !self.spec.restart.wants_restart(status) {
+            self.state = State::Exited;
+            return vec![log(
+                Level::Info,
+                "ended",
+                "not restarting (restart policy)".into(),
+            )];
+        }
+        if self
+            .window
+            .exhausted(now, self.spec.restart_window, self.spec.max_restarts)
+        {
+            return self.fail(now);
+        }
+        let spec = &self.spec;
+        let delay = policy::next_delay(
+            self.delay,
+            now - since,
+            spec.restart_delay,
+            spec.max_restart_delay,
+        );
+        self.delay = Some(delay);
+        self.window.record(now);
+        self.restarts += 1;
+        let n = self.window.count(now, spec.restart_window);
+        let msg = format!(
+            "restarting in {} (restart {n}/{} within {})",
+            format_duration(delay),
+            spec.max_restarts,
+            format_duration(spec.restart_window)
+        );
+        self.state = State::Backoff { until: now + delay };
+        let mut actions = vec![log(Level::Info, "restarting", msg)];
+        if delay.is_zero() {
+            actions.push(Action::Spawn);
+        }
+        actions
+    }
+
+    fn fail(&mut self, now: Instant) -> Vec<Action> {
+        let n = self.window.count(now, self.spec.restart_window);
+        self.state = State::Failed;
+        vec![log(
+            Level::Error,
+            "failed",
+            format!(
+                "failed: {n} restarts within {} (max_restarts {}), giving up",
+                format_duration(self.spec.restart_window),
+                self.spec.max_restarts
+            ),
+        )]
+    }
+}
+
+/// `2.1s`, `340ms`, `5m3s`: how long a run lasted.
+fn uptime(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}.{}s", ms / 1_000, (ms % 1_000) / 100)
+    } else if ms < 3_600_000 {
+        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1_000)
+    } else {
+        format!("{}h{}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Restart;
+
+    const MS: Duration = Duration::from_millis(1);
+    const S: Duration = Duration::from_secs(1);
+
+    fn app(restart: Restart) -> App {
+        let mut spec = AppSpec::new("web", vec!["x".into()]);
+        spec.restart = restart;
+        spec.restart_delay = S;
+        spec.max_restart_delay = 4 * S;
+        spec.max_restarts = 3;
+        spec.restart_window = 60 * S;
+        spec.stop_timeout = 10 * S;
+        spec.max_memory = Some(64 << 20);
+        App::new(spec)
+    }
+
+    fn pid(n: i32) -> Pid {
+        Pid::from_raw(n)
+    }
+
+    /// The actions without their log lines.
+    fn acts(actions: Vec<Action>) -> Vec<Action> {
+        actions
+            .into_iter()
+            .filter(|a| !matches!(a, Action::Log { .. }))
+            .collect()
+    }
+
+    fn events(actions: &[Action]) -> Vec<&'static str> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Log { event, .. } => Some(*event),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn exited(code: i32) -> Event {
+        Event::Exited {
+            status: Status::Exited(code),
+            tree_left: false,
+        }
+    }
+
+    #[test]
+    fn start_run_exit_and_restart_with_backoff() {
+        let t0 = Instant::now();
+        let mut a = app(Restart::Always);
+        assert_eq!(acts(a.on_event(Event::Start, t0)), [Action::Spawn]);
+        let out = a.on_event(Event::Spawned { pid: pid(10) }, t0);
+        assert_eq!(events(&out), ["started"]);
+        assert_eq!(
+            a.state,
+            State::Running {
+                pid: pid(10),
+                since: t0
+            }
+        );
+        assert_eq!(a.main_pid(), Some(pid(10)));
+        assert_eq!(a.deadline(), None, "a running app needs no wake-up");
+
+        let t1 = t0 + 100 * MS;
+        let out = a.on_event(exited(1), t1);
+        assert_eq!(events(&out), ["exited", "restarting"]);
+        assert_eq!(a.state, State::Backoff { until: t1 + S });
+        assert_eq!(a.deadline(), Some(t1 + S));
+        assert!(
+            acts(a.on_event(Event::Tick, t1 + 999 * MS)).is_empty(),
+            "not due yet"
+        );
+        assert_eq!(acts(a.on_event(Event::Tick, t1 + S)), [Action::Spawn]);
+        a.on_event(Event::Spawned { pid: pid(11) }, t1 + S);
+        a.on_event(exited(1), t1 + S + 10 * MS);
+        assert_eq!(
+            a.state,
+            State::Backoff {
+                until: t1 + S + 10 * MS + 2 * S
+            },
+            "doubled"
+        );
+        assert_eq!(a.restarts, 2);
+    }
+
+    #[test]
+    fn crash_loop_fails_after_max_restarts() {
+        let mut t = Instant::now();
+        let mut a = app(Restart::Always);
+        let mut starts = 0;
+        a.on_event(Event::Start, t);
+        loop {
+            starts += 1;
+            a.on_event(Event::Spawned { pid: pid(starts) }, t);
+            t += 10 * MS;
+            let out = a.on_event(exited(1), t);
+            if a.state == State::Failed {
+                assert_eq!(events(&out), ["exited", "failed"]);
+                break;
+            }
+            let State::Backoff { until } = a.state else {
+                panic!("{:?}", a.state)
+            };
+            t = until;
+            assert_eq!(acts(a.on_event(Event::Tick, t)), [Action::Spawn]);
+        }
+        assert_eq!(
+            starts, 4,
+            "max_restarts = 3: the first start and 3 restarts"
+        );
+        assert!(a.is_down());
+        assert_eq!(a.deadline(), None);
+    }
+
+    #[test]
+    fn backoff_resets_only_after_a_run_longer_than_the_cap() {
+        let t0 = Instant::now();
+        let mut a = app(Restart::Always);
+        a.spec.max_restarts = 100;
+        let mut t = t0;
+        let mut delays = Vec::new();
+        for run in [S, S, S, S, 5 * S, S] {
+            a.on_event(Event::Spawned { pid: pid(1) }, t);
+            t += run;
+            a.on_event(exited(1), t);
+            let State::Backoff { until } = a.state else {
+                panic!()
+            };
+            delays.push((until - t).as_secs());
+            t = until;
+        }
+        assert_eq!(delays, [1, 2, 4, 4, 1, 2]);
+    }
+
+    #[test]
+    fn policies_never_and_on_failure() {
+        let t = Instant::now();
+        let mut a = app(Restart::Never);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        assert_eq!(events(&a.on_event(exited(1), t)), ["exited", "ended"]);
+        assert_eq!(a.state, State::Exited);
+
+        let mut a = app(Restart::OnFailure);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(exited(0), t);
+        assert_eq!(a.state, State::Exited, "clean exit ends an on-failure app");
+
+        let mut a = app(Restart::OnFailure);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(
+            Event::Exited {
+                status: Status::Signaled(9),
+                tree_left: false,
+            },
+            t,
+        );
+        assert!(
+            matches!(a.state, State::Backoff { .. }),
+            "death by signal is a failure"
+        );
+    }
+
+    #[test]
+    fn spawn_failure_counts_as_a_failed_run() {
+        let t = Instant::now();
+        let mut a = app(Restart::OnFailure);
+        a.on_event(Event::Start, t);
+        let out = a.on_event(Event::SpawnFailed, t);
+        assert_eq!(events(&out), ["restarting"]);
+        assert_eq!(a.state, State::Backoff { until: t + S });
+        assert_eq!(a.restarts, 1);
+        assert_eq!(a.last_exit, Some((None, t)));
+    }
+
+    #[test]
+    fn zero_delay_restarts_at_once() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.spec.restart_delay = Duration::ZERO;
+        a.spec.max_restart_delay = Duration::ZERO;
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        assert_eq!(acts(a.on_event(exited(1), t)), [Action::Spawn]);
+        a.on_event(Event::Spawned { pid: pid(2) }, t);
+        assert_eq!(a.main_pid(), Some(pid(2)));
+    }
+
+    #[test]
+    fn exit_with_tree_left_stops_the_rest_before_deciding() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        let out = a.on_event(
+            Event::Exited {
+                status: Status::Exited(0),
+                tree_left: true,
+            },
+            t + S,
+        );
+        assert_eq!(acts(out), [Action::Signal(libc::SIGTERM)]);
+        assert!(matches!(
+            a.state,
+            State::Stopping {
+                main: None,
+                then: Then::Decide,
+                ..
+            }
+        ));
+        assert_eq!(a.deadline(), Some(t + 11 * S));
+        assert_eq!(acts(a.on_event(Event::Tick, t + 11 * S)), [Action::Kill]);
+        assert_eq!(a.deadline(), None, "killed: nothing more to time");
+        a.on_event(Event::TreeGone, t + 11 * S);
+        assert_eq!(a.state, State::Backoff { until: t + 12 * S });
+    }
+
+    #[test]
+    fn memory_limit_is_a_graceful_restart_counted_as_a_restart() {
+        let t = Instant::now();
+        let mut a = app(Restart::Never);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        let out = a.on_event(Event::MemoryOver { rss: 150 << 20 }, t);
+        let Action::Log { msg, .. } = &out[0] else {
+            panic!()
+        };
+        assert_eq!(msg, "memory limit: rss 150M > 64M, restarting");
+        assert_eq!(acts(out), [Action::Signal(libc::SIGTERM)]);
+        // Killed by the TERM tend sent: not a failure, and restarted even
+        // with restart = never.
+        let out = a.on_event(
+            Event::Exited {
+                status: Status::Signaled(15),
+                tree_left: false,
+            },
+            t + S,
+        );
+        assert_eq!(acts(out), [Action::Spawn]);
+        assert_eq!(a.restarts, 1);
+        a.on_event(Event::Spawned { pid: pid(2) }, t + S);
+        assert_eq!(a.main_pid(), Some(pid(2)));
+    }
+
+    #[test]
+    fn memory_restarts_also_hit_max_restarts() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        for i in 0..4 {
+            a.on_event(Event::Spawned { pid: pid(i + 1) }, t);
+            a.on_event(Event::MemoryOver { rss: 1 << 30 }, t);
+            a.on_event(exited(0), t);
+        }
+        assert_eq!(a.state, State::Failed);
+        assert_eq!(a.restarts, 3);
+    }
+
+    #[test]
+    fn stop_in_every_state() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Stop, t);
+        assert_eq!(a.state, State::Stopped, "waiting → stopped");
+
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(exited(1), t);
+        a.on_event(Event::Stop, t);
+        assert_eq!(a.state, State::Stopped, "backoff → stopped, no restart");
+
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        assert_eq!(
+            acts(a.on_event(Event::Stop, t)),
+            [Action::Signal(libc::SIGTERM)]
+        );
+        assert_eq!(
+            acts(a.on_event(Event::Kill, t)),
+            [Action::Kill],
+            "second TERM"
+        );
+        assert!(acts(a.on_event(Event::Kill, t)).is_empty(), "SIGKILL once");
+        let out = a.on_event(
+            Event::Exited {
+                status: Status::Signaled(9),
+                tree_left: false,
+            },
+            t + MS,
+        );
+        assert_eq!(events(&out), ["exited", "stopped"]);
+        assert_eq!(a.state, State::Stopped);
+        assert!(a.on_event(Event::Stop, t).is_empty());
+    }
+
+    #[test]
+    fn a_stop_during_a_memory_restart_wins() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(Event::MemoryOver { rss: 1 << 30 }, t);
+        a.on_event(Event::Stop, t);
+        a.on_event(exited(0), t);
+        assert_eq!(a.state, State::Stopped);
+    }
+
+    #[test]
+    fn stopping_waits_for_the_tree_after_main_exits() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(Event::Stop, t);
+        a.on_event(
+            Event::Exited {
+                status: Status::Exited(0),
+                tree_left: true,
+            },
+            t,
+        );
+        assert!(matches!(a.state, State::Stopping { main: None, .. }));
+        assert_eq!(a.main_pid(), None);
+        a.on_event(Event::TreeGone, t);
+        assert_eq!(a.state, State::Stopped);
+    }
+
+    #[test]
+    fn uptime_format() {
+        assert_eq!(uptime(340 * MS), "340ms");
+        assert_eq!(uptime(2100 * MS), "2.1s");
+        assert_eq!(uptime(303 * S), "5m3s");
+        assert_eq!(uptime(3720 * S), "1h2m");
+    }
+}

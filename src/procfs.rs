@@ -1,0 +1,204 @@
+//! What tend reads from /proc: one pass over every process for memory
+//! sampling and tree walks, tend's own children, and a process's marker
+//! environment variable. Parsers take `&str` so they are unit-tested; the
+//! readers skip whatever vanishes or cannot be read (processes exit while
+//! being read: that is normal, not an error).
+
+use std::collections::HashMap;
+use std::io::Read;
+
+/// The fields of /proc/PID/stat that tend uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    /// Clock ticks after boot: with the pid, identifies a process for good.
+    pub start_time: u64,
+    /// Resident set size in pages.
+    pub rss_pages: u64,
+}
+
+/// Parses the text of /proc/PID/stat. The command name is in parentheses
+/// and may itself hold spaces and parentheses, so fields are counted from
+/// the last ')'.
+pub fn parse_stat(text: &str) -> Option<Proc> {
+    let (head, rest) = text.rsplit_once(')')?;
+    let pid = head.split_once('(')?.0.trim().parse().ok()?;
+    // rest: " S ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime stime cutime cstime priority nice threads itreal
+    // starttime vsize rss ..." — field 3 of stat(5) is index 0 here.
+    let f: Vec<&str> = rest.split_ascii_whitespace().take(22).collect();
+    if f.len() < 22 {
+        return None;
+    }
+    Some(Proc {
+        pid,
+        ppid: f[1].parse().ok()?,
+        pgrp: f[2].parse().ok()?,
+        session: f[3].parse().ok()?,
+        start_time: f[19].parse().ok()?,
+        rss_pages: f[21].parse().ok()?,
+    })
+}
+
+/// Reads one process's stat; None when it is gone or unreadable.
+pub fn read_stat(pid: i32) -> Option<Proc> {
+    let mut buf = [0u8; 1024];
+    let text = read_small(&format!("/proc/{pid}/stat"), &mut buf)?;
+    parse_stat(text)
+}
+
+/// Reads a small /proc file into `buf` with one read; None on any error.
+fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let n = file.read(buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// Every process visible in /proc, read in one pass.
+pub fn snapshot() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut buf = [0u8; 1024];
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Some(p) = read_small(&format!("/proc/{pid}/stat"), &mut buf).and_then(parse_stat) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Parent → children, built from a snapshot.
+pub fn children_map(procs: &[Proc]) -> HashMap<i32, Vec<usize>> {
+    let mut map: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (i, p) in procs.iter().enumerate() {
+        map.entry(p.ppid).or_default().push(i);
+    }
+    map
+}
+
+/// Indices (into `procs`) of `roots` and all their descendants.
+pub fn tree(procs: &[Proc], children: &HashMap<i32, Vec<usize>>, roots: &[i32]) -> Vec<usize> {
+    let mut out: Vec<usize> = roots
+        .iter()
+        .filter_map(|r| procs.iter().position(|p| p.pid == *r))
+        .collect();
+    // The ppid links form a forest, so no index is reached twice.
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(kids) = children.get(&procs[out[i]].pid) {
+            out.extend_from_slice(kids);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// tend's own children (/proc/self/task/*/children; tend has one thread,
+/// so this is one small read).
+pub fn own_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(parse_pids(&text));
+        }
+    }
+    out
+}
+
+/// Parses a space-separated pid list.
+pub fn parse_pids(text: &str) -> impl Iterator<Item = i32> + '_ {
+    text.split_ascii_whitespace().filter_map(|p| p.parse().ok())
+}
+
+/// The value of `key` in /proc/PID/environ, if set.
+pub fn environ_var(pid: i32, key: &str) -> Option<String> {
+    let data = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    find_var(&data, key)
+}
+
+/// Finds `key=value` in a NUL-separated environment block.
+pub fn find_var(environ: &[u8], key: &str) -> Option<String> {
+    environ.split(|&b| b == 0).find_map(|entry| {
+        let rest = entry.strip_prefix(key.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(rest).into_owned())
+    })
+}
+
+/// Bytes per page, for RSS in pages.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_command_names() {
+        let text = "1234 (my (weird) app) S 1 1234 1234 0 -1 4194560 107 0 0 0 0 0 0 0 20 0 1 0 98765 4280320 321 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        assert_eq!(
+            parse_stat(text),
+            Some(Proc {
+                pid: 1234,
+                ppid: 1,
+                pgrp: 1234,
+                session: 1234,
+                start_time: 98765,
+                rss_pages: 321,
+            })
+        );
+        assert_eq!(parse_stat("12 (x) S 1 2"), None, "truncated");
+        assert_eq!(parse_stat(""), None);
+    }
+
+    #[test]
+    fn tree_walk_follows_every_descendant() {
+        let p = |pid, ppid| Proc {
+            pid,
+            ppid,
+            pgrp: pid,
+            session: pid,
+            start_time: 0,
+            rss_pages: 1,
+        };
+        let procs = [p(1, 0), p(10, 1), p(11, 10), p(12, 11), p(20, 1), p(13, 10)];
+        let kids = children_map(&procs);
+        let mut got: Vec<i32> = tree(&procs, &kids, &[10])
+            .iter()
+            .map(|&i| procs[i].pid)
+            .collect();
+        got.sort();
+        assert_eq!(got, [10, 11, 12, 13]);
+        assert!(tree(&procs, &kids, &[99]).is_empty());
+    }
+
+    #[test]
+    fn environ_lookup() {
+        let env = b"PATH=/bin\0TEND_APP=web.1\0TEND_APPX=no\0";
+        assert_eq!(find_var(env, "TEND_APP"), Some("web.1".into()));
+        assert_eq!(find_var(env, "TEND"), None);
+        assert_eq!(parse_pids("3 4 5 \n").collect::<Vec<_>>(), [3, 4, 5]);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = read_stat(std::process::id() as i32).expect("own stat");
+        assert_eq!(me.pid as u32, std::process::id());
+        assert!(me.rss_pages > 0);
+        assert!(snapshot().iter().any(|p| p.pid == me.pid));
+    }
+}

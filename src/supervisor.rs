@@ -1,0 +1,536 @@
+//! Owns every app and carries out what their state machines ask: spawns,
+//! signals to whole trees, memory samples, the ordered shutdown. Maps pids
+//! back to apps: main processes by pid, and orphans that re-parented to
+//! tend by their session id (each app starts in a session of its own) or,
+//! when they called setsid, by the TEND_APP variable every app inherits.
+//!
+//! An app's tree is alive exactly while some child of tend belongs to it:
+//! when any process dies its children re-parent to tend, so walking down
+//! from tend's own children reaches every descendant.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use crate::app::{Action, App, Event, State};
+use crate::config::AppSpec;
+use crate::log::{self, Level};
+use crate::procfs::{self, Proc};
+use crate::reaper::Status;
+use crate::spawn::{self, Launch, Session};
+use crate::{ids, units};
+
+/// How long processes left after the apps stopped get between SIGTERM and
+/// SIGKILL, when tend is PID 1 and shuts down.
+const FINAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Options that differ between config mode and wrapper mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub poll_interval: Duration,
+    pub session: Session,
+    /// Wrapper mode with flags: exit with the last run's code.
+    pub exit_with_last_code: bool,
+    /// Forward HUP to the apps instead of reloading.
+    pub forward_hup: bool,
+}
+
+/// The shutdown in progress.
+#[derive(Debug, Clone, Copy)]
+struct Shutdown {
+    code: u8,
+    /// As PID 1, after the apps: when leftovers get SIGKILL.
+    final_kill_at: Option<Instant>,
+    final_killed: bool,
+}
+
+/// Every app, and the maps from pids to apps.
+pub struct Supervisor {
+    apps: Vec<App>,
+    opts: Options,
+    mains: HashMap<i32, usize>,
+    orphans: HashMap<i32, usize>,
+    /// Session id of each app's current run (its main pid at spawn).
+    sessions: Vec<Option<i32>>,
+    /// `after` as instance indices: who i waits for, and who waits for i.
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    stop_sent: Vec<bool>,
+    shutdown: Option<Shutdown>,
+    next_sample: Option<Instant>,
+    /// One /proc pass shared by everything done in one loop turn.
+    snapshot: Option<Vec<Proc>>,
+    page_size: u64,
+}
+
+impl Supervisor {
+    /// Apps in the given order; nothing runs until the first `tick`.
+    pub fn new(specs: Vec<AppSpec>, opts: Options) -> Supervisor {
+        let n = specs.len();
+        let deps: Vec<Vec<usize>> = specs
+            .iter()
+            .map(|s| {
+                (0..n)
+                    .filter(|&j| s.after.contains(&specs[j].app))
+                    .collect()
+            })
+            .collect();
+        let mut dependents = vec![Vec::new(); n];
+        for (i, d) in deps.iter().enumerate() {
+            for &j in d {
+                dependents[j].push(i);
+            }
+        }
+        Supervisor {
+            apps: specs.into_iter().map(App::new).collect(),
+            opts,
+            mains: HashMap::new(),
+            orphans: HashMap::new(),
+            sessions: vec![None; n],
+            deps,
+            dependents,
+            stop_sent: vec![false; n],
+            shutdown: None,
+            next_sample: None,
+            snapshot: None,
+            page_size: procfs::page_size(),
+        }
+    }
+
+    /// A signal tend received.
+    pub fn on_signal(&mut self, sig: libc::c_int, now: Instant) {
+        let shutdown = [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGPWR,
+            libc::SIGRTMIN() + 3,
+        ];
+        if shutdown.contains(&sig) {
+            if self.shutdown.is_some() {
+                log::warn(&format!(
+                    "{} again: killing everything now",
+                    units::signal_name(sig)
+                ));
+                for i in 0..self.apps.len() {
+                    self.stop_sent[i] = true;
+                    self.apply(i, Event::Stop, now);
+                    self.apply(i, Event::Kill, now);
+                }
+            } else {
+                log::info(&format!("{}: stopping every app", units::signal_name(sig)));
+                self.begin_shutdown(0);
+            }
+        } else if sig == libc::SIGCHLD {
+            // The reaper runs after every wake-up anyway.
+        } else if sig == libc::SIGHUP && !self.opts.forward_hup {
+            log::warn(
+                "SIGHUP: reloading the config is not supported by this build yet; nothing changed",
+            );
+        } else {
+            for app in &self.apps {
+                if let Some(pid) = app.main_pid() {
+                    kill_group(pid, sig);
+                }
+            }
+        }
+    }
+
+    /// A process tend reaped.
+    pub fn on_exit(&mut self, pid: Pid, status: Status, now: Instant) {
+        self.snapshot = None;
+        if let Some(i) = self.mains.remove(&pid.as_raw()) {
+            if self.opts.session == Session::Foreground {
+                spawn::reclaim_terminal();
+            }
+            self.adopt_orphans();
+            let tree_left = self.orphans.values().any(|&j| j == i);
+            self.apply(i, Event::Exited { status, tree_left }, now);
+        } else if let Some(i) = self.orphans.remove(&pid.as_raw())
+            && matches!(self.apps[i].state, State::Stopping { main: None, .. })
+        {
+            self.adopt_orphans();
+            if !self.orphans.values().any(|&j| j == i) {
+                self.apply(i, Event::TreeGone, now);
+            }
+        }
+    }
+
+    /// Runs whatever is due at `now`: timers, starts, stops, memory samples.
+    pub fn tick(&mut self, now: Instant) {
+        self.snapshot = None;
+        for i in 0..self.apps.len() {
+            if self.apps[i].deadline().is_some_and(|d| d <= now) {
+                self.apply(i, Event::Tick, now);
+            }
+        }
+        self.reconcile(now);
+        if self.next_sample.is_some_and(|t| t <= now) {
+            self.sample_memory(now);
+            self.next_sample = None;
+        }
+        if self.next_sample.is_none() && self.sampling_needed() {
+            self.next_sample = Some(now + self.opts.poll_interval);
+        }
+        self.final_phase(now);
+    }
+
+    /// The earliest deadline of anything; None: sleep until a signal.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let apps = self.apps.iter().filter_map(App::deadline);
+        let final_kill = self.shutdown.and_then(|s| {
+            if s.final_killed {
+                None
+            } else {
+                s.final_kill_at
+            }
+        });
+        apps.chain(self.next_sample).chain(final_kill).min()
+    }
+
+    /// The exit code once tend is done, None while it goes on.
+    pub fn finished(&self) -> Option<u8> {
+        if let Some(s) = self.shutdown {
+            let apps_down = self
+                .apps
+                .iter()
+                .all(|a| a.is_down() || a.state == State::Waiting);
+            let leftovers = s.final_kill_at.is_some() && !procfs::own_children().is_empty();
+            let done = apps_down && !leftovers && (s.final_kill_at.is_some() || !is_pid1());
+            return done.then(|| self.last_code().unwrap_or(s.code));
+        }
+        let all_ended = (0..self.apps.len()).all(|i| self.apps[i].is_down() || self.blocked(i));
+        if !all_ended {
+            return None;
+        }
+        if let Some(code) = self.last_code() {
+            return Some(code);
+        }
+        let clean =
+            (0..self.apps.len()).all(|i| self.apps[i].state == State::Stopped || self.clean_end(i));
+        Some(if clean { 0 } else { 1 })
+    }
+
+    /// Wrapper mode with flags: the code of the child's last run (1 when it
+    /// never ran).
+    fn last_code(&self) -> Option<u8> {
+        if !self.opts.exit_with_last_code {
+            return None;
+        }
+        let code = self
+            .apps
+            .first()
+            .and_then(|a| a.last_exit)
+            .and_then(|(s, _)| s)
+            .map_or(1, Status::code);
+        Some(u8::try_from(code).unwrap_or(u8::MAX))
+    }
+
+    fn begin_shutdown(&mut self, code: u8) {
+        if self.shutdown.is_none() {
+            self.shutdown = Some(Shutdown {
+                code,
+                final_kill_at: None,
+                final_killed: false,
+            });
+        }
+    }
+
+    /// Feeds one event to app `i` and carries out its actions.
+    fn apply(&mut self, i: usize, event: Event, now: Instant) {
+        let actions = self.apps[i].on_event(event, now);
+        for action in actions {
+            match action {
+                Action::Spawn => self.spawn(i, now),
+                Action::Signal(sig) => self.signal_tree(i, sig),
+                Action::Kill => self.signal_tree(i, libc::SIGKILL),
+                Action::Log { level, event, msg } => {
+                    log::event(level, &self.apps[i].spec.name, event, &msg)
+                }
+            }
+        }
+        let app = &self.apps[i];
+        if app.spec.critical
+            && matches!(app.state, State::Exited | State::Failed)
+            && self.shutdown.is_none()
+        {
+            let code = app.last_exit.and_then(|(s, _)| s).map_or(1, Status::code);
+            log::event(
+                Level::Error,
+                &app.spec.name,
+                "critical",
+                &format!("critical app ended for good: stopping everything, exit code {code}"),
+            );
+            self.begin_shutdown(u8::try_from(code).unwrap_or(u8::MAX));
+        }
+    }
+
+    /// Starts app `i`, feeding the outcome back to its state machine.
+    fn spawn(&mut self, i: usize, now: Instant) {
+        let spec = &self.apps[i].spec;
+        let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
+            Ok(c) => c,
+            Err(e) => {
+                log::event(
+                    Level::Error,
+                    &spec.name,
+                    "spawn_failed",
+                    &format!("cannot start: {e}"),
+                );
+                return self.apply(i, Event::SpawnFailed, now);
+            }
+        };
+        let mut env: Vec<(String, String)> = Vec::with_capacity(spec.env.len() + 5);
+        if let Some(c) = &creds {
+            for (k, v) in [("HOME", &c.home), ("USER", &c.user), ("LOGNAME", &c.user)] {
+                if let Some(v) = v {
+                    env.push((k.to_string(), v.clone()));
+                }
+            }
+        }
+        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.push(("TEND_APP".into(), spec.name.clone()));
+        env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
+        let launch = Launch {
+            argv: &spec.command,
+            env,
+            cwd: spec.cwd.as_deref(),
+            creds,
+            session: self.opts.session,
+        };
+        match spawn::spawn(&launch) {
+            Ok(pid) => {
+                self.mains.insert(pid.as_raw(), i);
+                self.sessions[i] = Some(pid.as_raw());
+                self.apply(i, Event::Spawned { pid }, now);
+            }
+            Err(e) => {
+                log::event(Level::Error, &spec.name, "spawn_failed", &e.to_string());
+                self.apply(i, Event::SpawnFailed, now);
+            }
+        }
+    }
+
+    /// Starts apps whose `after` apps are up; during a shutdown, stops apps
+    /// whose dependents are all down (dependents first, the rest in parallel).
+    fn reconcile(&mut self, now: Instant) {
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..self.apps.len() {
+                if self.shutdown.is_some() {
+                    let ready = self.dependents[i]
+                        .iter()
+                        .all(|&d| self.apps[d].is_down() || self.apps[d].state == State::Waiting);
+                    if !self.stop_sent[i] && ready {
+                        self.stop_sent[i] = true;
+                        let was_down = self.apps[i].is_down();
+                        self.apply(i, Event::Stop, now);
+                        changed |= !was_down && self.apps[i].is_down();
+                    }
+                } else if self.apps[i].state == State::Waiting && self.deps_up(i) {
+                    self.apply(i, Event::Start, now);
+                    changed = true;
+                }
+            }
+        }
+    }
+
+    /// Every app `i` waits for is running, or ran to a clean end.
+    fn deps_up(&self, i: usize) -> bool {
+        self.deps[i]
+            .iter()
+            .all(|&j| matches!(self.apps[j].state, State::Running { .. }) || self.clean_end(j))
+    }
+
+    /// App `j` ended for good with exit code 0 (a one-shot task that did its job).
+    fn clean_end(&self, j: usize) -> bool {
+        let a = &self.apps[j];
+        a.state == State::Exited
+            && a.last_exit
+                .is_some_and(|(s, _)| s.is_some_and(Status::success))
+    }
+
+    /// Waiting for an app that will never come up by itself.
+    fn blocked(&self, i: usize) -> bool {
+        self.apps[i].state == State::Waiting
+            && self.deps[i]
+                .iter()
+                .any(|&j| (self.apps[j].is_down() && !self.clean_end(j)) || self.blocked(j))
+    }
+
+    fn sampling_needed(&self) -> bool {
+        self.apps
+            .iter()
+            .any(|a| a.spec.max_memory.is_some() && matches!(a.state, State::Running { .. }))
+    }
+
+    /// One pass over /proc; each limited app's tree RSS against its limit.
+    fn sample_memory(&mut self, now: Instant) {
+        self.adopt_orphans();
+        let procs = self.snapshot().to_vec();
+        let children = procfs::children_map(&procs);
+        for i in 0..self.apps.len() {
+            let (Some(limit), State::Running { pid, .. }) =
+                (self.apps[i].spec.max_memory, &self.apps[i].state)
+            else {
+                continue;
+            };
+            let roots = self.roots(i, Some(*pid));
+            let pages: u64 = procfs::tree(&procs, &children, &roots)
+                .iter()
+                .map(|&k| procs[k].rss_pages)
+                .sum();
+            let rss = pages * self.page_size;
+            if rss > limit {
+                self.apply(i, Event::MemoryOver { rss }, now);
+            }
+        }
+    }
+
+    /// The main pid (when alive) and the adopted orphans of app `i`.
+    fn roots(&self, i: usize, main: Option<Pid>) -> Vec<i32> {
+        main.map(Pid::as_raw)
+            .into_iter()
+            .chain(
+                self.orphans
+                    .iter()
+                    .filter(|(_, j)| **j == i)
+                    .map(|(p, _)| *p),
+            )
+            .collect()
+    }
+
+    fn snapshot(&mut self) -> &[Proc] {
+        self.snapshot.get_or_insert_with(procfs::snapshot)
+    }
+
+    /// Sends `sig` to app `i`'s group and to every member of its tree that
+    /// left the group (setsid, setpgid, adopted orphans).
+    fn signal_tree(&mut self, i: usize, sig: libc::c_int) {
+        self.adopt_orphans();
+        let main = self.apps[i].main_pid();
+        if let Some(pid) = main {
+            kill_group(pid, sig);
+        }
+        let roots = self.roots(i, main);
+        let procs = self.snapshot();
+        let children = procfs::children_map(procs);
+        for k in procfs::tree(procs, &children, &roots) {
+            let p = procs[k];
+            if main.is_none_or(|m| p.pgrp != m.as_raw()) {
+                signal_process(p, sig);
+            }
+        }
+        // A process that forks between the snapshot and the signal would be
+        // missed; the next turn must look again.
+        self.snapshot = None;
+    }
+
+    /// Attributes tend's children that are neither mains nor known orphans.
+    fn adopt_orphans(&mut self) {
+        for pid in procfs::own_children() {
+            if self.mains.contains_key(&pid) || self.orphans.contains_key(&pid) {
+                continue;
+            }
+            if let Some(i) = self.owner_of(pid) {
+                self.orphans.insert(pid, i);
+            }
+        }
+    }
+
+    /// The app a stray child of tend came from, if it can be told.
+    fn owner_of(&self, pid: i32) -> Option<usize> {
+        let stat = procfs::read_stat(pid)?;
+        if let Some(i) = self.sessions.iter().position(|s| *s == Some(stat.session)) {
+            return Some(i);
+        }
+        let name = procfs::environ_var(pid, "TEND_APP")?;
+        self.apps.iter().position(|a| a.spec.name == name)
+    }
+
+    /// As PID 1, once the apps are down: TERM to every leftover process,
+    /// SIGKILL after a short grace. Not PID 1: leftovers are not ours.
+    fn final_phase(&mut self, now: Instant) {
+        let Some(mut s) = self.shutdown else { return };
+        if !is_pid1()
+            || !self
+                .apps
+                .iter()
+                .all(|a| a.is_down() || a.state == State::Waiting)
+        {
+            return;
+        }
+        match s.final_kill_at {
+            None => {
+                if !procfs::own_children().is_empty() {
+                    log::info("apps stopped; sending SIGTERM to the remaining processes");
+                    // SAFETY: kill(2) with plain integers; -1 spares tend itself.
+                    unsafe { libc::kill(-1, libc::SIGTERM) };
+                }
+                s.final_kill_at = Some(now + FINAL_GRACE);
+            }
+            Some(at) if !s.final_killed && now >= at => {
+                if !procfs::own_children().is_empty() {
+                    log::warn("processes left after the grace period; sending SIGKILL");
+                    // SAFETY: as above.
+                    unsafe { libc::kill(-1, libc::SIGKILL) };
+                }
+                s.final_killed = true;
+            }
+            Some(_) => {}
+        }
+        self.shutdown = Some(s);
+    }
+}
+
+fn is_pid1() -> bool {
+    std::process::id() == 1
+}
+
+/// Sends `sig` to the process group led by `pid`. Safe from pid reuse:
+/// `pid` is a main process tend has not reaped yet.
+fn kill_group(pid: Pid, sig: libc::c_int) {
+    // SAFETY: kill(2) with plain integers.
+    if unsafe { libc::kill(-pid.as_raw(), sig) } == -1 {
+        let e = Errno::last();
+        if e != Errno::ESRCH {
+            log::warn(&format!(
+                "sending {} to group {pid}: {e}",
+                units::signal_name(sig)
+            ));
+        }
+    }
+}
+
+/// Sends `sig` to one process seen in a snapshot, through a pidfd so that a
+/// recycled pid is never hit: the pidfd pins the process, and its start time
+/// proves it is the one the snapshot saw.
+fn signal_process(p: Proc, sig: libc::c_int) {
+    // SAFETY: pidfd_open takes plain integers and returns a new fd we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) } as libc::c_int;
+    if fd < 0 {
+        if Errno::last() == Errno::ENOSYS {
+            // Kernels before 5.3: the snapshot is all there is.
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(p.pid, sig) };
+        }
+        return;
+    }
+    if procfs::read_stat(p.pid).is_some_and(|now| now.start_time == p.start_time) {
+        // SAFETY: fd is a valid pidfd; a null siginfo is allowed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+    // SAFETY: fd is ours and closed once.
+    unsafe { libc::close(fd) };
+}

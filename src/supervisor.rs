@@ -412,31 +412,55 @@ impl Supervisor {
     fn signal_tree(&mut self, i: usize, sig: libc::c_int) {
         self.adopt_orphans();
         let main = self.apps[i].main_pid();
+        let roots = self.roots(i, main);
+        // The tree is read before anything is signalled: once the main
+        // process dies, its children re-parent to tend and would no longer
+        // be found below it.
+        self.snapshot = None;
+        let members = self.members(&roots);
         if let Some(pid) = main {
             kill_group(pid, sig);
         }
-        let roots = self.roots(i, main);
-        let procs = self.snapshot();
-        let children = procfs::children_map(procs);
-        for k in procfs::tree(procs, &children, &roots) {
-            let p = procs[k];
+        for p in members {
             if main.is_none_or(|m| p.pgrp != m.as_raw()) {
                 signal_process(p, sig);
             }
         }
-        // A process that forks between the snapshot and the signal would be
-        // missed; the next turn must look again.
         self.snapshot = None;
     }
 
+    /// `roots` and all their descendants, from this turn's snapshot.
+    fn members(&mut self, roots: &[i32]) -> Vec<Proc> {
+        let procs = self.snapshot();
+        let children = procfs::children_map(procs);
+        procfs::tree(procs, &children, roots)
+            .into_iter()
+            .map(|k| procs[k])
+            .collect()
+    }
+
     /// Attributes tend's children that are neither mains nor known orphans.
+    /// An orphan of an app that is being stopped gets the stop too: it
+    /// re-parented after the signals went out (its parent died of them).
     fn adopt_orphans(&mut self) {
         for pid in procfs::own_children() {
             if self.mains.contains_key(&pid) || self.orphans.contains_key(&pid) {
                 continue;
             }
-            if let Some(i) = self.owner_of(pid) {
-                self.orphans.insert(pid, i);
+            let Some(i) = self.owner_of(pid) else {
+                continue;
+            };
+            self.orphans.insert(pid, i);
+            if let State::Stopping { killed, .. } = self.apps[i].state {
+                let sig = if killed {
+                    libc::SIGKILL
+                } else {
+                    self.apps[i].spec.stop_signal
+                };
+                self.snapshot = None;
+                for p in self.members(&[pid]) {
+                    signal_process(p, sig);
+                }
             }
         }
     }

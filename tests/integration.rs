@@ -2,5 +2,6 @@
 //! namespace where the behaviour depends on it, with real processes and
 //! real signals. Every wait has a deadline.
 
+mod supervisor;
 mod util;
 mod wrapper;

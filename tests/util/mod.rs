@@ -204,3 +204,110 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A tend running an init.toml as PID 1 of a PID namespace, its stderr
+/// (tend's event lines) going to a file that tests read as it grows.
+pub struct Running {
+    pub child: Child,
+    pub dir: TempDir,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Writes `toml` as init.toml in a fresh dir and starts tend on it;
+    /// `{dir}` in the text is replaced by that dir.
+    pub fn start(name: &str, toml: &str) -> Running {
+        Running::start_with(name, toml, &[])
+    }
+
+    /// As `start`, with extra arguments after `-c FILE`.
+    pub fn start_with(name: &str, toml: &str, extra: &[&str]) -> Running {
+        let dir = TempDir::new(name);
+        let text = toml.replace("{dir}", &dir.path().display().to_string());
+        let config = dir.join("init.toml");
+        std::fs::write(&config, text).expect("write init.toml");
+        let log = dir.join("tend.log");
+        let file = std::fs::File::create(&log).expect("create log");
+        let mut args = vec!["-c".to_string(), config.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = tend_pid1(&args)
+            .env("INHERITED", "yes")
+            .stdout(file.try_clone().expect("dup log"))
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn tend");
+        Running { child, dir, log }
+    }
+
+    /// Everything tend and its apps wrote so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines of the log containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until the log has `n` lines containing `needle`; panics with
+    /// the log after `timeout`.
+    pub fn wait_for(&self, needle: &str, n: usize, timeout: Duration) {
+        if !wait_until(timeout, || self.count(needle) >= n) {
+            panic!(
+                "waited {timeout:?} for {n}x {needle:?}; log:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// tend's pid as seen from here.
+    pub fn pid(&self) -> u32 {
+        pid1_of(&self.child)
+    }
+
+    /// Sends `sig` to tend.
+    pub fn signal(&self, sig: i32) {
+        signal(self.pid(), sig);
+    }
+
+    /// Waits for tend to exit; its status.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        wait_or_kill(&mut self.child, timeout)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Killing unshare's child (tend, PID 1) takes the namespace down.
+        if let Ok(None) = self.child.try_wait() {
+            for pid in children_of(self.child.id()) {
+                // SAFETY: kill(2) with plain integers.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Pids (host view) of every process in the subtree under `root`.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut out = vec![];
+    let mut todo = children_of(root);
+    while let Some(p) = todo.pop() {
+        out.push(p);
+        todo.extend(children_of(p));
+    }
+    out
+}
+
+/// The value of a `Name:` line of /proc/PID/status.
+pub fn status_field(pid: u32, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
+    })
+}

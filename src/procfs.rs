@@ -57,49 +57,72 @@ fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
     std::str::from_utf8(&buf[..n]).ok()
 }
 
-/// Every process visible in /proc, read in one pass.
-pub fn snapshot() -> Vec<Proc> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut buf = [0u8; 1024];
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        if let Some(p) = read_small(&format!("/proc/{pid}/stat"), &mut buf).and_then(parse_stat) {
-            out.push(p);
-        }
-    }
-    out
+/// Every process visible in /proc, read in one pass, indexed by pid and by
+/// parent so that any number of trees can be walked without another pass.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    procs: Vec<Proc>,
+    by_pid: HashMap<i32, usize>,
+    children: HashMap<i32, Vec<usize>>,
 }
 
-/// Parent → children, built from a snapshot.
-pub fn children_map(procs: &[Proc]) -> HashMap<i32, Vec<usize>> {
-    let mut map: HashMap<i32, Vec<usize>> = HashMap::new();
-    for (i, p) in procs.iter().enumerate() {
-        map.entry(p.ppid).or_default().push(i);
-    }
-    map
-}
-
-/// Indices (into `procs`) of `roots` and all their descendants.
-pub fn tree(procs: &[Proc], children: &HashMap<i32, Vec<usize>>, roots: &[i32]) -> Vec<usize> {
-    let mut out: Vec<usize> = roots
-        .iter()
-        .filter_map(|r| procs.iter().position(|p| p.pid == *r))
-        .collect();
-    // The ppid links form a forest, so no index is reached twice.
-    let mut i = 0;
-    while i < out.len() {
-        if let Some(kids) = children.get(&procs[out[i]].pid) {
-            out.extend_from_slice(kids);
+impl Snapshot {
+    /// Reads /proc once; what vanishes or cannot be read is skipped.
+    pub fn read() -> Snapshot {
+        let mut procs = Vec::new();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            let mut buf = [0u8; 1024];
+            for entry in dir.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                    continue;
+                };
+                if let Some(p) =
+                    read_small(&format!("/proc/{pid}/stat"), &mut buf).and_then(parse_stat)
+                {
+                    procs.push(p);
+                }
+            }
         }
-        i += 1;
+        Snapshot::from_procs(procs)
     }
-    out
+
+    /// Indexes a list of processes (for tests and for `read`).
+    pub fn from_procs(procs: Vec<Proc>) -> Snapshot {
+        let mut by_pid = HashMap::with_capacity(procs.len());
+        let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
+        for (i, p) in procs.iter().enumerate() {
+            by_pid.insert(p.pid, i);
+            children.entry(p.ppid).or_default().push(i);
+        }
+        Snapshot {
+            procs,
+            by_pid,
+            children,
+        }
+    }
+
+    /// `roots` (those still present) and all their descendants.
+    pub fn tree(&self, roots: &[i32]) -> Vec<Proc> {
+        let mut out: Vec<usize> = roots
+            .iter()
+            .filter_map(|r| self.by_pid.get(r).copied())
+            .collect();
+        // The ppid links form a forest, so no index is reached twice.
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(kids) = self.children.get(&self.procs[out[i]].pid) {
+                out.extend_from_slice(kids);
+            }
+            i += 1;
+        }
+        out.into_iter().map(|k| self.procs[k]).collect()
+    }
+
+    /// True when `pid` was seen.
+    pub fn contains(&self, pid: i32) -> bool {
+        self.by_pid.contains_key(&pid)
+    }
 }
 
 /// tend's own children (/proc/self/task/*/children; tend has one thread,
@@ -175,15 +198,22 @@ mod tests {
             start_time: 0,
             rss_pages: 1,
         };
-        let procs = [p(1, 0), p(10, 1), p(11, 10), p(12, 11), p(20, 1), p(13, 10)];
-        let kids = children_map(&procs);
-        let mut got: Vec<i32> = tree(&procs, &kids, &[10])
-            .iter()
-            .map(|&i| procs[i].pid)
-            .collect();
-        got.sort();
-        assert_eq!(got, [10, 11, 12, 13]);
-        assert!(tree(&procs, &kids, &[99]).is_empty());
+        let snap = Snapshot::from_procs(vec![
+            p(1, 0),
+            p(10, 1),
+            p(11, 10),
+            p(12, 11),
+            p(20, 1),
+            p(13, 10),
+        ]);
+        let pids = |roots: &[i32]| {
+            let mut v: Vec<i32> = snap.tree(roots).iter().map(|p| p.pid).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(pids(&[10]), [10, 11, 12, 13]);
+        assert_eq!(pids(&[11, 20]), [11, 12, 20]);
+        assert!(pids(&[99]).is_empty());
     }
 
     #[test]
@@ -199,6 +229,6 @@ mod tests {
         let me = read_stat(std::process::id() as i32).expect("own stat");
         assert_eq!(me.pid as u32, std::process::id());
         assert!(me.rss_pages > 0);
-        assert!(snapshot().iter().any(|p| p.pid == me.pid));
+        assert!(Snapshot::read().contains(me.pid));
     }
 }

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use crate::app::{Action, App, Event, State};
 use crate::config::AppSpec;
 use crate::log::{self, Level};
-use crate::procfs::{self, Proc};
+use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
 use crate::spawn::{self, Launch, Session};
 use crate::{ids, units};
@@ -61,7 +61,7 @@ pub struct Supervisor {
     shutdown: Option<Shutdown>,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
-    snapshot: Option<Vec<Proc>>,
+    snapshot: Option<Snapshot>,
     page_size: u64,
 }
 
@@ -368,10 +368,10 @@ impl Supervisor {
     }
 
     /// One pass over /proc; each limited app's tree RSS against its limit.
+    /// The cost grows with the number of processes, not processes × apps.
     fn sample_memory(&mut self, now: Instant) {
         self.adopt_orphans();
-        let procs = self.snapshot().to_vec();
-        let children = procfs::children_map(&procs);
+        self.snapshot = Some(Snapshot::read());
         for i in 0..self.apps.len() {
             let (Some(limit), State::Running { pid, .. }) =
                 (self.apps[i].spec.max_memory, &self.apps[i].state)
@@ -379,10 +379,7 @@ impl Supervisor {
                 continue;
             };
             let roots = self.roots(i, Some(*pid));
-            let pages: u64 = procfs::tree(&procs, &children, &roots)
-                .iter()
-                .map(|&k| procs[k].rss_pages)
-                .sum();
+            let pages: u64 = self.members(&roots).iter().map(|p| p.rss_pages).sum();
             let rss = pages * self.page_size;
             if rss > limit {
                 self.apply(i, Event::MemoryOver { rss }, now);
@@ -403,8 +400,8 @@ impl Supervisor {
             .collect()
     }
 
-    fn snapshot(&mut self) -> &[Proc] {
-        self.snapshot.get_or_insert_with(procfs::snapshot)
+    fn snapshot(&mut self) -> &Snapshot {
+        self.snapshot.get_or_insert_with(Snapshot::read)
     }
 
     /// Sends `sig` to app `i`'s group and to every member of its tree that
@@ -415,8 +412,8 @@ impl Supervisor {
         let roots = self.roots(i, main);
         // The tree is read before anything is signalled: once the main
         // process dies, its children re-parent to tend and would no longer
-        // be found below it.
-        self.snapshot = None;
+        // be found below it. One snapshot serves every app of this turn: a
+        // signal to one app does not move another app's processes.
         let members = self.members(&roots);
         if let Some(pid) = main {
             kill_group(pid, sig);
@@ -426,17 +423,15 @@ impl Supervisor {
                 signal_process(p, sig);
             }
         }
-        self.snapshot = None;
     }
 
-    /// `roots` and all their descendants, from this turn's snapshot.
+    /// `roots` and all their descendants, from this turn's snapshot (read
+    /// again when a root is newer than it).
     fn members(&mut self, roots: &[i32]) -> Vec<Proc> {
-        let procs = self.snapshot();
-        let children = procfs::children_map(procs);
-        procfs::tree(procs, &children, roots)
-            .into_iter()
-            .map(|k| procs[k])
-            .collect()
+        if roots.iter().any(|r| !self.snapshot().contains(*r)) {
+            self.snapshot = None;
+        }
+        self.snapshot().tree(roots)
     }
 
     /// Attributes tend's children that are neither mains nor known orphans.
@@ -457,7 +452,6 @@ impl Supervisor {
                 } else {
                     self.apps[i].spec.stop_signal
                 };
-                self.snapshot = None;
                 for p in self.members(&[pid]) {
                     signal_process(p, sig);
                 }

@@ -610,3 +610,106 @@ fn wrapper_restart_flags_supervise_one_command() {
     assert_eq!(dir.read("runs").lines().count(), 3, "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(3), "the last run's code");
 }
+
+#[test]
+fn as_pid1_leftovers_nobody_can_attribute_are_stopped_at_shutdown() {
+    if skip_without_namespaces() {
+        return;
+    }
+    // The daemon leaves its session and its environment: no app claims it.
+    let mut t = Running::start(
+        "leftover-pid1",
+        r#"
+[app.spawner]
+command = "(env -i setsid sh -c 'echo $$ > {dir}/daemon; exec sleep 60' &); exec sleep 60"
+"#,
+    );
+    assert!(wait_until(T, || !t.dir.read("daemon").is_empty()));
+    let started = Instant::now();
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(T).code(), Some(0), "{}", t.log());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        t.count("sending SIGTERM to the remaining processes"),
+        1,
+        "{}",
+        t.log()
+    );
+    assert_eq!(
+        t.count("sending SIGKILL"),
+        0,
+        "sleep dies of TERM: {}",
+        t.log()
+    );
+}
+
+#[test]
+fn json_log_lines_have_stable_fields() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let mut t = Running::start(
+        "json",
+        "[tend]\nlog_format = \"json\"\n[app.a]\ncommand = [\"true\"]\nrestart = \"never\"\n",
+    );
+    assert_eq!(t.wait(T).code(), Some(0));
+    let log = t.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(
+            line.starts_with("{\"ts\":") && line.ends_with('}'),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"level\":\"") && line.contains("\"pid\":1,"),
+            "{line}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"app\":\"a\",\"event\":\"started\",\"msg\":\"started, pid 2\"")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\"event\":\"exited\"")),
+        "{log}"
+    );
+}
+
+#[test]
+fn sighup_changes_nothing_until_reload_exists() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let mut t = Running::start("hup", "[app.a]\ncommand = \"exec sleep 60\"\n");
+    t.wait_for("app=a: started", 1, T);
+    t.signal(libc::SIGHUP);
+    t.wait_for("SIGHUP: reloading the config is not supported", 1, T);
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(T).code(), Some(0));
+    assert_eq!(t.count("app=a: started"), 1, "{}", t.log());
+}
+
+#[test]
+fn other_signals_are_forwarded_to_every_app() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let app = |n: &str| {
+        format!(
+            "[app.{n}]\ncommand = \"trap 'echo {n} >> {{dir}}/usr1' USR1; echo up >> {{dir}}/up; while :; do sleep 0.05; done\"\n"
+        )
+    };
+    let mut t = Running::start("usr1", &(app("a") + &app("b")));
+    assert!(wait_until(T, || t.dir.read("up").lines().count() == 2));
+    t.signal(libc::SIGUSR1);
+    assert!(
+        wait_until(T, || t.dir.read("usr1").lines().count() == 2),
+        "{}",
+        t.log()
+    );
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(T).code(), Some(0));
+}

@@ -10,7 +10,9 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
+use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::unistd::Pid;
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
@@ -69,6 +71,23 @@ impl Signals {
     /// Every signal received since the last drain (each number once).
     pub fn drain(&mut self) -> Vec<libc::c_int> {
         self.delivery.pending().collect()
+    }
+}
+
+/// Sends `sig` to the process group led by `pid`. Callers pass only a main
+/// process they have not reaped yet, so neither its pid nor its group id can
+/// have been recycled. Raw kill(2): nix's `Signal` enum cannot name the
+/// real-time signals.
+pub fn kill_group(pid: Pid, sig: libc::c_int) {
+    // SAFETY: kill(2) with plain integers.
+    if unsafe { libc::kill(-pid.as_raw(), sig) } == -1 {
+        let e = Errno::last();
+        if e != Errno::ESRCH {
+            crate::log::warn(&format!(
+                "sending {} to group {pid}: {e}",
+                crate::units::signal_name(sig)
+            ));
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::config::AppSpec;
 use crate::log::{self, Level};
 use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
+use crate::signals::kill_group;
 use crate::spawn::{self, Launch, Session};
 use crate::{ids, units};
 
@@ -506,21 +507,6 @@ impl Supervisor {
 
 fn is_pid1() -> bool {
     std::process::id() == 1
-}
-
-/// Sends `sig` to the process group led by `pid`. Safe from pid reuse:
-/// `pid` is a main process tend has not reaped yet.
-fn kill_group(pid: Pid, sig: libc::c_int) {
-    // SAFETY: kill(2) with plain integers.
-    if unsafe { libc::kill(-pid.as_raw(), sig) } == -1 {
-        let e = Errno::last();
-        if e != Errno::ESRCH {
-            log::warn(&format!(
-                "sending {} to group {pid}: {e}",
-                units::signal_name(sig)
-            ));
-        }
-    }
 }
 
 /// Sends `sig` to one process seen in a snapshot, through a pidfd so that a

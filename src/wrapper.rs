@@ -11,10 +11,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::Pid;
 
 use crate::error::Error;
+use crate::log;
 use crate::reaper::{self, Status};
-use crate::signals::Signals;
+use crate::signals::{self, Signals};
 use crate::spawn::{self, Session};
-use crate::{log, units};
 
 /// Runs `command` until it exits; returns the exit code tend should end with.
 pub fn run(command: &[OsString]) -> Result<u8, Error> {
@@ -46,7 +46,7 @@ fn wait_forwarding(signals: &mut Signals, child: Pid) -> Status {
         }
         for sig in signals.drain() {
             if sig != libc::SIGCHLD {
-                forward(child, sig);
+                signals::kill_group(child, sig);
             }
         }
         let mut ended = None;
@@ -57,22 +57,6 @@ fn wait_forwarding(signals: &mut Signals, child: Pid) -> Status {
         });
         if let Some(status) = ended {
             return status;
-        }
-    }
-}
-
-/// Sends `sig` to the child's whole process group. The child is not reaped
-/// yet, so its pid (and group id) cannot have been recycled. Raw kill(2):
-/// nix's `Signal` enum cannot name the real-time signals.
-fn forward(child: Pid, sig: libc::c_int) {
-    // SAFETY: kill(2) with plain integers.
-    if unsafe { libc::kill(-child.as_raw(), sig) } == -1 {
-        let e = Errno::last();
-        if e != Errno::ESRCH {
-            log::warn(&format!(
-                "forwarding {} to group {child}: {e}",
-                units::signal_name(sig)
-            ));
         }
     }
 }

@@ -53,8 +53,10 @@ pub enum State {
 pub enum Then {
     /// A stop was asked for: stay down.
     Stay,
-    /// A graceful restart (memory limit): start again at once.
+    /// A graceful restart (memory limit): start again at once, counted.
     Restart,
+    /// A restart asked by a user: start again at once, not counted.
+    Start,
     /// The main process ended by itself: the restart policy decides.
     Decide,
 }
@@ -62,8 +64,10 @@ pub enum Then {
 /// What happened to an app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Its `after` apps are up (or it has none): start it.
+    /// Its `after` apps are up (or it has none), or a user asked: start it.
     Start,
+    /// A user asked for a restart: stop gracefully, then start at once.
+    Restart,
     Spawned {
         pid: Pid,
     },
@@ -155,6 +159,19 @@ impl App {
         }
     }
 
+    /// The state's name, as `tend status` shows it.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            State::Waiting => "waiting",
+            State::Running { .. } => "running",
+            State::Stopping { .. } => "stopping",
+            State::Backoff { .. } => "backoff",
+            State::Stopped => "stopped",
+            State::Exited => "exited",
+            State::Failed => "failed",
+        }
+    }
+
     /// Ended and not coming back by itself.
     pub fn is_down(&self) -> bool {
         matches!(self.state, State::Stopped | State::Exited | State::Failed)
@@ -164,7 +181,43 @@ impl App {
     pub fn on_event(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let stop_timeout = self.spec.stop_timeout;
         match (&mut self.state, event) {
-            (State::Waiting | State::Backoff { .. }, Event::Start) => vec![Action::Spawn],
+            (State::Waiting | State::Backoff { .. }, Event::Start | Event::Restart) => {
+                vec![Action::Spawn]
+            }
+            // Started by hand after a stop, an end or a failure: a fresh
+            // start, with the restart window and the backoff forgotten.
+            (State::Stopped | State::Exited | State::Failed, Event::Start | Event::Restart) => {
+                self.window = RestartWindow::default();
+                self.delay = None;
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            (State::Running { pid, since }, Event::Restart) => {
+                let (pid, since) = (*pid, *since);
+                self.state = State::Stopping {
+                    main: Some(pid),
+                    since,
+                    kill_at: now + stop_timeout,
+                    killed: false,
+                    then: Then::Start,
+                    status: None,
+                };
+                vec![
+                    log(
+                        Level::Info,
+                        "restarting",
+                        format!(
+                            "restarting: stopping with {}",
+                            signal_name(self.spec.stop_signal)
+                        ),
+                    ),
+                    Action::Signal(self.spec.stop_signal),
+                ]
+            }
+            (State::Stopping { then, .. }, Event::Restart) => {
+                *then = Then::Start;
+                Vec::new()
+            }
             (State::Backoff { until }, Event::Tick) if now >= *until => vec![Action::Spawn],
             (State::Waiting | State::Backoff { .. }, Event::Spawned { pid }) => {
                 self.state = State::Running { pid, since: now };
@@ -349,6 +402,11 @@ impl App {
                 }
                 self.window.record(now);
                 self.restarts += 1;
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            Then::Start => {
+                self.last_exit = Some((status, now));
                 self.state = State::Waiting;
                 vec![Action::Spawn]
             }
@@ -748,6 +806,41 @@ mod tests {
         assert_eq!(a.main_pid(), None);
         a.on_event(Event::TreeGone, t);
         assert_eq!(a.state, State::Stopped);
+    }
+
+    #[test]
+    fn user_start_and_restart() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        assert_eq!(
+            acts(a.on_event(Event::Restart, t)),
+            [Action::Signal(libc::SIGTERM)]
+        );
+        assert_eq!(
+            acts(a.on_event(exited(0), t)),
+            [Action::Spawn],
+            "restarted at once"
+        );
+        assert_eq!(a.restarts, 0, "a restart asked by a user is not counted");
+        a.on_event(Event::Spawned { pid: pid(2) }, t);
+        a.on_event(Event::Stop, t);
+        a.on_event(exited(0), t);
+        assert_eq!(a.state, State::Stopped);
+        assert_eq!(a.state_name(), "stopped");
+        assert_eq!(acts(a.on_event(Event::Start, t)), [Action::Spawn]);
+        a.on_event(Event::Spawned { pid: pid(3) }, t);
+        assert_eq!(a.state_name(), "running");
+
+        // A failed app started by hand gets a fresh restart window.
+        let mut a = app(Restart::Always);
+        a.spec.max_restarts = 0;
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(exited(1), t);
+        assert_eq!(a.state, State::Failed);
+        assert_eq!(acts(a.on_event(Event::Start, t)), [Action::Spawn]);
+        a.on_event(Event::Spawned { pid: pid(2) }, t);
+        assert_eq!(a.main_pid(), Some(pid(2)));
     }
 
     #[test]

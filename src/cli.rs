@@ -21,11 +21,28 @@ pub enum Mode {
     /// `tend [-c FILE]`.
     Supervise {
         config: Option<PathBuf>,
+        socket: Option<PathBuf>,
     },
     /// `tend check [FILE]`.
     Check {
         config: Option<PathBuf>,
     },
+    /// `tend status|start|stop|restart|reload`: a request to a running tend.
+    Ctl {
+        command: CtlCommand,
+        config: Option<PathBuf>,
+        socket: Option<PathBuf>,
+    },
+}
+
+/// A client command for a running tend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CtlCommand {
+    Status { json: bool, check: bool },
+    Start(String),
+    Stop(String),
+    Restart(String),
+    Reload,
 }
 
 /// Wrapper mode: the command and the supervisor flags given on the line.
@@ -62,7 +79,18 @@ usage:
   tend [FLAGS] -- CMD [ARG...]   wrapper mode: run CMD as the only child, reap
                                  zombies, forward every signal, exit with CMD's code
   tend check [FILE]              validate FILE and report every problem
+  tend status [--json] [--check] the apps of the running tend: state, pid, uptime,
+                                 restarts, memory, last exit; --check: exit 0 only
+                                 when every app that should run is running
+  tend start|stop|restart NAME   act on one app (NAME: all its instances; NAME.i: one)
+  tend reload                    re-read the config, apply only what changed (= SIGHUP)
   tend --version | --help
+
+global flags:
+  -c, --config FILE              the config file
+  --socket PATH                  the control socket (default: $TEND_SOCKET, else
+                                 [tend] socket, else /run/tend.sock as root and
+                                 $XDG_RUNTIME_DIR/tend.sock otherwise)
 
 wrapper flags (any of them turns wrapper mode into a one-app supervisor):
   --restart always|on-failure|never   restart policy (default: never)
@@ -84,6 +112,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     let mut args = args.into_iter();
     let mut wrap = WrapArgs::default();
     let mut config: Option<PathBuf> = None;
+    let mut socket: Option<PathBuf> = None;
+    let mut words: Vec<String> = Vec::new();
+    let mut json = false;
+    let mut check = false;
     let mut saw_wrap_flag = false;
 
     while let Some(arg) = args.next() {
@@ -95,8 +127,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             if wrap.command.is_empty() {
                 return Err("missing command after '--' (usage: tend -- CMD [ARG...])".into());
             }
-            if config.is_some() {
-                return Err("-c FILE and '-- CMD' cannot be used together".into());
+            if config.is_some() || !words.is_empty() {
+                return Err(
+                    "'-- CMD' runs one command: it takes no config file or subcommand".into(),
+                );
             }
             return Ok(Mode::Wrap(wrap));
         }
@@ -114,10 +148,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             }
         };
         let with_flag = |name: &str, e: String| format!("{name}: {e}");
+        let is_wrap_flag = flag.starts_with("--restart")
+            || matches!(
+                flag,
+                "--max-restarts" | "--max-memory" | "--stop-signal" | "--stop-timeout"
+            );
+        saw_wrap_flag |= is_wrap_flag;
         match flag {
             "-h" | "--help" => return Ok(Mode::Help),
             "-V" | "--version" => return Ok(Mode::Version),
             "-c" | "--config" => config = Some(PathBuf::from(value(flag)?)),
+            "--socket" => socket = Some(PathBuf::from(value(flag)?)),
+            "--json" => json = true,
+            "--check" => check = true,
             "--restart" => {
                 wrap.restart = Some(Restart::parse(&value(flag)?).map_err(|e| with_flag(flag, e))?)
             }
@@ -148,28 +191,65 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                 wrap.stop_timeout =
                     Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
             }
-            "check" if !saw_wrap_flag && config.is_none() => {
-                let file = args.next().map(PathBuf::from);
-                if let Some(extra) = args.next() {
-                    return Err(format!("check: unexpected argument {extra:?}"));
-                }
-                return Ok(Mode::Check { config: file });
-            }
             other if other.starts_with('-') => {
                 return Err(format!("unknown flag {other:?} (see tend --help)"));
             }
-            other => {
-                return Err(format!(
-                    "unknown command {other:?}; to run a program, put it after '--': tend -- {other}"
-                ));
-            }
+            other => words.push(other.to_string()),
         }
-        saw_wrap_flag |= flag.starts_with("--") && !matches!(flag, "--config");
     }
     if saw_wrap_flag {
         return Err("wrapper flags need a command: tend [FLAGS] -- CMD [ARG...]".into());
     }
-    Ok(Mode::Supervise { config })
+    let Some((first, rest)) = words.split_first() else {
+        if json || check {
+            return Err("--json and --check go with status: tend status [--json] [--check]".into());
+        }
+        return Ok(Mode::Supervise { config, socket });
+    };
+    let one_name = |sub: &str| -> Result<String, String> {
+        match rest {
+            [name] => Ok(name.clone()),
+            [] => Err(format!("{sub} needs an app name: tend {sub} NAME")),
+            [_, extra, ..] => Err(format!("{sub}: unexpected argument {extra:?}")),
+        }
+    };
+    let no_args = |sub: &str| match rest.first() {
+        Some(extra) => Err(format!("{sub}: unexpected argument {extra:?}")),
+        None => Ok(()),
+    };
+    if (json || check) && first != "status" {
+        return Err("--json and --check go with status: tend status [--json] [--check]".into());
+    }
+    let command = match first.as_str() {
+        "check" => {
+            if rest.len() > 1 {
+                return Err(format!("check: unexpected argument {:?}", rest[1]));
+            }
+            let file = rest.first().map(PathBuf::from).or(config);
+            return Ok(Mode::Check { config: file });
+        }
+        "status" => {
+            no_args(first)?;
+            CtlCommand::Status { json, check }
+        }
+        "start" => CtlCommand::Start(one_name(first)?),
+        "stop" => CtlCommand::Stop(one_name(first)?),
+        "restart" => CtlCommand::Restart(one_name(first)?),
+        "reload" => {
+            no_args(first)?;
+            CtlCommand::Reload
+        }
+        other => {
+            return Err(format!(
+                "unknown command {other:?}; to run a program, put it after '--': tend -- {other}"
+            ));
+        }
+    };
+    Ok(Mode::Ctl {
+        command,
+        config,
+        socket,
+    })
 }
 
 #[cfg(test)]
@@ -213,12 +293,54 @@ mod tests {
 
     #[test]
     fn other_modes() {
-        assert_eq!(parse_str(&[]), Ok(Mode::Supervise { config: None }));
         assert_eq!(
-            parse_str(&["-c", "x.toml"]),
+            parse_str(&[]),
             Ok(Mode::Supervise {
-                config: Some("x.toml".into())
+                config: None,
+                socket: None
             })
+        );
+        assert_eq!(
+            parse_str(&["-c", "x.toml", "--socket=/tmp/s"]),
+            Ok(Mode::Supervise {
+                config: Some("x.toml".into()),
+                socket: Some("/tmp/s".into())
+            })
+        );
+        let ctl = |command| Mode::Ctl {
+            command,
+            config: None,
+            socket: Some("/s".into()),
+        };
+        assert_eq!(
+            parse_str(&["status", "--socket", "/s", "--json"]),
+            Ok(ctl(CtlCommand::Status {
+                json: true,
+                check: false
+            }))
+        );
+        assert_eq!(
+            parse_str(&["--socket", "/s", "status", "--check"]),
+            Ok(ctl(CtlCommand::Status {
+                json: false,
+                check: true
+            }))
+        );
+        assert_eq!(
+            parse_str(&["--socket", "/s", "stop", "web.1"]),
+            Ok(ctl(CtlCommand::Stop("web.1".into())))
+        );
+        assert_eq!(
+            parse_str(&["start", "web", "--socket", "/s"]),
+            Ok(ctl(CtlCommand::Start("web".into())))
+        );
+        assert_eq!(
+            parse_str(&["restart", "web", "--socket=/s"]),
+            Ok(ctl(CtlCommand::Restart("web".into())))
+        );
+        assert_eq!(
+            parse_str(&["reload", "--socket=/s"]),
+            Ok(ctl(CtlCommand::Reload))
         );
         assert_eq!(
             parse_str(&["check", "a.toml"]),
@@ -232,7 +354,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 8] = [
+        let cases: [(&[&str], &str); 12] = [
+            (&["stop"], "stop needs an app name"),
+            (&["stop", "a", "b"], "stop: unexpected argument \"b\""),
+            (&["reload", "x"], "reload: unexpected argument"),
+            (&["--json"], "--json and --check go with status"),
             (&["--bogus"], "unknown flag \"--bogus\""),
             (&["--"], "missing command"),
             (

@@ -14,6 +14,8 @@ pub enum Error {
     Usage(String),
     /// Bad config file, every problem in it: exit 2.
     Config(Problems),
+    /// A client command failed (no tend running, refused, bad name): exit 1.
+    Ctl(String),
     /// A set-up step failed (signal handlers, ...): exit 1.
     Setup { op: &'static str, source: io::Error },
     /// Wrapper mode could not start its command: 127 or 126.
@@ -25,7 +27,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Config(_) => 2,
-            Error::Setup { .. } => 1,
+            Error::Setup { .. } | Error::Ctl(_) => 1,
             Error::Spawn(e) => e.exit_code(),
         }
     }
@@ -36,6 +38,7 @@ impl std::fmt::Display for Error {
         match self {
             Error::Usage(msg) => f.write_str(msg),
             Error::Config(p) => p.fmt(f),
+            Error::Ctl(msg) => f.write_str(msg),
             Error::Setup { op, source } => write!(f, "{op}: {source}"),
             Error::Spawn(e) => e.fmt(f),
         }
@@ -45,7 +48,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Usage(_) | Error::Config(_) => None,
+            Error::Usage(_) | Error::Config(_) | Error::Ctl(_) => None,
             Error::Setup { source, .. } => Some(source),
             Error::Spawn(e) => Some(&e.source),
         }

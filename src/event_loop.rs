@@ -1,44 +1,64 @@
-//! The supervisor's loop: block in poll(2) until a signal arrives or the
-//! earliest deadline passes; then drain signals, reap, and run what is due.
-//! With no deadline (no backoff, no stop in progress, no memory limit) it
-//! sleeps until a signal: an idle tend wakes up zero times.
+//! The supervisor's loop: block in poll(2) until a signal, a control client
+//! or the earliest deadline; then drain signals, reap, answer clients, and
+//! run what is due. With no deadline (no backoff, no stop in progress, no
+//! memory limit, no client) it sleeps until woken: an idle tend wakes up
+//! zero times.
 
 use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::control::Server;
 use crate::log;
 use crate::reaper;
 use crate::signals::Signals;
 use crate::supervisor::Supervisor;
 
 /// Runs until the supervisor is done; returns tend's exit code.
-pub fn run(sup: &mut Supervisor, signals: &mut Signals) -> u8 {
+pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Server>) -> u8 {
     sup.tick(Instant::now());
     loop {
         if let Some(code) = sup.finished() {
             return code;
         }
-        let timeout = match sup.next_deadline() {
+        let deadline = sup
+            .next_deadline()
+            .into_iter()
+            .chain(server.as_ref().and_then(Server::deadline))
+            .min();
+        let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
                 // Round up: waking a little early would spin until the deadline.
                 let wait = at.saturating_duration_since(Instant::now());
-                let ms = wait.as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                PollTimeout::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = [PollFd::new(signals.fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
+        if let Some(server) = &server {
+            for (fd, writing) in server.poll_fds() {
+                let events = if writing {
+                    PollFlags::POLLOUT
+                } else {
+                    PollFlags::POLLIN
+                };
+                fds.push(PollFd::new(fd, events));
+            }
+        }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => log::error(&format!("poll failed: {e}")),
         }
+        drop(fds);
         let now = Instant::now();
         for sig in signals.drain() {
             sup.on_signal(sig, now);
         }
         reaper::reap_all(|pid, status| sup.on_exit(pid, status, now));
+        if let Some(server) = &mut server {
+            server.serve(now, |req| sup.handle(req, now));
+        }
         sup.tick(now);
     }
 }

@@ -10,6 +10,8 @@
 mod app;
 mod cli;
 mod config;
+mod control;
+mod ctl;
 mod error;
 mod event_loop;
 mod ids;
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) | Error::Config(_) => {
+                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) => {
                     for line in msg.lines() {
                         eprintln!("tend: {line}");
                     }
@@ -69,30 +71,50 @@ fn run(mode: Mode) -> Result<u8, Error> {
         Mode::Wrap(args) if args.is_plain() => wrapper::run(&args.command),
         Mode::Wrap(args) => supervise_one(args),
         Mode::Check { config } => check(config),
-        Mode::Supervise { config } => {
+        Mode::Supervise { config, socket } => {
             let path = config_path(config)?;
             let config = config::load(&path).map_err(Error::Config)?;
             log::set_json(config.log_format == config::LogFormat::Json);
+            let socket = control::socket_path(socket, config.socket.clone());
             let opts = Options {
+                config: Some(path),
                 poll_interval: config.poll_interval,
                 session: Session::New,
                 exit_with_last_code: false,
                 forward_hup: false,
             };
-            supervise(config.apps, opts)
+            supervise(config.apps, opts, Some(socket))
         }
+        Mode::Ctl {
+            command,
+            config,
+            socket,
+        } => ctl::run(command, config, socket).map_err(Error::Ctl),
     }
 }
 
-/// Runs `apps` under the supervisor loop until it is done.
-fn supervise(apps: Vec<AppSpec>, opts: Options) -> Result<u8, Error> {
+/// Runs `apps` under the supervisor loop until it is done, answering
+/// control requests on `socket` when given.
+fn supervise(apps: Vec<AppSpec>, opts: Options, socket: Option<PathBuf>) -> Result<u8, Error> {
     let mut signals = Signals::install().map_err(|source| Error::Setup {
         op: "installing signal handlers",
         source,
     })?;
     reaper::adopt_orphans();
+    // Without its socket tend still supervises: losing `tend status` is
+    // better than losing the apps.
+    let server = socket.and_then(|path| match control::Server::bind(&path) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            log::warn(&format!(
+                "control socket {}: {e}; running without it (tend status and friends will not work)",
+                path.display()
+            ));
+            None
+        }
+    });
     let mut sup = Supervisor::new(apps, opts);
-    Ok(event_loop::run(&mut sup, &mut signals))
+    Ok(event_loop::run(&mut sup, &mut signals, server))
 }
 
 /// Wrapper mode with supervisor flags: one app, the same engine.
@@ -117,12 +139,13 @@ fn supervise_one(args: WrapArgs) -> Result<u8, Error> {
     spec.stop_signal = args.stop_signal.unwrap_or(spec.stop_signal);
     spec.stop_timeout = args.stop_timeout.unwrap_or(spec.stop_timeout);
     let opts = Options {
+        config: None,
         poll_interval: std::time::Duration::from_secs(1),
         session: spawn::session_for_stdin(),
         exit_with_last_code: true,
         forward_hup: true,
     };
-    supervise(vec![spec], opts)
+    supervise(vec![spec], opts, None)
 }
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.

@@ -9,13 +9,18 @@
 //! from tend's own children reaches every descendant.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::app::{Action, App, Event, State};
+use crate::config;
 use crate::config::AppSpec;
+use crate::control::{self, Request};
 use crate::log::{self, Level};
 use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
@@ -28,8 +33,10 @@ use crate::{ids, units};
 const FINAL_GRACE: Duration = Duration::from_secs(1);
 
 /// Options that differ between config mode and wrapper mode.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
+    /// The config file, read again by reload; None in wrapper mode.
+    pub config: Option<PathBuf>,
     pub poll_interval: Duration,
     pub session: Session,
     /// Wrapper mode with flags: exit with the last run's code.
@@ -59,6 +66,10 @@ pub struct Supervisor {
     deps: Vec<Vec<usize>>,
     dependents: Vec<Vec<usize>>,
     stop_sent: Vec<bool>,
+    /// Removed by a reload: stopped, then kept only as a record.
+    retired: Vec<bool>,
+    /// A changed definition from a reload, taken at the next spawn.
+    pending: Vec<Option<AppSpec>>,
     shutdown: Option<Shutdown>,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
@@ -69,34 +80,57 @@ pub struct Supervisor {
 impl Supervisor {
     /// Apps in the given order; nothing runs until the first `tick`.
     pub fn new(specs: Vec<AppSpec>, opts: Options) -> Supervisor {
-        let n = specs.len();
-        let deps: Vec<Vec<usize>> = specs
-            .iter()
-            .map(|s| {
-                (0..n)
-                    .filter(|&j| s.after.contains(&specs[j].app))
-                    .collect()
-            })
-            .collect();
-        let mut dependents = vec![Vec::new(); n];
-        for (i, d) in deps.iter().enumerate() {
-            for &j in d {
-                dependents[j].push(i);
-            }
-        }
-        Supervisor {
-            apps: specs.into_iter().map(App::new).collect(),
+        let mut sup = Supervisor {
+            apps: Vec::new(),
             opts,
             mains: HashMap::new(),
             orphans: HashMap::new(),
-            sessions: vec![None; n],
-            deps,
-            dependents,
-            stop_sent: vec![false; n],
+            sessions: Vec::new(),
+            deps: Vec::new(),
+            dependents: Vec::new(),
+            stop_sent: Vec::new(),
+            retired: Vec::new(),
+            pending: Vec::new(),
             shutdown: None,
             next_sample: None,
             snapshot: None,
             page_size: procfs::page_size(),
+        };
+        for spec in specs {
+            sup.push_app(spec);
+        }
+        sup.link();
+        sup
+    }
+
+    fn push_app(&mut self, spec: AppSpec) {
+        self.apps.push(App::new(spec));
+        self.sessions.push(None);
+        self.stop_sent.push(false);
+        self.retired.push(false);
+        self.pending.push(None);
+    }
+
+    /// Turns `after` names into indices among the apps not retired.
+    fn link(&mut self) {
+        let n = self.apps.len();
+        let live = |j: usize| !self.retired[j];
+        self.deps = (0..n)
+            .map(|i| {
+                let after = &self.apps[i].spec.after;
+                (0..n)
+                    .filter(|&j| {
+                        live(i) && live(j) && j != i && after.contains(&self.apps[j].spec.app)
+                    })
+                    .collect()
+            })
+            .collect();
+        self.dependents = vec![Vec::new(); n];
+        for i in 0..n {
+            for k in 0..self.deps[i].len() {
+                let j = self.deps[i][k];
+                self.dependents[j].push(i);
+            }
         }
     }
 
@@ -127,9 +161,10 @@ impl Supervisor {
         } else if sig == libc::SIGCHLD {
             // The reaper runs after every wake-up anyway.
         } else if sig == libc::SIGHUP && !self.opts.forward_hup {
-            log::warn(
-                "SIGHUP: reloading the config is not supported by this build yet; nothing changed",
-            );
+            match self.reload(now) {
+                Ok(summary) => log::info(&format!("SIGHUP: {summary}")),
+                Err(e) => log::error(&format!("SIGHUP: reload failed, nothing changed:\n{e}")),
+            }
         } else {
             for app in &self.apps {
                 if let Some(pid) = app.main_pid() {
@@ -229,6 +264,163 @@ impl Supervisor {
         Some(u8::try_from(code).unwrap_or(u8::MAX))
     }
 
+    /// Answers one control request.
+    pub fn handle(&mut self, req: Request, now: Instant) -> Value {
+        let (name, event) = match req {
+            Request::Status => return self.status(now),
+            Request::Reload => {
+                return match self.reload(now) {
+                    Ok(summary) => {
+                        log::info(&format!("reload: {summary}"));
+                        json!({"ok": true, "message": summary})
+                    }
+                    Err(e) => {
+                        log::error(&format!("reload failed, nothing changed:\n{e}"));
+                        control::error(&format!("reload failed, nothing changed:\n{e}"))
+                    }
+                };
+            }
+            Request::Start(n) => (n, Event::Start),
+            Request::Stop(n) => (n, Event::Stop),
+            Request::Restart(n) => (n, Event::Restart),
+        };
+        if self.shutdown.is_some() {
+            return control::error("tend is shutting down");
+        }
+        let chosen = self.select(&name);
+        if chosen.is_empty() {
+            let known: Vec<&str> = self
+                .live()
+                .map(|i| self.apps[i].spec.name.as_str())
+                .collect();
+            let known = known.join(", ");
+            return control::error(&format!("no app named {name:?} (apps: {known})"));
+        }
+        let names: Vec<String> = chosen
+            .iter()
+            .map(|&i| self.apps[i].spec.name.clone())
+            .collect();
+        for i in chosen {
+            self.apply(i, event.clone(), now);
+        }
+        json!({"ok": true, "apps": names})
+    }
+
+    /// Indices of the apps not removed by a reload.
+    fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.apps.len()).filter(|&i| !self.retired[i])
+    }
+
+    /// `NAME`: every instance of the app; `NAME.i`: that one.
+    fn select(&self, name: &str) -> Vec<usize> {
+        self.live()
+            .filter(|&i| self.apps[i].spec.app == name || self.apps[i].spec.name == name)
+            .collect()
+    }
+
+    /// The facts `tend status` shows, for every app.
+    fn status(&mut self, now: Instant) -> Value {
+        self.adopt_orphans();
+        self.snapshot = None;
+        let shown: Vec<usize> = (0..self.apps.len())
+            .filter(|&i| !self.retired[i] || !self.apps[i].is_down())
+            .collect();
+        let mut apps = Vec::with_capacity(shown.len());
+        for i in shown {
+            let main = self.apps[i].main_pid();
+            let roots = self.roots(i, main);
+            let rss = (!roots.is_empty()).then(|| {
+                self.members(&roots)
+                    .iter()
+                    .map(|p| p.rss_pages)
+                    .sum::<u64>()
+                    * self.page_size
+            });
+            let app = &self.apps[i];
+            let uptime = match app.state {
+                State::Running { since, .. } | State::Stopping { since, .. } => {
+                    Some(now.saturating_duration_since(since).as_secs_f64())
+                }
+                _ => None,
+            };
+            let last_exit = app.last_exit.map(|(status, at)| {
+                let ago = now.saturating_duration_since(at).as_secs_f64();
+                match status {
+                    Some(Status::Exited(code)) => json!({"code": code, "signal": null, "ago_s": ago}),
+                    Some(Status::Signaled(sig)) => {
+                        json!({"code": 128 + sig, "signal": units::signal_name(sig), "ago_s": ago})
+                    }
+                    None => json!({"code": null, "signal": null, "ago_s": ago, "error": "could not start"}),
+                }
+            });
+            apps.push(json!({
+                "name": app.spec.name,
+                "app": app.spec.app,
+                "instance": app.spec.instance,
+                "state": app.state_name(),
+                "pid": main.map(Pid::as_raw),
+                "uptime_s": uptime,
+                "restarts": app.restarts,
+                "rss": rss,
+                "last_exit": last_exit,
+                "removed": self.retired[i],
+            }));
+        }
+        json!({"ok": true, "pid": std::process::id(), "apps": apps})
+    }
+
+    /// Reads the config again and applies only what changed: added apps
+    /// start, removed ones stop, changed ones restart with their new
+    /// definition, untouched ones keep their pid and counters. An invalid
+    /// file changes nothing.
+    pub fn reload(&mut self, now: Instant) -> Result<String, String> {
+        let Some(path) = self.opts.config.clone() else {
+            return Err(
+                "tend runs one command (wrapper mode): there is no config file to reload".into(),
+            );
+        };
+        if self.shutdown.is_some() {
+            return Err("tend is shutting down".into());
+        }
+        let config = config::load(&path).map_err(|p| p.to_string())?;
+        self.opts.poll_interval = config.poll_interval;
+        log::set_json(config.log_format == config::LogFormat::Json);
+        let (mut added, mut removed, mut changed, mut kept) = (0, 0, 0, 0);
+        let live: Vec<usize> = self.live().collect();
+        for &i in &live {
+            let name = self.apps[i].spec.name.clone();
+            match config.apps.iter().find(|s| s.name == name) {
+                None => {
+                    removed += 1;
+                    self.retired[i] = true;
+                    self.apply(i, Event::Stop, now);
+                }
+                Some(spec) if *spec == self.apps[i].spec => kept += 1,
+                Some(spec) => {
+                    changed += 1;
+                    if matches!(self.apps[i].state, State::Waiting | State::Stopped) {
+                        self.apps[i].spec = spec.clone();
+                    } else {
+                        self.pending[i] = Some(spec.clone());
+                        self.apply(i, Event::Restart, now);
+                    }
+                }
+            }
+        }
+        for spec in config.apps {
+            if !live.iter().any(|&i| self.apps[i].spec.name == spec.name) {
+                added += 1;
+                self.push_app(spec);
+            }
+        }
+        self.link();
+        self.next_sample = None;
+        Ok(format!(
+            "reloaded {}: {added} added, {removed} removed, {changed} changed, {kept} unchanged",
+            path.display()
+        ))
+    }
+
     fn begin_shutdown(&mut self, code: u8) {
         if self.shutdown.is_none() {
             self.shutdown = Some(Shutdown {
@@ -270,6 +462,9 @@ impl Supervisor {
 
     /// Starts app `i`, feeding the outcome back to its state machine.
     fn spawn(&mut self, i: usize, now: Instant) {
+        if let Some(spec) = self.pending[i].take() {
+            self.apps[i].spec = spec;
+        }
         let spec = &self.apps[i].spec;
         let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
             Ok(c) => c,
@@ -331,7 +526,10 @@ impl Supervisor {
                         self.apply(i, Event::Stop, now);
                         changed |= !was_down && self.apps[i].is_down();
                     }
-                } else if self.apps[i].state == State::Waiting && self.deps_up(i) {
+                } else if self.apps[i].state == State::Waiting
+                    && !self.retired[i]
+                    && self.deps_up(i)
+                {
                     self.apply(i, Event::Start, now);
                     changed = true;
                 }

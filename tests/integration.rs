@@ -2,6 +2,7 @@
 //! namespace where the behaviour depends on it, with real processes and
 //! real signals. Every wait has a deadline.
 
+mod control;
 mod supervisor;
 mod util;
 mod wrapper;

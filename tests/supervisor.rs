@@ -679,20 +679,6 @@ fn json_log_lines_have_stable_fields() {
 }
 
 #[test]
-fn sighup_changes_nothing_until_reload_exists() {
-    if skip_without_namespaces() {
-        return;
-    }
-    let mut t = Running::start("hup", "[app.a]\ncommand = \"exec sleep 60\"\n");
-    t.wait_for("app=a: started", 1, T);
-    t.signal(libc::SIGHUP);
-    t.wait_for("SIGHUP: reloading the config is not supported", 1, T);
-    t.signal(libc::SIGTERM);
-    assert_eq!(t.wait(T).code(), Some(0));
-    assert_eq!(t.count("app=a: started"), 1, "{}", t.log());
-}
-
-#[test]
 fn other_signals_are_forwarded_to_every_app() {
     if skip_without_namespaces() {
         return;

@@ -55,7 +55,15 @@ where
     let prefix = pid1_prefix().expect("call skip_without_namespaces first");
     let mut cmd = Command::new(prefix[0]);
     cmd.args(&prefix[1..]).arg(tend_bin()).args(args);
+    cmd.env("TEND_SOCKET", fresh_socket());
     cmd
+}
+
+/// A control socket path no other test uses.
+pub fn fresh_socket() -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("tend-test-{}-{n}.sock", std::process::id()))
 }
 
 /// `tend ARGS...` as an ordinary process (tend makes itself a subreaper).
@@ -66,6 +74,7 @@ where
 {
     let mut cmd = Command::new(tend_bin());
     cmd.args(args);
+    cmd.env("TEND_SOCKET", fresh_socket());
     cmd
 }
 
@@ -232,12 +241,29 @@ impl Running {
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = tend_pid1(&args)
             .env("INHERITED", "yes")
+            .env("TEND_SOCKET", dir.join("tend.sock"))
             .stdout(file.try_clone().expect("dup log"))
             .stderr(file)
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn tend");
         Running { child, dir, log }
+    }
+
+    /// Runs a client command (`status`, `stop web`, ...) against this tend.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(tend_bin());
+        cmd.args(args)
+            .env("TEND_SOCKET", self.dir.join("tend.sock"));
+        output_or_kill(cmd, Duration::from_secs(10))
+    }
+
+    /// Waits until the control socket answers.
+    pub fn wait_socket(&self) {
+        let ok = wait_until(Duration::from_secs(10), || {
+            self.ctl(&["status"]).status.success()
+        });
+        assert!(ok, "control socket never answered; log:\n{}", self.log());
     }
 
     /// Everything tend and its apps wrote so far.

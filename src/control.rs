@@ -1,0 +1,403 @@
+//! The control socket, both ends. One request line in, one response line
+//! out, both JSON, one request per connection.
+//!
+//! The server lives in the supervisor's poll loop and never blocks it: the
+//! listener and every connection are non-blocking, requests are capped in
+//! size, connections in number, and each connection has a deadline, so a
+//! slow or hostile client cannot stall supervision. Only root and tend's
+//! own uid may ask anything (SO_PEERCRED); anyone else gets a refusal.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Longest request accepted, newline included.
+pub const MAX_REQUEST: usize = 4096;
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 16;
+/// How long a client has to send its request and read the answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Status,
+    Start(String),
+    Stop(String),
+    Restart(String),
+    Reload,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    cmd: String,
+    name: Option<String>,
+}
+
+/// Parses one request line: `{"cmd":"status"}`, `{"cmd":"stop","name":"web"}`.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    let raw: RawRequest =
+        serde_json::from_slice(line).map_err(|e| format!("invalid request: {e}"))?;
+    let name = || {
+        raw.name
+            .clone()
+            .ok_or_else(|| format!("{} needs \"name\"", raw.cmd))
+    };
+    let no_name = |r: Request| match &raw.name {
+        Some(_) => Err(format!("{} takes no \"name\"", raw.cmd)),
+        None => Ok(r),
+    };
+    match raw.cmd.as_str() {
+        "status" => no_name(Request::Status),
+        "reload" => no_name(Request::Reload),
+        "start" => Ok(Request::Start(name()?)),
+        "stop" => Ok(Request::Stop(name()?)),
+        "restart" => Ok(Request::Restart(name()?)),
+        other => Err(format!(
+            "unknown command {other:?} (expected status, start, stop, restart or reload)"
+        )),
+    }
+}
+
+/// The request line a client sends.
+pub fn request_line(req: &Request) -> String {
+    let v = match req {
+        Request::Status => json!({"cmd": "status"}),
+        Request::Reload => json!({"cmd": "reload"}),
+        Request::Start(n) => json!({"cmd": "start", "name": n}),
+        Request::Stop(n) => json!({"cmd": "stop", "name": n}),
+        Request::Restart(n) => json!({"cmd": "restart", "name": n}),
+    };
+    format!("{v}\n")
+}
+
+/// An error response.
+pub fn error(msg: &str) -> Value {
+    json!({"ok": false, "error": msg})
+}
+
+/// The socket path: `--socket`, else $TEND_SOCKET, else the config's
+/// `[tend] socket`, else /run/tend.sock as root and
+/// $XDG_RUNTIME_DIR/tend.sock otherwise.
+pub fn socket_path(flag: Option<PathBuf>, configured: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag.or_else(|| std::env::var_os("TEND_SOCKET").map(PathBuf::from)) {
+        return p;
+    }
+    if let Some(p) = configured {
+        return p;
+    }
+    // SAFETY: getuid has no memory effects.
+    let uid = unsafe { libc::getuid() };
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        _ if uid == 0 => PathBuf::from("/run/tend.sock"),
+        Some(dir) => Path::new(&dir).join("tend.sock"),
+        None => PathBuf::from(format!("/tmp/tend-{uid}.sock")),
+    }
+}
+
+/// One client connection in progress.
+struct Conn {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    written: usize,
+    deadline: Instant,
+}
+
+/// The listening socket and the connections being served.
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    conns: Vec<Conn>,
+    uid: u32,
+}
+
+impl Server {
+    /// Binds `path` with mode 0600. A stale socket file (nobody answers on
+    /// it) is replaced; a live one belongs to another tend and is an error.
+    pub fn bind(path: &Path) -> io::Result<Server> {
+        if path.exists() {
+            match UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        "another tend is listening on it",
+                    ));
+                }
+                Err(_) => std::fs::remove_file(path)?,
+            }
+        }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        // The socket is created with the umask; narrow it before anyone can
+        // connect by binding under a umask that leaves only the owner.
+        // SAFETY: umask only swaps the process's mask.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(path);
+        // SAFETY: as above, restoring the previous mask.
+        unsafe { libc::umask(old) };
+        let listener = bound?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            conns: Vec::new(),
+            // SAFETY: getuid has no memory effects.
+            uid: unsafe { libc::getuid() },
+        })
+    }
+
+    /// The fds to poll, with the events each waits for.
+    pub fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
+        let mut fds = Vec::with_capacity(self.conns.len() + 1);
+        if self.conns.len() < MAX_CONNECTIONS {
+            fds.push((self.listener.as_fd(), false));
+        }
+        for c in &self.conns {
+            fds.push((c.stream.as_fd(), !c.output.is_empty()));
+        }
+        fds
+    }
+
+    /// The earliest connection deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.conns.iter().map(|c| c.deadline).min()
+    }
+
+    /// Accepts, reads, answers and expires connections; `handle` turns each
+    /// complete request into its response.
+    pub fn serve(&mut self, now: Instant, mut handle: impl FnMut(Request) -> Value) {
+        self.accept(now);
+        for c in &mut self.conns {
+            if c.output.is_empty() {
+                let reply = match read_request(c, self.uid) {
+                    None => None,
+                    Some(Incoming::Answer(v)) => Some(v),
+                    Some(Incoming::Handle(req)) => Some(handle(req)),
+                };
+                if let Some(reply) = reply {
+                    c.output = format!("{reply}\n").into_bytes();
+                }
+            }
+            if !c.output.is_empty() {
+                flush(c);
+            }
+        }
+        self.conns.retain(|c| {
+            let done = !c.output.is_empty() && c.written >= c.output.len();
+            !done && c.deadline > now && c.input.len() <= MAX_REQUEST
+        });
+    }
+
+    fn accept(&mut self, now: Instant) {
+        while self.conns.len() < MAX_CONNECTIONS {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    self.conns.push(Conn {
+                        stream,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                        written: 0,
+                        deadline: now + CLIENT_TIMEOUT,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock: nothing more to accept. EMFILE and friends:
+                // the client waits in the backlog until fds free up; the
+                // next turn tries again.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What a connection's input amounts to once complete.
+enum Incoming {
+    /// A request for the supervisor.
+    Handle(Request),
+    /// tend answers by itself: a bad request, or a refused peer.
+    Answer(Value),
+}
+
+/// Reads what the client sent; None while the line is incomplete.
+fn read_request(c: &mut Conn, own_uid: u32) -> Option<Incoming> {
+    let mut buf = [0u8; 1024];
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                c.input.extend_from_slice(&buf[..n]);
+                if c.input.len() > MAX_REQUEST || c.input.contains(&b'\n') {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    if c.input.len() > MAX_REQUEST && !c.input[..MAX_REQUEST].contains(&b'\n') {
+        c.input.truncate(MAX_REQUEST);
+        return Some(Incoming::Answer(error(&format!(
+            "request longer than {MAX_REQUEST} bytes"
+        ))));
+    }
+    let end = c.input.iter().position(|&b| b == b'\n')?;
+    match peer_uid(&c.stream) {
+        Some(uid) if uid == 0 || uid == own_uid => {}
+        Some(uid) => {
+            return Some(Incoming::Answer(error(&format!(
+                "permission denied: uid {uid} may not control this tend (only root and uid {own_uid})"
+            ))));
+        }
+        None => {
+            return Some(Incoming::Answer(error(
+                "permission denied: cannot tell who is asking",
+            )));
+        }
+    }
+    Some(match parse_request(&c.input[..end]) {
+        Ok(req) => Incoming::Handle(req),
+        Err(e) => Incoming::Answer(error(&e)),
+    })
+}
+
+/// Writes as much of the reply as the socket takes now.
+fn flush(c: &mut Conn) {
+    while c.written < c.output.len() {
+        match c.stream.write(&c.output[c.written..]) {
+            Ok(0) => break,
+            Ok(n) => c.written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // The client went away: drop what is left.
+            Err(_) => c.written = c.output.len(),
+        }
+    }
+}
+
+/// The uid of the process at the other end (SO_PEERCRED).
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid for the kernel to fill.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+/// Client side: sends `req` to the tend listening on `path` and returns its
+/// answer. Fails at once when nobody listens, and within the timeout when
+/// the server does not answer.
+pub fn ask(path: &Path, req: &Request) -> Result<Value, String> {
+    let mut stream = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "cannot reach a running tend at {}: {e} (is tend running? --socket or TEND_SOCKET choose the socket)",
+            path.display()
+        )
+    })?;
+    let timeout = Some(CLIENT_TIMEOUT + Duration::from_secs(3));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    stream
+        .write_all(request_line(req).as_bytes())
+        .map_err(|e| format!("sending the request to {}: {e}", path.display()))?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.ends_with(b"\n") {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading the answer from {}: {e}", path.display())),
+        }
+    }
+    serde_json::from_slice(&reply)
+        .map_err(|e| format!("unreadable answer from {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        for req in [
+            Request::Status,
+            Request::Reload,
+            Request::Start("web".into()),
+            Request::Stop("web.1".into()),
+            Request::Restart("db".into()),
+        ] {
+            let line = request_line(&req);
+            assert_eq!(parse_request(line.trim_end().as_bytes()), Ok(req));
+        }
+    }
+
+    #[test]
+    fn bad_requests_say_why() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", "invalid request"),
+            (b"not json", "invalid request"),
+            (b"{\"cmd\":\"explode\"}", "unknown command \"explode\""),
+            (b"{\"cmd\":\"stop\"}", "stop needs \"name\""),
+            (
+                b"{\"cmd\":\"status\",\"name\":\"x\"}",
+                "status takes no \"name\"",
+            ),
+            (b"{\"cmd\":\"status\",\"extra\":1}", "unknown field `extra`"),
+            (b"{\"cmd\":5}", "invalid type"),
+        ];
+        for (line, want) in cases {
+            let err = parse_request(line).unwrap_err();
+            assert!(
+                err.contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn socket_path_precedence() {
+        assert_eq!(
+            socket_path(Some("/a".into()), Some("/b".into())),
+            PathBuf::from("/a")
+        );
+    }
+}

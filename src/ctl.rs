@@ -1,0 +1,215 @@
+//! The client commands: `tend status|start|stop|restart|reload` send one
+//! request to the running tend and print its answer. Rendering is pure, so
+//! the table is unit-tested without a server.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::cli::CtlCommand;
+use crate::config;
+use crate::control::{self, Request};
+use crate::units::format_size;
+
+/// Runs a client command; Ok(exit code) or an error line (exit 1).
+pub fn run(
+    command: CtlCommand,
+    config_file: Option<PathBuf>,
+    socket: Option<PathBuf>,
+) -> Result<u8, String> {
+    let configured = configured_socket(config_file);
+    let path = control::socket_path(socket, configured);
+    let req = match &command {
+        CtlCommand::Status { .. } => Request::Status,
+        CtlCommand::Start(n) => Request::Start(n.clone()),
+        CtlCommand::Stop(n) => Request::Stop(n.clone()),
+        CtlCommand::Restart(n) => Request::Restart(n.clone()),
+        CtlCommand::Reload => Request::Reload,
+    };
+    let reply = control::ask(&path, &req)?;
+    if reply["ok"] != Value::Bool(true) {
+        let msg = reply["error"].as_str().unwrap_or("the request failed");
+        return Err(msg.to_string());
+    }
+    match command {
+        CtlCommand::Status { json: true, check } => {
+            println!("{reply}");
+            Ok(if check && !not_running(&reply).is_empty() {
+                1
+            } else {
+                0
+            })
+        }
+        CtlCommand::Status {
+            json: false,
+            check: true,
+        } => {
+            let bad = not_running(&reply);
+            if bad.is_empty() {
+                println!("ok: every app is running");
+                Ok(0)
+            } else {
+                println!("not running: {}", bad.join(", "));
+                Ok(1)
+            }
+        }
+        CtlCommand::Status { .. } => {
+            print!("{}", table(&reply));
+            Ok(0)
+        }
+        CtlCommand::Reload => {
+            println!("{}", reply["message"].as_str().unwrap_or("reloaded"));
+            Ok(0)
+        }
+        CtlCommand::Start(_) | CtlCommand::Stop(_) | CtlCommand::Restart(_) => Ok(0),
+    }
+}
+
+/// `[tend] socket` of the config file, when one is found and valid; the
+/// client must find the server without being told twice.
+fn configured_socket(given: Option<PathBuf>) -> Option<PathBuf> {
+    let path = given
+        .or_else(|| std::env::var_os("TEND_CONFIG").map(PathBuf::from))
+        .or_else(|| {
+            ["init.toml", "/etc/tend/init.toml"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+        })?;
+    config::load(&path).ok()?.socket
+}
+
+/// Apps that should run but do not: `name (state)`. Running apps, apps
+/// stopped on request and one-shot apps that ended cleanly are fine.
+pub fn not_running(reply: &Value) -> Vec<String> {
+    let Some(apps) = reply["apps"].as_array() else {
+        return vec!["(no app list in the answer)".into()];
+    };
+    apps.iter()
+        .filter(|a| {
+            let state = a["state"].as_str().unwrap_or("");
+            let clean_end = state == "exited" && a["last_exit"]["code"] == 0;
+            !(state == "running"
+                || state == "stopped"
+                || clean_end
+                || a["removed"] == Value::Bool(true))
+        })
+        .map(|a| {
+            format!(
+                "{} ({})",
+                a["name"].as_str().unwrap_or("?"),
+                a["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+/// The status table, one app a line.
+pub fn table(reply: &Value) -> String {
+    let mut rows = vec![[
+        "APP".to_string(),
+        "STATE".into(),
+        "PID".into(),
+        "UPTIME".into(),
+        "RESTARTS".into(),
+        "RSS".into(),
+        "LAST EXIT".into(),
+    ]];
+    for a in reply["apps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let dash = || "-".to_string();
+        let last = &a["last_exit"];
+        let last_exit = if last.is_null() {
+            dash()
+        } else {
+            let ago = last["ago_s"]
+                .as_f64()
+                .map_or_else(dash, |s| format!("{} ago", secs(s)));
+            match (last["signal"].as_str(), last["code"].as_i64()) {
+                (Some(sig), _) => format!("{sig}, {ago}"),
+                (None, Some(code)) => format!("code {code}, {ago}"),
+                (None, None) => format!("could not start, {ago}"),
+            }
+        };
+        rows.push([
+            a["name"].as_str().unwrap_or("?").to_string(),
+            a["state"].as_str().unwrap_or("?").to_string(),
+            a["pid"].as_i64().map_or_else(dash, |p| p.to_string()),
+            a["uptime_s"].as_f64().map_or_else(dash, secs),
+            a["restarts"].as_u64().map_or_else(dash, |r| r.to_string()),
+            a["rss"].as_u64().map_or_else(dash, format_size),
+            last_exit,
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (k, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if k == 6 {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `45s`, `5m3s`, `2h10m`, `3d4h`.
+fn secs(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reply() -> Value {
+        json!({"ok": true, "pid": 1, "apps": [
+            {"name": "web.0", "app": "web", "instance": 0, "state": "running", "pid": 12,
+             "uptime_s": 303.2, "restarts": 2, "rss": 1_300_000, "last_exit": {"code": 137, "signal": "SIGKILL", "ago_s": 304.0}, "removed": false},
+            {"name": "flaky", "app": "flaky", "instance": 0, "state": "backoff", "pid": null,
+             "uptime_s": null, "restarts": 1, "rss": null, "last_exit": {"code": 1, "signal": null, "ago_s": 3.0}, "removed": false},
+            {"name": "migrate", "app": "migrate", "instance": 0, "state": "exited", "pid": null,
+             "uptime_s": null, "restarts": 0, "rss": null, "last_exit": {"code": 0, "signal": null, "ago_s": 9.0}, "removed": false},
+            {"name": "ghost", "app": "ghost", "instance": 0, "state": "failed", "pid": null,
+             "uptime_s": null, "restarts": 3, "rss": null, "last_exit": {"code": null, "signal": null, "ago_s": 7200.0}, "removed": false},
+        ]})
+    }
+
+    #[test]
+    fn status_table() {
+        let want = "\
+APP      STATE    PID  UPTIME  RESTARTS  RSS   LAST EXIT
+web.0    running  12   5m3s    2         1.2M  SIGKILL, 5m4s ago
+flaky    backoff  -    -       1         -     code 1, 3s ago
+migrate  exited   -    -       0         -     code 0, 9s ago
+ghost    failed   -    -       3         -     could not start, 2h0m ago
+";
+        assert_eq!(table(&reply()), want);
+    }
+
+    #[test]
+    fn check_names_what_is_not_running() {
+        assert_eq!(not_running(&reply()), ["flaky (backoff)", "ghost (failed)"]);
+        assert!(not_running(&json!({"ok": true, "apps": []})).is_empty());
+    }
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::config::AppSpec;
+use crate::health::Tracker;
 use crate::log::Level;
 use crate::policy::{self, RestartWindow};
 use crate::reaper::Status;
@@ -90,6 +91,10 @@ pub enum Event {
     MemoryOver {
         rss: u64,
     },
+    /// The health check failed `retries` times in a row.
+    Unhealthy {
+        reason: String,
+    },
 }
 
 /// What the supervisor must do for an app.
@@ -118,6 +123,8 @@ pub struct App {
     delay: Option<Duration>,
     /// How the last run ended, and when.
     pub last_exit: Option<(Option<Status>, Instant)>,
+    /// What the health check says of the current run, if there is one.
+    pub health: Option<Tracker>,
 }
 
 fn log(level: Level, event: &'static str, msg: String) -> Action {
@@ -134,6 +141,7 @@ impl App {
             window: RestartWindow::default(),
             delay: None,
             last_exit: None,
+            health: None,
         }
     }
 
@@ -170,6 +178,15 @@ impl App {
             State::Exited => "exited",
             State::Failed => "failed",
         }
+    }
+
+    /// Running and, when it has a health check, healthy: what `after` waits for.
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, State::Running { .. })
+            && self
+                .health
+                .as_ref()
+                .is_none_or(|h| h.health == crate::health::Health::Healthy)
     }
 
     /// Ended and not coming back by itself.
@@ -221,6 +238,7 @@ impl App {
             (State::Backoff { until }, Event::Tick) if now >= *until => vec![Action::Spawn],
             (State::Waiting | State::Backoff { .. }, Event::Spawned { pid }) => {
                 self.state = State::Running { pid, since: now };
+                self.health = self.spec.health.as_ref().map(|_| Tracker::new(now));
                 vec![log(Level::Info, "started", format!("started, pid {pid}"))]
             }
             (State::Waiting | State::Backoff { .. }, Event::SpawnFailed) => {
@@ -289,6 +307,25 @@ impl App {
                             format_size(rss),
                             format_size(limit)
                         ),
+                    ),
+                    Action::Signal(self.spec.stop_signal),
+                ]
+            }
+            (State::Running { pid, since }, Event::Unhealthy { reason }) => {
+                let (pid, since) = (*pid, *since);
+                self.state = State::Stopping {
+                    main: Some(pid),
+                    since,
+                    kill_at: now + stop_timeout,
+                    killed: false,
+                    then: Then::Restart,
+                    status: None,
+                };
+                vec![
+                    log(
+                        Level::Warn,
+                        "unhealthy",
+                        format!("unhealthy ({reason}), restarting"),
                     ),
                     Action::Signal(self.spec.stop_signal),
                 ]

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use crate::health::{self, HealthSpec, Probe};
 use crate::policy::Restart;
 use crate::units;
 
@@ -71,6 +72,7 @@ pub struct AppSpec {
     /// App names (not instance names) this one waits for.
     pub after: Vec<String>,
     pub critical: bool,
+    pub health: Option<HealthSpec>,
 }
 
 impl AppSpec {
@@ -95,6 +97,7 @@ impl AppSpec {
             stop_timeout: Duration::from_secs(10),
             after: Vec::new(),
             critical: false,
+            health: None,
         }
     }
 }
@@ -176,6 +179,19 @@ struct RawApp {
     instances: Option<Spanned<u32>>,
     after: Option<Spanned<Vec<Spanned<String>>>>,
     critical: Option<bool>,
+    health: Option<Spanned<RawHealth>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    command: Option<RawCommandBox>,
+    tcp: Option<Spanned<String>>,
+    http: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    retries: Option<u32>,
+    start_period: Option<Spanned<String>>,
 }
 
 /// `RawCommand` behind a Clone-able wrapper, with a message that says what
@@ -524,6 +540,9 @@ fn build_app(
         spec.stop_timeout = d;
     }
     spec.critical = pick!(critical).unwrap_or(false);
+    if let Some(h) = pick!(health) {
+        spec.health = build_health(&h, &key("health"), problems);
+    }
     if let Some(after) = pick!(after) {
         for dep in after.get_ref() {
             let d = dep.get_ref();
@@ -567,6 +586,91 @@ fn build_app(
             ..spec.clone()
         })
         .collect()
+}
+
+/// Types an app's `[app.NAME.health]` table.
+fn build_health(
+    raw: &Spanned<RawHealth>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<HealthSpec> {
+    let h = raw.get_ref();
+    let sub = |k: &str| format!("{key}.{k}");
+    let before = problems.len();
+    let probes = [h.command.is_some(), h.tcp.is_some(), h.http.is_some()];
+    if probes.iter().filter(|&&p| p).count() != 1 {
+        problems.push(Problem {
+            span: raw.span(),
+            key: key.to_string(),
+            message: "needs exactly one of command, tcp or http".into(),
+        });
+    }
+    let probe = if let Some(RawCommandBox(words, shell)) = &h.command {
+        if words.is_empty() || words[0].is_empty() {
+            problems.push(Problem {
+                span: raw.span(),
+                key: sub("command"),
+                message: "empty command".into(),
+            });
+            None
+        } else if *shell {
+            Some(Probe::Exec(
+                ["/bin/sh", "-c", &words[0]].map(OsString::from).to_vec(),
+            ))
+        } else {
+            Some(Probe::Exec(words.iter().map(OsString::from).collect()))
+        }
+    } else if let Some(addr) = &h.tcp {
+        typed(
+            &Some(addr.clone()),
+            &sub("tcp"),
+            problems,
+            health::parse_addr,
+        )
+        .map(Probe::Tcp)
+    } else if let Some(url) = &h.http {
+        typed(
+            &Some(url.clone()),
+            &sub("http"),
+            problems,
+            health::parse_http,
+        )
+        .map(|(addr, host, path)| Probe::Http { addr, host, path })
+    } else {
+        None
+    };
+    let duration =
+        |v: &Option<Spanned<String>>, k: &str, default: u64, problems: &mut Vec<Problem>| {
+            typed(v, &sub(k), problems, units::parse_duration)
+                .unwrap_or(Duration::from_millis(default))
+        };
+    let interval = duration(&h.interval, "interval", 10_000, problems);
+    let timeout = duration(&h.timeout, "timeout", 2_000, problems);
+    let start_period = duration(&h.start_period, "start_period", 0, problems);
+    if interval.is_zero() {
+        problems.push(Problem {
+            span: h.interval.as_ref().map_or(raw.span(), |i| i.span()),
+            key: sub("interval"),
+            message: "must be longer than 0s".into(),
+        });
+    }
+    if timeout.is_zero() {
+        problems.push(Problem {
+            span: h.timeout.as_ref().map_or(raw.span(), |t| t.span()),
+            key: sub("timeout"),
+            message: "must be longer than 0s".into(),
+        });
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(HealthSpec {
+        probe: probe?,
+        interval,
+        timeout,
+        retries: h.retries.unwrap_or(3).max(1),
+        start_period,
+    })
 }
 
 /// Instance names must be unique (`web` with 2 instances and an app named
@@ -807,6 +911,47 @@ max_restarts = "ten"
             got[0].contains("5s is shorter than restart_delay (10s)"),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn health_tables() {
+        let c = parse("[app.web]\ncommand = \"x\"\n[app.web.health]\nhttp = \"http://127.0.0.1:3000/health\"\ninterval = \"5s\"\nstart_period = \"30s\"\n").expect("valid");
+        let h = c.apps[0].health.clone().expect("health");
+        assert_eq!(h.interval, Duration::from_secs(5));
+        assert_eq!(h.timeout, Duration::from_secs(2));
+        assert_eq!(h.retries, 3);
+        assert_eq!(h.start_period, Duration::from_secs(30));
+        assert!(matches!(h.probe, Probe::Http { ref path, .. } if path == "/health"));
+        let c = parse(
+            "[app.db]\ncommand = \"x\"\nhealth = { command = [\"pg_isready\"], retries = 5 }\n",
+        )
+        .expect("valid");
+        let h = c.apps[0].health.clone().expect("health");
+        assert_eq!(h.probe, Probe::Exec(vec!["pg_isready".into()]));
+        assert_eq!(h.retries, 5);
+
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"db:5432\"\ninterval = \"0s\"\n",
+        );
+        assert!(
+            got[0].contains(":4:7: app.a.health.tcp: invalid address \"db:5432\""),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains(":5:12: app.a.health.interval: must be longer than 0s"),
+            "{got:?}"
+        );
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"127.0.0.1:1\"\nhttp = \"http://127.0.0.1/\"\n",
+        );
+        assert!(
+            got[0].contains("app.a.health: needs exactly one of command, tcp or http"),
+            "{got:?}"
+        );
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"127.0.0.1:1\"\nperiod = \"1s\"\n",
+        );
+        assert!(got[0].contains("unknown field `period`"), "{got:?}");
     }
 
     #[test]

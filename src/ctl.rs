@@ -88,19 +88,12 @@ pub fn not_running(reply: &Value) -> Vec<String> {
     apps.iter()
         .filter(|a| {
             let state = a["state"].as_str().unwrap_or("");
+            let healthy = a["health"].is_null() || a["health"] == "healthy";
             let clean_end = state == "exited" && a["last_exit"]["code"] == 0;
-            !(state == "running"
-                || state == "stopped"
-                || clean_end
-                || a["removed"] == Value::Bool(true))
+            let removed = a["removed"] == Value::Bool(true);
+            !((state == "running" && healthy) || state == "stopped" || clean_end || removed)
         })
-        .map(|a| {
-            format!(
-                "{} ({})",
-                a["name"].as_str().unwrap_or("?"),
-                a["state"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|a| format!("{} ({})", a["name"].as_str().unwrap_or("?"), state_text(a)))
         .collect()
 }
 
@@ -136,7 +129,7 @@ pub fn table(reply: &Value) -> String {
         };
         rows.push([
             a["name"].as_str().unwrap_or("?").to_string(),
-            a["state"].as_str().unwrap_or("?").to_string(),
+            state_text(a),
             a["pid"].as_i64().map_or_else(dash, |p| p.to_string()),
             a["uptime_s"].as_f64().map_or_else(dash, secs),
             a["restarts"].as_u64().map_or_else(dash, |r| r.to_string()),
@@ -166,6 +159,15 @@ pub fn table(reply: &Value) -> String {
     out
 }
 
+/// `running`, or `running/healthy` when the app has a health check.
+fn state_text(a: &Value) -> String {
+    let state = a["state"].as_str().unwrap_or("?");
+    match a["health"].as_str() {
+        Some(h) => format!("{state}/{h}"),
+        None => state.to_string(),
+    }
+}
+
 /// `45s`, `5m3s`, `2h10m`, `3d4h`.
 fn secs(s: f64) -> String {
     let s = s.max(0.0) as u64;
@@ -188,6 +190,8 @@ mod tests {
              "uptime_s": 303.2, "restarts": 2, "rss": 1_300_000, "last_exit": {"code": 137, "signal": "SIGKILL", "ago_s": 304.0}, "removed": false},
             {"name": "flaky", "app": "flaky", "instance": 0, "state": "backoff", "pid": null,
              "uptime_s": null, "restarts": 1, "rss": null, "last_exit": {"code": 1, "signal": null, "ago_s": 3.0}, "removed": false},
+            {"name": "api", "app": "api", "instance": 0, "state": "running", "health": "unhealthy", "pid": 14,
+             "uptime_s": 40.0, "restarts": 0, "rss": 2_097_152, "last_exit": null, "removed": false},
             {"name": "migrate", "app": "migrate", "instance": 0, "state": "exited", "pid": null,
              "uptime_s": null, "restarts": 0, "rss": null, "last_exit": {"code": 0, "signal": null, "ago_s": 9.0}, "removed": false},
             {"name": "ghost", "app": "ghost", "instance": 0, "state": "failed", "pid": null,
@@ -198,18 +202,26 @@ mod tests {
     #[test]
     fn status_table() {
         let want = "\
-APP      STATE    PID  UPTIME  RESTARTS  RSS   LAST EXIT
-web.0    running  12   5m3s    2         1.2M  SIGKILL, 5m4s ago
-flaky    backoff  -    -       1         -     code 1, 3s ago
-migrate  exited   -    -       0         -     code 0, 9s ago
-ghost    failed   -    -       3         -     could not start, 2h0m ago
+APP      STATE              PID  UPTIME  RESTARTS  RSS   LAST EXIT
+web.0    running            12   5m3s    2         1.2M  SIGKILL, 5m4s ago
+flaky    backoff            -    -       1         -     code 1, 3s ago
+api      running/unhealthy  14   40s     0         2M    -
+migrate  exited             -    -       0         -     code 0, 9s ago
+ghost    failed             -    -       3         -     could not start, 2h0m ago
 ";
         assert_eq!(table(&reply()), want);
     }
 
     #[test]
     fn check_names_what_is_not_running() {
-        assert_eq!(not_running(&reply()), ["flaky (backoff)", "ghost (failed)"]);
+        assert_eq!(
+            not_running(&reply()),
+            [
+                "flaky (backoff)",
+                "api (running/unhealthy)",
+                "ghost (failed)"
+            ]
+        );
         assert!(not_running(&json!({"ok": true, "apps": []})).is_empty());
     }
 }

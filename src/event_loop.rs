@@ -1,8 +1,8 @@
-//! The supervisor's loop: block in poll(2) until a signal, a control client
-//! or the earliest deadline; then drain signals, reap, answer clients, and
-//! run what is due. With no deadline (no backoff, no stop in progress, no
-//! memory limit, no client) it sleeps until woken: an idle tend wakes up
-//! zero times.
+//! The supervisor's loop: block in poll(2) until a signal, a control
+//! client, a health probe's socket or the earliest deadline; then drain
+//! signals, reap, answer clients, and run what is due. With no deadline (no
+//! backoff, no stop in progress, no memory limit, no health check, no
+//! client) it sleeps until woken: an idle tend wakes up zero times.
 
 use std::time::Instant;
 
@@ -36,15 +36,14 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             }
         };
         let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
-        if let Some(server) = &server {
-            for (fd, writing) in server.poll_fds() {
-                let events = if writing {
-                    PollFlags::POLLOUT
-                } else {
-                    PollFlags::POLLIN
-                };
-                fds.push(PollFd::new(fd, events));
-            }
+        let server_fds = server.as_ref().map(Server::poll_fds).unwrap_or_default();
+        for (fd, writing) in server_fds.into_iter().chain(sup.probe_fds()) {
+            let events = if writing {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::POLLIN
+            };
+            fds.push(PollFd::new(fd, events));
         }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}

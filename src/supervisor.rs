@@ -9,6 +9,7 @@
 //! from tend's own children reaches every descendant.
 
 use std::collections::HashMap;
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,10 @@ use crate::app::{Action, App, Event, State};
 use crate::config;
 use crate::config::AppSpec;
 use crate::control::{self, Request};
+use crate::health::{Health, HealthSpec, Probe};
+use crate::ids::Creds;
 use crate::log::{self, Level};
+use crate::probe::{InFlight, NetProbe, Outcome};
 use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
 use crate::signals::kill_group;
@@ -70,6 +74,12 @@ pub struct Supervisor {
     retired: Vec<bool>,
     /// A changed definition from a reload, taken at the next spawn.
     pending: Vec<Option<AppSpec>>,
+    /// Health checks: when each app's next probe is due, the probe in
+    /// flight, and exec probes by pid (kept until reaped, also after a
+    /// timeout, so their status is never taken for an app's).
+    probe_due: Vec<Option<Instant>>,
+    probes: Vec<Option<InFlight>>,
+    probe_pids: HashMap<i32, usize>,
     shutdown: Option<Shutdown>,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
@@ -91,6 +101,9 @@ impl Supervisor {
             stop_sent: Vec::new(),
             retired: Vec::new(),
             pending: Vec::new(),
+            probe_due: Vec::new(),
+            probes: Vec::new(),
+            probe_pids: HashMap::new(),
             shutdown: None,
             next_sample: None,
             snapshot: None,
@@ -109,6 +122,8 @@ impl Supervisor {
         self.stop_sent.push(false);
         self.retired.push(false);
         self.pending.push(None);
+        self.probe_due.push(None);
+        self.probes.push(None);
     }
 
     /// Turns `after` names into indices among the apps not retired.
@@ -177,6 +192,13 @@ impl Supervisor {
     /// A process tend reaped.
     pub fn on_exit(&mut self, pid: Pid, status: Status, now: Instant) {
         self.snapshot = None;
+        if let Some(i) = self.probe_pids.remove(&pid.as_raw()) {
+            if matches!(self.probes[i], Some(InFlight::Exec { pid: p, .. }) if p == pid) {
+                let reason = format!("check command {status}");
+                self.probe_result(i, status.success(), &reason, now);
+            }
+            return;
+        }
         if let Some(i) = self.mains.remove(&pid.as_raw()) {
             if self.opts.session == Session::Foreground {
                 spawn::reclaim_terminal();
@@ -202,6 +224,7 @@ impl Supervisor {
                 self.apply(i, Event::Tick, now);
             }
         }
+        self.run_health(now);
         self.reconcile(now);
         if self.next_sample.is_some_and(|t| t <= now) {
             self.sample_memory(now);
@@ -223,7 +246,136 @@ impl Supervisor {
                 s.final_kill_at
             }
         });
-        apps.chain(self.next_sample).chain(final_kill).min()
+        let probes = self.probes.iter().flatten().map(InFlight::deadline);
+        let due = self.probe_due.iter().flatten().copied();
+        apps.chain(self.next_sample)
+            .chain(final_kill)
+            .chain(probes)
+            .chain(due)
+            .min()
+    }
+
+    /// The sockets of tcp and http probes in flight, for poll(2): each
+    /// with true when it waits to write.
+    pub fn probe_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
+        self.probes
+            .iter()
+            .filter_map(|p| match p {
+                Some(InFlight::Net(n)) => Some(n.poll_fd()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Starts due probes, moves those in flight, times out the late ones;
+    /// an app that is not running has no probe.
+    fn run_health(&mut self, now: Instant) {
+        for i in 0..self.apps.len() {
+            let Some(spec) = self.apps[i].spec.health.clone() else {
+                continue;
+            };
+            if !matches!(self.apps[i].state, State::Running { .. }) {
+                self.cancel_probe(i);
+                self.probe_due[i] = None;
+                continue;
+            }
+            let outcome = match &mut self.probes[i] {
+                Some(InFlight::Net(p)) => match p.step() {
+                    Outcome::Pending if now >= p.deadline => Outcome::Failed("timed out".into()),
+                    other => other,
+                },
+                Some(InFlight::Exec { deadline, .. }) if now >= *deadline => {
+                    self.cancel_probe(i);
+                    Outcome::Failed(format!(
+                        "check command timed out after {}",
+                        units::format_duration(spec.timeout)
+                    ))
+                }
+                _ => Outcome::Pending,
+            };
+            match outcome {
+                Outcome::Passed => self.probe_result(i, true, "", now),
+                Outcome::Failed(reason) => {
+                    self.cancel_probe(i);
+                    self.probe_result(i, false, &reason, now);
+                }
+                Outcome::Pending => {}
+            }
+            if self.probes[i].is_none() && self.probe_due[i].is_some_and(|d| d <= now) {
+                self.probe_due[i] = None;
+                self.start_probe(i, &spec, now);
+            }
+        }
+    }
+
+    fn start_probe(&mut self, i: usize, spec: &HealthSpec, now: Instant) {
+        let deadline = now + spec.timeout;
+        let started = match &spec.probe {
+            Probe::Tcp(addr) => NetProbe::start(*addr, None, deadline).map(InFlight::Net),
+            Probe::Http { addr, host, path } => {
+                NetProbe::start(*addr, Some((host, path)), deadline).map(InFlight::Net)
+            }
+            Probe::Exec(argv) => {
+                let app = &self.apps[i].spec;
+                let creds = ids::resolve(app.user.as_ref(), app.group.as_ref());
+                let launch = creds.map(|creds| Launch {
+                    argv,
+                    env: app_env(app, creds.as_ref()),
+                    cwd: app.cwd.as_deref(),
+                    creds,
+                    session: Session::New,
+                });
+                match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
+                    Ok(pid) => {
+                        self.probe_pids.insert(pid.as_raw(), i);
+                        Ok(InFlight::Exec { pid, deadline })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match started {
+            Ok(p) => self.probes[i] = Some(p),
+            Err(reason) => self.probe_result(i, false, &reason, now),
+        }
+    }
+
+    /// Drops the probe in flight; an exec probe's group is killed (its pid
+    /// is not reaped yet, so the group id is still its own).
+    fn cancel_probe(&mut self, i: usize) {
+        if let Some(InFlight::Exec { pid, .. }) = self.probes[i].take() {
+            kill_group(pid, libc::SIGKILL);
+        }
+    }
+
+    /// Records one probe result and acts on a change of health.
+    fn probe_result(&mut self, i: usize, passed: bool, reason: &str, now: Instant) {
+        self.probes[i] = None;
+        let Some(spec) = self.apps[i].spec.health.clone() else {
+            return;
+        };
+        self.probe_due[i] = Some(now + spec.interval);
+        let name = self.apps[i].spec.name.clone();
+        let Some(tracker) = self.apps[i].health.as_mut() else {
+            return;
+        };
+        let change = tracker.record(passed, now, &spec);
+        if !passed && change.is_none() {
+            log::event(
+                Level::Warn,
+                &name,
+                "check_failed",
+                &format!("health check failed: {reason}"),
+            );
+        }
+        match change {
+            Some(Health::Healthy) => log::event(Level::Info, &name, "healthy", "healthy"),
+            Some(Health::Unhealthy) => {
+                let reason = format!("{} failed checks in a row, last: {reason}", spec.retries);
+                self.apply(i, Event::Unhealthy { reason }, now);
+            }
+            _ => {}
+        }
     }
 
     /// The exit code once tend is done, None while it goes on.
@@ -358,6 +510,7 @@ impl Supervisor {
                 "app": app.spec.app,
                 "instance": app.spec.instance,
                 "state": app.state_name(),
+                "health": app.health.as_ref().filter(|_| main.is_some()).map(|h| h.health.name()),
                 "pid": main.map(Pid::as_raw),
                 "uptime_s": uptime,
                 "restarts": app.restarts,
@@ -478,15 +631,7 @@ impl Supervisor {
                 return self.apply(i, Event::SpawnFailed, now);
             }
         };
-        let mut env: Vec<(String, String)> = Vec::with_capacity(spec.env.len() + 5);
-        if let Some(c) = &creds {
-            for (k, v) in [("HOME", &c.home), ("USER", &c.user), ("LOGNAME", &c.user)] {
-                if let Some(v) = v {
-                    env.push((k.to_string(), v.clone()));
-                }
-            }
-        }
-        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut env = app_env(spec, creds.as_ref());
         env.push(("TEND_APP".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
         let launch = Launch {
@@ -500,6 +645,10 @@ impl Supervisor {
             Ok(pid) => {
                 self.mains.insert(pid.as_raw(), i);
                 self.sessions[i] = Some(pid.as_raw());
+                // Docker's semantics: the first probe one interval after the start.
+                let first_probe = spec.health.as_ref().map(|h| now + h.interval);
+                self.cancel_probe(i);
+                self.probe_due[i] = first_probe;
                 self.apply(i, Event::Spawned { pid }, now);
             }
             Err(e) => {
@@ -541,7 +690,7 @@ impl Supervisor {
     fn deps_up(&self, i: usize) -> bool {
         self.deps[i]
             .iter()
-            .all(|&j| matches!(self.apps[j].state, State::Running { .. }) || self.clean_end(j))
+            .all(|&j| self.apps[j].is_up() || self.clean_end(j))
     }
 
     /// App `j` ended for good with exit code 0 (a one-shot task that did its job).
@@ -638,7 +787,10 @@ impl Supervisor {
     /// re-parented after the signals went out (its parent died of them).
     fn adopt_orphans(&mut self) {
         for pid in procfs::own_children() {
-            if self.mains.contains_key(&pid) || self.orphans.contains_key(&pid) {
+            if self.mains.contains_key(&pid)
+                || self.orphans.contains_key(&pid)
+                || self.probe_pids.contains_key(&pid)
+            {
                 continue;
             }
             let Some(i) = self.owner_of(pid) else {
@@ -701,6 +853,21 @@ impl Supervisor {
         }
         self.shutdown = Some(s);
     }
+}
+
+/// The environment an app's processes get on top of tend's: HOME, USER and
+/// LOGNAME of its user, then its own `env`.
+fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::with_capacity(spec.env.len() + 5);
+    if let Some(c) = creds {
+        for (k, v) in [("HOME", &c.home), ("USER", &c.user), ("LOGNAME", &c.user)] {
+            if let Some(v) = v {
+                env.push((k.to_string(), v.clone()));
+            }
+        }
+    }
+    env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
 }
 
 fn is_pid1() -> bool {

@@ -3,6 +3,7 @@
 //! real signals. Every wait has a deadline.
 
 mod control;
+mod health;
 mod supervisor;
 mod util;
 mod wrapper;

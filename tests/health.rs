@@ -1,0 +1,152 @@
+//! Health checks: exec, tcp and http probes going unhealthy restart the
+//! app; `after` waits for a checked app to be healthy.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::util::*;
+
+const T: Duration = Duration::from_secs(20);
+
+#[test]
+fn exec_check_going_unhealthy_restarts_the_app() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let t = Running::start(
+        "exec-check",
+        r#"
+[app.web]
+command = "touch {dir}/healthy; exec sleep 600"
+[app.web.health]
+command = "test -e {dir}/healthy"
+interval = "200ms"
+retries = 2
+"#,
+    );
+    t.wait_for("app=web: healthy", 1, T);
+    t.wait_socket();
+    let out = t.ctl(&["status"]);
+    assert!(stdout(&out).contains("running/healthy"), "{}", stdout(&out));
+    std::fs::remove_file(t.dir.join("healthy")).unwrap();
+    t.wait_for("app=web: unhealthy (2 failed checks in a row, last: check command exited with code 1), restarting", 1, T);
+    t.wait_for("app=web: started", 2, T);
+    t.wait_for("app=web: healthy", 2, T);
+    assert_eq!(
+        t.count("health check failed"),
+        1,
+        "the first failure is logged, the second restarts: {}",
+        t.log()
+    );
+}
+
+#[test]
+fn tcp_check_going_unhealthy_restarts_the_app() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = Running::start(
+        "tcp-check",
+        &format!(
+            "[app.db]\ncommand = \"exec sleep 600\"\n[app.db.health]\ntcp = \"127.0.0.1:{port}\"\ninterval = \"200ms\"\nretries = 2\n"
+        ),
+    );
+    t.wait_for("app=db: healthy", 1, T);
+    drop(listener);
+    t.wait_for("app=db: unhealthy", 1, T);
+    assert!(t.log().contains("Connection refused"), "{}", t.log());
+    t.wait_for("app=db: started", 2, T);
+}
+
+#[test]
+fn http_check_wants_2xx_or_3xx() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ok = Arc::new(AtomicBool::new(true));
+    let server_ok = ok.clone();
+    listener.set_nonblocking(false).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut s = stream;
+            let mut buf = [0u8; 1024];
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let n = s.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let status = if !request.starts_with("GET /health HTTP/1.1\r\n") {
+                "400 Bad Request"
+            } else if server_ok.load(Ordering::Relaxed) {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            let _ =
+                s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        }
+    });
+    let t = Running::start(
+        "http-check",
+        &format!(
+            "[app.api]\ncommand = \"exec sleep 600\"\n[app.api.health]\nhttp = \"http://127.0.0.1:{port}/health\"\ninterval = \"200ms\"\nretries = 2\n"
+        ),
+    );
+    t.wait_for("app=api: healthy", 1, T);
+    ok.store(false, Ordering::Relaxed);
+    t.wait_for(
+        "app=api: unhealthy (2 failed checks in a row, last: HTTP 503), restarting",
+        1,
+        T,
+    );
+    t.wait_for("app=api: started", 2, T);
+    ok.store(true, Ordering::Relaxed);
+    t.wait_for("app=api: healthy", 2, T);
+}
+
+#[test]
+fn after_waits_for_healthy() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let t = Running::start(
+        "after-healthy",
+        r#"
+[app.db]
+command = "exec sleep 600"
+[app.db.health]
+command = "test -e {dir}/ready"
+interval = "200ms"
+
+[app.web]
+command = "exec sleep 600"
+after = ["db"]
+"#,
+    );
+    t.wait_socket();
+    t.wait_for("app=db: started", 1, T);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        t.count("app=web: started"),
+        0,
+        "web started before db was healthy"
+    );
+    let out = t.ctl(&["status", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).trim(),
+        "not running: db (running/starting), web (waiting)"
+    );
+    std::fs::write(t.dir.join("ready"), "").unwrap();
+    t.wait_for("app=web: started", 1, T);
+    let log = t.log();
+    let healthy = log.find("app=db: healthy").unwrap();
+    let web = log.find("app=web: started").unwrap();
+    assert!(healthy < web, "{log}");
+    assert_eq!(t.ctl(&["status", "--check"]).status.code(), Some(0));
+}

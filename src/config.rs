@@ -73,6 +73,17 @@ pub struct AppSpec {
     pub after: Vec<String>,
     pub critical: bool,
     pub health: Option<HealthSpec>,
+    pub log: LogMode,
+}
+
+/// Where an app's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogMode {
+    /// Straight to tend's own stdout and stderr: no copy.
+    #[default]
+    Inherit,
+    /// Through tend, each line as `NAME | line`.
+    Prefix,
 }
 
 impl AppSpec {
@@ -98,6 +109,7 @@ impl AppSpec {
             after: Vec::new(),
             critical: false,
             health: None,
+            log: LogMode::Inherit,
         }
     }
 }
@@ -180,6 +192,7 @@ struct RawApp {
     after: Option<Spanned<Vec<Spanned<String>>>>,
     critical: Option<bool>,
     health: Option<Spanned<RawHealth>>,
+    log: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -540,6 +553,15 @@ fn build_app(
         spec.stop_timeout = d;
     }
     spec.critical = pick!(critical).unwrap_or(false);
+    if let Some(mode) = typed(&pick!(log), &key("log"), problems, |s| match s {
+        "inherit" => Ok(LogMode::Inherit),
+        "prefix" => Ok(LogMode::Prefix),
+        _ => Err(format!(
+            "invalid log mode {s:?}: expected inherit or prefix"
+        )),
+    }) {
+        spec.log = mode;
+    }
     if let Some(h) = pick!(health) {
         spec.health = build_health(&h, &key("health"), problems);
     }
@@ -793,6 +815,7 @@ command = "exec sleep 100"
 
 [app.web]
 command = ["node", "server.js"]
+log = "prefix"
 cwd = "/srv"
 env = { B = "3" }
 user = "nobody"
@@ -836,6 +859,8 @@ critical = true
         assert_eq!(web.stop_timeout, Duration::from_secs(5));
         assert_eq!(web.after, ["db"]);
         assert!(web.critical);
+        assert_eq!(web.log, LogMode::Prefix);
+        assert_eq!(db.log, LogMode::Inherit);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
     sup.tick(Instant::now());
     loop {
         if let Some(code) = sup.finished() {
+            sup.flush_output();
             return code;
         }
         let deadline = sup
@@ -45,15 +46,27 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             };
             fds.push(PollFd::new(fd, events));
         }
+        let outputs_at = fds.len();
+        fds.extend(
+            sup.output_fds()
+                .into_iter()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => log::error(&format!("poll failed: {e}")),
         }
+        let ready: Vec<bool> = fds[outputs_at..]
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         let now = Instant::now();
         for sig in signals.drain() {
             sup.on_signal(sig, now);
         }
+        // Output before exits: an app's last lines come before its "exited".
+        sup.pump_output(&ready);
         reaper::reap_all(|pid, status| sup.on_exit(pid, status, now));
         if let Some(server) = &mut server {
             server.serve(now, |req| sup.handle(req, now));

@@ -9,9 +9,10 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use nix::unistd::Pid;
 
@@ -58,7 +59,7 @@ impl std::error::Error for SpawnError {
 }
 
 /// Everything needed to start one process, prepared before the fork.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Launch<'a> {
     pub argv: &'a [OsString],
     /// Variables added to (or replacing those of) tend's environment.
@@ -66,6 +67,8 @@ pub struct Launch<'a> {
     pub cwd: Option<&'a Path>,
     pub creds: Option<Creds>,
     pub session: Session,
+    /// Pipes for stdout and stderr (prefixed logs); None: inherit tend's.
+    pub output: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl<'a> Launch<'a> {
@@ -77,6 +80,7 @@ impl<'a> Launch<'a> {
             cwd: None,
             creds: None,
             session,
+            output: None,
         }
     }
 }
@@ -106,6 +110,10 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             )));
         }
         command.current_dir(cwd);
+    }
+    if let Some((out, err)) = &launch.output {
+        let dup = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(error);
+        command.stdout(dup(out)?).stderr(dup(err)?);
     }
     let session = launch.session;
     let creds = launch.creds.clone();

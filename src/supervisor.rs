@@ -20,11 +20,12 @@ use nix::unistd::Pid;
 
 use crate::app::{Action, App, Event, State};
 use crate::config;
-use crate::config::AppSpec;
+use crate::config::{AppSpec, LogMode};
 use crate::control::{self, Request};
 use crate::health::{Health, HealthSpec, Probe};
 use crate::ids::Creds;
 use crate::log::{self, Level};
+use crate::output::{self, Pipe};
 use crate::probe::{InFlight, NetProbe, Outcome};
 use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
@@ -80,6 +81,8 @@ pub struct Supervisor {
     probe_due: Vec<Option<Instant>>,
     probes: Vec<Option<InFlight>>,
     probe_pids: HashMap<i32, usize>,
+    /// Prefixed-log pipes, read by the loop until every writer is gone.
+    pipes: Vec<Pipe>,
     shutdown: Option<Shutdown>,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
@@ -104,6 +107,7 @@ impl Supervisor {
             probe_due: Vec::new(),
             probes: Vec::new(),
             probe_pids: HashMap::new(),
+            pipes: Vec::new(),
             shutdown: None,
             next_sample: None,
             snapshot: None,
@@ -267,6 +271,27 @@ impl Supervisor {
             .collect()
     }
 
+    /// The read ends of prefixed-log pipes, for poll(2), in `pump_output`'s order.
+    pub fn output_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.pipes.iter().map(Pipe::fd).collect()
+    }
+
+    /// Copies out whatever the pipes hold right now (before tend exits).
+    pub fn flush_output(&mut self) {
+        let ready = vec![true; self.pipes.len()];
+        self.pump_output(&ready);
+    }
+
+    /// Copies lines from the pipes poll(2) found ready; drops closed pipes.
+    pub fn pump_output(&mut self, ready: &[bool]) {
+        let mut k = 0;
+        self.pipes.retain_mut(|p| {
+            let keep = !ready.get(k).copied().unwrap_or(false) || p.pump();
+            k += 1;
+            keep
+        });
+    }
+
     /// Starts due probes, moves those in flight, times out the late ones;
     /// an app that is not running has no probe.
     fn run_health(&mut self, now: Instant) {
@@ -324,6 +349,7 @@ impl Supervisor {
                     cwd: app.cwd.as_deref(),
                     creds,
                     session: Session::New,
+                    output: None,
                 });
                 match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
                     Ok(pid) => {
@@ -634,15 +660,38 @@ impl Supervisor {
         let mut env = app_env(spec, creds.as_ref());
         env.push(("TEND_APP".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
+        let mut pipes = Vec::new();
+        let mut output = None;
+        if spec.log == LogMode::Prefix {
+            match output::pipe(&spec.name, false)
+                .and_then(|o| Ok((o, output::pipe(&spec.name, true)?)))
+            {
+                Ok(((out_w, out_r), (err_w, err_r))) => {
+                    output = Some((out_w, err_w));
+                    pipes = vec![out_r, err_r];
+                }
+                Err(e) => log::event(
+                    Level::Warn,
+                    &spec.name,
+                    "log_pipe_failed",
+                    &format!("cannot create its log pipes, output goes straight through: {e}"),
+                ),
+            }
+        }
         let launch = Launch {
             argv: &spec.command,
             env,
             cwd: spec.cwd.as_deref(),
             creds,
             session: self.opts.session,
+            output,
         };
-        match spawn::spawn(&launch) {
+        let result = spawn::spawn(&launch);
+        // The child's ends close here: EOF comes once the app's tree closes its own.
+        drop(launch);
+        match result {
             Ok(pid) => {
+                self.pipes.extend(pipes);
                 self.mains.insert(pid.as_raw(), i);
                 self.sessions[i] = Some(pid.as_raw());
                 // Docker's semantics: the first probe one interval after the start.

@@ -699,3 +699,56 @@ fn other_signals_are_forwarded_to_every_app() {
     t.signal(libc::SIGTERM);
     assert_eq!(t.wait(T).code(), Some(0));
 }
+
+#[test]
+fn prefixed_logs_never_mix_lines() {
+    if skip_without_namespaces() {
+        return;
+    }
+    // Two apps write 3,000 lines each as fast as they can, to stdout and
+    // stderr, then one last line without a newline.
+    let chatty = |n: &str| {
+        format!(
+            "[app.{n}]\ncommand = '''i=0; while [ $i -lt 3000 ]; do echo \"{n} line $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"; echo \"{n} err $i\" >&2; i=$((i+1)); done; printf \"{n} tail\"'''\nlog = \"prefix\"\nrestart = \"never\"\n"
+        )
+    };
+    let mut t = Running::start("prefix", &(chatty("a") + &chatty("b")));
+    assert_eq!(
+        t.wait(Duration::from_secs(60)).code(),
+        Some(0),
+        "{}",
+        t.log().len()
+    );
+    let log = t.log();
+    let mut counts = std::collections::HashMap::new();
+    for line in log.lines() {
+        if line.starts_with("tend[") {
+            continue;
+        }
+        let (prefix, rest) = line
+            .split_once(" | ")
+            .unwrap_or_else(|| panic!("unprefixed line: {line:?}"));
+        assert!(
+            rest.starts_with(&format!("{prefix} ")),
+            "a line of {prefix} holds another app's text: {line:?}"
+        );
+        let kind = rest.split_whitespace().nth(1).unwrap();
+        if kind == "line" {
+            assert!(rest.ends_with("xxxxxxxx"), "cut line: {line:?}");
+        }
+        *counts.entry(format!("{prefix} {kind}")).or_insert(0) += 1;
+    }
+    for app in ["a", "b"] {
+        assert_eq!(
+            counts.get(&format!("{app} line")),
+            Some(&3000),
+            "{counts:?}"
+        );
+        assert_eq!(counts.get(&format!("{app} err")), Some(&3000), "{counts:?}");
+        assert_eq!(
+            counts.get(&format!("{app} tail")),
+            Some(&1),
+            "partial last line flushed: {counts:?}"
+        );
+    }
+}

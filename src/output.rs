@@ -66,10 +66,10 @@ impl Pipe {
                 return false;
             }
             if n < 0 {
-                return match io::Error::last_os_error().kind() {
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => true,
-                    _ => false,
-                };
+                return matches!(
+                    io::Error::last_os_error().kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                );
             }
             let lines = split_lines(&mut self.partial, &buf[..n as usize]);
             for line in lines {

@@ -125,6 +125,9 @@ pub struct App {
     pub last_exit: Option<(Option<Status>, Instant)>,
     /// What the health check says of the current run, if there is one.
     pub health: Option<Tracker>,
+    /// sd_notify: READY=1 seen in this run, and the last STATUS= text.
+    pub ready: bool,
+    pub notify_status: Option<String>,
 }
 
 fn log(level: Level, event: &'static str, msg: String) -> Action {
@@ -142,6 +145,8 @@ impl App {
             delay: None,
             last_exit: None,
             health: None,
+            ready: false,
+            notify_status: None,
         }
     }
 
@@ -187,6 +192,7 @@ impl App {
                 .health
                 .as_ref()
                 .is_none_or(|h| h.health == crate::health::Health::Healthy)
+            && (self.ready || !self.spec.notify)
     }
 
     /// Ended and not coming back by itself.
@@ -239,6 +245,8 @@ impl App {
             (State::Waiting | State::Backoff { .. }, Event::Spawned { pid }) => {
                 self.state = State::Running { pid, since: now };
                 self.health = self.spec.health.as_ref().map(|_| Tracker::new(now));
+                self.ready = false;
+                self.notify_status = None;
                 vec![log(Level::Info, "started", format!("started, pid {pid}"))]
             }
             (State::Waiting | State::Backoff { .. }, Event::SpawnFailed) => {

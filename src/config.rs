@@ -74,6 +74,10 @@ pub struct AppSpec {
     pub critical: bool,
     pub health: Option<HealthSpec>,
     pub log: LogMode,
+    /// sd_notify: the app gets NOTIFY_SOCKET and counts as up once READY=1.
+    pub notify: bool,
+    /// With notify: restart when no WATCHDOG=1 came for this long.
+    pub watchdog: Option<Duration>,
 }
 
 /// Where an app's stdout and stderr go.
@@ -110,6 +114,8 @@ impl AppSpec {
             critical: false,
             health: None,
             log: LogMode::Inherit,
+            notify: false,
+            watchdog: None,
         }
     }
 }
@@ -193,6 +199,8 @@ struct RawApp {
     critical: Option<bool>,
     health: Option<Spanned<RawHealth>>,
     log: Option<Spanned<String>>,
+    notify: Option<bool>,
+    watchdog: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -561,6 +569,23 @@ fn build_app(
         )),
     }) {
         spec.log = mode;
+    }
+    spec.notify = pick!(notify).unwrap_or(false);
+    spec.watchdog = duration(pick!(watchdog), "watchdog", problems);
+    if let Some(w) = pick!(watchdog) {
+        if !spec.notify {
+            problems.push(Problem {
+                span: w.span(),
+                key: key("watchdog"),
+                message: "needs notify = true (WATCHDOG=1 comes through NOTIFY_SOCKET)".into(),
+            });
+        } else if spec.watchdog.is_some_and(|d| d.is_zero()) {
+            problems.push(Problem {
+                span: w.span(),
+                key: key("watchdog"),
+                message: "must be longer than 0s".into(),
+            });
+        }
     }
     if let Some(h) = pick!(health) {
         spec.health = build_health(&h, &key("health"), problems);
@@ -934,6 +959,19 @@ max_restarts = "ten"
         );
         assert!(
             got[0].contains("5s is shorter than restart_delay (10s)"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn notify_and_watchdog() {
+        let c =
+            parse("[app.a]\ncommand = \"x\"\nnotify = true\nwatchdog = \"30s\"\n").expect("valid");
+        assert!(c.apps[0].notify);
+        assert_eq!(c.apps[0].watchdog, Some(Duration::from_secs(30)));
+        let got = problems("[app.a]\ncommand = \"x\"\nwatchdog = \"30s\"\n");
+        assert!(
+            got[0].contains(":3:12: app.a.watchdog: needs notify = true"),
             "{got:?}"
         );
     }

@@ -88,7 +88,8 @@ pub fn not_running(reply: &Value) -> Vec<String> {
     apps.iter()
         .filter(|a| {
             let state = a["state"].as_str().unwrap_or("");
-            let healthy = a["health"].is_null() || a["health"] == "healthy";
+            let healthy =
+                (a["health"].is_null() || a["health"] == "healthy") && a["ready"] != false;
             let clean_end = state == "exited" && a["last_exit"]["code"] == 0;
             let removed = a["removed"] == Value::Bool(true);
             !((state == "running" && healthy) || state == "stopped" || clean_end || removed)
@@ -159,12 +160,14 @@ pub fn table(reply: &Value) -> String {
     out
 }
 
-/// `running`, or `running/healthy` when the app has a health check.
+/// `running`; `running/healthy` when the app has a health check;
+/// `running/starting` while an sd_notify app has not said READY=1.
 fn state_text(a: &Value) -> String {
     let state = a["state"].as_str().unwrap_or("?");
-    match a["health"].as_str() {
-        Some(h) => format!("{state}/{h}"),
-        None => state.to_string(),
+    match (a["health"].as_str(), a["ready"].as_bool()) {
+        (Some(h), _) => format!("{state}/{h}"),
+        (None, Some(false)) => format!("{state}/starting"),
+        _ => state.to_string(),
     }
 }
 

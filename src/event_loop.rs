@@ -46,6 +46,14 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             };
             fds.push(PollFd::new(fd, events));
         }
+        let notify_at = fds.len();
+        let has_notify = match sup.notify_fd() {
+            Some(fd) => {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                true
+            }
+            None => false,
+        };
         let outputs_at = fds.len();
         fds.extend(
             sup.output_fds()
@@ -60,6 +68,7 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
+        let notified = has_notify && fds[notify_at].revents().is_some_and(|r| !r.is_empty());
         drop(fds);
         let now = Instant::now();
         for sig in signals.drain() {
@@ -67,6 +76,9 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
         }
         // Output before exits: an app's last lines come before its "exited".
         sup.pump_output(&ready);
+        if notified {
+            sup.read_notify(now);
+        }
         reaper::reap_all(|pid, status| sup.on_exit(pid, status, now));
         if let Some(server) = &mut server {
             server.serve(now, |req| sup.handle(req, now));

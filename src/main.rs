@@ -17,6 +17,7 @@ mod event_loop;
 mod health;
 mod ids;
 mod log;
+mod notify;
 mod output;
 mod policy;
 mod probe;

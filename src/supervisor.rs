@@ -25,6 +25,7 @@ use crate::control::{self, Request};
 use crate::health::{Health, HealthSpec, Probe};
 use crate::ids::Creds;
 use crate::log::{self, Level};
+use crate::notify::NotifySocket;
 use crate::output::{self, Pipe};
 use crate::probe::{InFlight, NetProbe, Outcome};
 use crate::procfs::{self, Proc, Snapshot};
@@ -83,6 +84,10 @@ pub struct Supervisor {
     probe_pids: HashMap<i32, usize>,
     /// Prefixed-log pipes, read by the loop until every writer is gone.
     pipes: Vec<Pipe>,
+    /// sd_notify: the socket (made when some app has notify = true) and
+    /// when each app's watchdog runs out.
+    notify: Option<NotifySocket>,
+    watchdog_due: Vec<Option<Instant>>,
     shutdown: Option<Shutdown>,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
@@ -108,6 +113,8 @@ impl Supervisor {
             probes: Vec::new(),
             probe_pids: HashMap::new(),
             pipes: Vec::new(),
+            notify: None,
+            watchdog_due: Vec::new(),
             shutdown: None,
             next_sample: None,
             snapshot: None,
@@ -117,6 +124,7 @@ impl Supervisor {
             sup.push_app(spec);
         }
         sup.link();
+        sup.open_notify();
         sup
     }
 
@@ -128,6 +136,20 @@ impl Supervisor {
         self.pending.push(None);
         self.probe_due.push(None);
         self.probes.push(None);
+        self.watchdog_due.push(None);
+    }
+
+    /// Makes the notification socket once some app needs it.
+    fn open_notify(&mut self) {
+        if self.notify.is_some() || !self.apps.iter().any(|a| a.spec.notify) {
+            return;
+        }
+        match NotifySocket::bind() {
+            Ok(sock) => self.notify = Some(sock),
+            Err(e) => log::warn(&format!(
+                "cannot create the sd_notify socket ({e}): apps with notify = true will never be ready"
+            )),
+        }
     }
 
     /// Turns `after` names into indices among the apps not retired.
@@ -229,6 +251,7 @@ impl Supervisor {
             }
         }
         self.run_health(now);
+        self.run_watchdogs(now);
         self.reconcile(now);
         if self.next_sample.is_some_and(|t| t <= now) {
             self.sample_memory(now);
@@ -251,7 +274,12 @@ impl Supervisor {
             }
         });
         let probes = self.probes.iter().flatten().map(InFlight::deadline);
-        let due = self.probe_due.iter().flatten().copied();
+        let due = self
+            .probe_due
+            .iter()
+            .chain(&self.watchdog_due)
+            .flatten()
+            .copied();
         apps.chain(self.next_sample)
             .chain(final_kill)
             .chain(probes)
@@ -290,6 +318,72 @@ impl Supervisor {
             k += 1;
             keep
         });
+    }
+
+    /// The notification socket's fd, for poll(2).
+    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.notify.as_ref().map(NotifySocket::fd)
+    }
+
+    /// Reads sd_notify messages; each counts only for the app whose tree
+    /// the sender belongs to, and only when that app has notify = true.
+    pub fn read_notify(&mut self, now: Instant) {
+        let Some(sock) = &self.notify else { return };
+        for msg in sock.drain() {
+            let Some(i) = self.app_of(msg.pid).filter(|&i| self.apps[i].spec.notify) else {
+                continue;
+            };
+            let name = self.apps[i].spec.name.clone();
+            for (key, value) in msg.fields {
+                match (key.as_str(), value.as_str()) {
+                    ("READY", "1") if !self.apps[i].ready => {
+                        self.apps[i].ready = true;
+                        log::event(Level::Info, &name, "ready", "ready (READY=1)");
+                    }
+                    ("STATUS", text) => self.apps[i].notify_status = Some(text.to_string()),
+                    ("WATCHDOG", "1") => {
+                        self.watchdog_due[i] = self.apps[i].spec.watchdog.map(|w| now + w);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The running app whose tree `pid` is in: its main process, an
+    /// adopted orphan, or a descendant of one (walking up the parents).
+    fn app_of(&self, pid: i32) -> Option<usize> {
+        let mut p = pid;
+        for _ in 0..64 {
+            if let Some(&i) = self.mains.get(&p).or_else(|| self.orphans.get(&p)) {
+                return Some(i);
+            }
+            p = procfs::read_stat(p)?.ppid;
+            if p <= 1 {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Restarts apps whose watchdog ran out; apps not running have none.
+    fn run_watchdogs(&mut self, now: Instant) {
+        for i in 0..self.apps.len() {
+            if !matches!(self.apps[i].state, State::Running { .. }) {
+                self.watchdog_due[i] = None;
+                continue;
+            }
+            if let (Some(due), Some(w)) = (self.watchdog_due[i], self.apps[i].spec.watchdog)
+                && due <= now
+            {
+                self.watchdog_due[i] = None;
+                let reason = format!(
+                    "watchdog: no WATCHDOG=1 within {}",
+                    units::format_duration(w)
+                );
+                self.apply(i, Event::Unhealthy { reason }, now);
+            }
+        }
     }
 
     /// Starts due probes, moves those in flight, times out the late ones;
@@ -537,6 +631,8 @@ impl Supervisor {
                 "instance": app.spec.instance,
                 "state": app.state_name(),
                 "health": app.health.as_ref().filter(|_| main.is_some()).map(|h| h.health.name()),
+                "ready": (app.spec.notify && main.is_some()).then_some(app.ready),
+                "status": app.notify_status.as_deref().filter(|_| main.is_some()),
                 "pid": main.map(Pid::as_raw),
                 "uptime_s": uptime,
                 "restarts": app.restarts,
@@ -593,6 +689,7 @@ impl Supervisor {
             }
         }
         self.link();
+        self.open_notify();
         self.next_sample = None;
         Ok(format!(
             "reloaded {}: {added} added, {removed} removed, {changed} changed, {kept} unchanged",
@@ -660,6 +757,12 @@ impl Supervisor {
         let mut env = app_env(spec, creds.as_ref());
         env.push(("TEND_APP".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
+        if let (true, Some(sock)) = (spec.notify, &self.notify) {
+            env.push(("NOTIFY_SOCKET".into(), sock.address.clone()));
+            if let Some(w) = spec.watchdog {
+                env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+            }
+        }
         let mut pipes = Vec::new();
         let mut output = None;
         if spec.log == LogMode::Prefix {
@@ -696,6 +799,7 @@ impl Supervisor {
                 self.sessions[i] = Some(pid.as_raw());
                 // Docker's semantics: the first probe one interval after the start.
                 let first_probe = spec.health.as_ref().map(|h| now + h.interval);
+                self.watchdog_due[i] = spec.watchdog.map(|w| now + w);
                 self.cancel_probe(i);
                 self.probe_due[i] = first_probe;
                 self.apply(i, Event::Spawned { pid }, now);

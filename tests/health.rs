@@ -150,3 +150,125 @@ after = ["db"]
     assert!(healthy < web, "{log}");
     assert_eq!(t.ctl(&["status", "--check"]).status.code(), Some(0));
 }
+
+/// An sd_notify app in Python: READY=1 after `delay`, STATUS=, and
+/// WATCHDOG=1 every 100 ms while {dir}/feed exists.
+fn notify_app(delay: &str) -> String {
+    format!(
+        r#"command = ["python3", "-c", '''
+import os, socket, time
+addr = os.environ['NOTIFY_SOCKET']
+addr = '\0' + addr[1:] if addr.startswith('@') else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+time.sleep({delay})
+s.sendto(b'READY=1\nSTATUS=serving', addr)
+while True:
+    if os.path.exists('{{dir}}/feed'):
+        s.sendto(b'WATCHDOG=1', addr)
+    time.sleep(0.1)
+''']"#
+    )
+}
+
+#[test]
+fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
+    if skip_without_namespaces() {
+        return;
+    }
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let toml = format!(
+        "[app.db]\n{}\nnotify = true\nwatchdog = \"1s\"\n\n[app.web]\ncommand = \"exec sleep 600\"\nafter = [\"db\"]\n",
+        notify_app("0.7")
+    );
+    let t = Running::start("notify", &toml);
+    std::fs::write(t.dir.join("feed"), "").unwrap();
+    t.wait_socket();
+    t.wait_for("app=db: started", 1, T);
+    let out = t.ctl(&["status"]);
+    assert!(
+        stdout(&out).contains("running/starting"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(t.count("app=web: started"), 0, "web must wait for READY=1");
+    t.wait_for("app=web: started", 1, T);
+    let log = t.log();
+    assert!(
+        log.find("app=db: ready (READY=1)").unwrap() < log.find("app=web: started").unwrap(),
+        "{log}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&t.ctl(&["status", "--json"]).stdout).unwrap();
+    let db = v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "db")
+        .unwrap()
+        .clone();
+    assert_eq!(db["ready"], true);
+    assert_eq!(db["status"], "serving");
+
+    // Fed, the watchdog holds for longer than its timeout ...
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(t.count("watchdog"), 0, "{}", t.log());
+    // ... starved, it restarts the app.
+    std::fs::remove_file(t.dir.join("feed")).unwrap();
+    t.wait_for(
+        "app=db: unhealthy (watchdog: no WATCHDOG=1 within 1s), restarting",
+        1,
+        T,
+    );
+    t.wait_for("app=db: started", 2, T);
+}
+
+#[test]
+fn notify_messages_from_outside_the_tree_are_ignored() {
+    if skip_without_namespaces() {
+        return;
+    }
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    // The app never says READY=1; a stranger (another app) claims it for db.
+    let toml = r#"
+[app.db]
+command = "echo $NOTIFY_SOCKET > {dir}/sock; exec sleep 600"
+notify = true
+
+[app.stranger]
+command = ["python3", "-c", '''
+import socket, time
+while True:
+    try:
+        addr = open('{dir}/sock').read().strip()
+        break
+    except OSError:
+        time.sleep(0.05)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b'READY=1', '\0' + addr[1:])
+open('{dir}/sent', 'w').write('1')
+time.sleep(600)
+''']
+"#;
+    let t = Running::start("stranger", toml);
+    assert!(
+        wait_until(T, || !t.dir.read("sent").is_empty()),
+        "{}",
+        t.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(t.count("ready (READY=1)"), 0, "{}", t.log());
+}

@@ -1,0 +1,211 @@
+//! Readiness notification, systemd's sd_notify protocol: apps with
+//! `notify = true` get NOTIFY_SOCKET, a datagram socket tend reads in its
+//! loop. `READY=1` marks the app ready, `STATUS=...` is shown by `tend
+//! status`, `WATCHDOG=1` feeds the watchdog. Every datagram carries its
+//! sender's credentials (SO_PASSCRED), so only an app's own tree can speak
+//! for it.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Largest datagram read; sd_notify messages are a few short lines.
+const MAX_DATAGRAM: usize = 4096;
+
+/// The notification socket, bound to an abstract address the kernel picks
+/// (no file to clean up, reachable from the whole network namespace; the
+/// credentials decide who may speak).
+pub struct NotifySocket {
+    fd: OwnedFd,
+    /// The NOTIFY_SOCKET value apps get: `@` and the abstract name.
+    pub address: String,
+}
+
+/// One message: the sender's pid and its `KEY=value` pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub pid: i32,
+    pub fields: Vec<(String, String)>,
+}
+
+impl NotifySocket {
+    /// Creates and binds the socket, non-blocking, with SO_PASSCRED on.
+    pub fn bind() -> io::Result<NotifySocket> {
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: raw is a fresh socket nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let one: libc::c_int = 1;
+        // SAFETY: a valid int option for our own socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_PASSCRED,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // Autobind (a bare address family): the kernel picks a unique
+        // abstract name, so tends in sibling PID namespaces, all PID 1,
+        // never collide.
+        // SAFETY: an all-zero sockaddr_un is valid; only the family is passed.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let family_len = std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+        // SAFETY: addr holds the family; the length says so.
+        if unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), family_len) } == -1
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: addr and len are valid for the kernel to fill.
+        if unsafe { libc::getsockname(raw, (&mut addr as *mut libc::sockaddr_un).cast(), &mut len) }
+            == -1
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let name_len = (len as usize).saturating_sub(family_len as usize + 1);
+        let name: String = addr.sun_path[1..1 + name_len]
+            .iter()
+            .map(|&c| c as u8 as char)
+            .collect();
+        Ok(NotifySocket {
+            fd,
+            address: format!("@{name}"),
+        })
+    }
+
+    /// The fd to poll for input.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Every datagram waiting now (bounded per call), with sender pids.
+    pub fn drain(&self) -> Vec<Message> {
+        let mut out = Vec::new();
+        for _ in 0..64 {
+            let mut data = [0u8; MAX_DATAGRAM];
+            // Room for one ucred control message (and a little more).
+            let mut control = [0u64; 16];
+            let mut iov = libc::iovec {
+                iov_base: data.as_mut_ptr().cast(),
+                iov_len: data.len(),
+            };
+            // SAFETY: an all-zero msghdr is valid; we point it at live locals.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control);
+            // SAFETY: msg and everything it points to are valid for the call.
+            let n = unsafe {
+                libc::recvmsg(
+                    self.fd.as_raw_fd(),
+                    &mut msg,
+                    libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+                )
+            };
+            if n < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            let Some(pid) = sender_pid(&msg) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&data[..n as usize]);
+            out.push(Message {
+                pid,
+                fields: parse(&text),
+            });
+        }
+        out
+    }
+}
+
+/// The pid in the SCM_CREDENTIALS control message, if there is one.
+fn sender_pid(msg: &libc::msghdr) -> Option<i32> {
+    // SAFETY: the CMSG macros walk the control buffer recvmsg filled, within
+    // msg_controllen; the data is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
+            {
+                let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return Some(cred.pid);
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    None
+}
+
+/// Parses `KEY=value` lines; lines without `=` are ignored (sd_notify(3)).
+pub fn parse(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            parse("READY=1\nSTATUS=Serving 3 clients\ngarbage\nWATCHDOG=1"),
+            [
+                ("READY".to_string(), "1".to_string()),
+                ("STATUS".to_string(), "Serving 3 clients".to_string()),
+                ("WATCHDOG".to_string(), "1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_datagram_arrives_with_its_sender() {
+        let sock = NotifySocket::bind().unwrap();
+        let name = sock.address.trim_start_matches('@');
+        // SAFETY: test-only client socket, same construction as bind().
+        let client = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0) };
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (dst, src) in addr.sun_path[1..].iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
+        let msg = b"READY=1\nSTATUS=up";
+        let n = unsafe {
+            libc::sendto(
+                client,
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&addr as *const libc::sockaddr_un).cast(),
+                len as libc::socklen_t,
+            )
+        };
+        assert_eq!(n, msg.len() as isize);
+        unsafe { libc::close(client) };
+        let got = sock.drain();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].pid as u32, std::process::id());
+        assert_eq!(got[0].fields[1], ("STATUS".to_string(), "up".to_string()));
+    }
+}

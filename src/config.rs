@@ -25,6 +25,8 @@ use crate::units;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub socket: Option<PathBuf>,
+    /// A group whose members may also use the control socket.
+    pub socket_group: Option<Id>,
     pub poll_interval: Duration,
     pub log_format: LogFormat,
     /// Every app instance, in file order of their apps.
@@ -167,6 +169,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[serde(deny_unknown_fields)]
 struct RawTend {
     socket: Option<String>,
+    socket_group: Option<Id>,
     poll_interval: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
 }
@@ -373,6 +376,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     if problems.is_empty() {
         Ok(Config {
             socket: tend.socket.map(PathBuf::from),
+            socket_group: tend.socket_group,
             poll_interval,
             log_format,
             apps,

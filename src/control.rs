@@ -117,12 +117,14 @@ pub struct Server {
     path: PathBuf,
     conns: Vec<Conn>,
     uid: u32,
+    group: Option<u32>,
 }
 
 impl Server {
-    /// Binds `path` with mode 0600. A stale socket file (nobody answers on
-    /// it) is replaced; a live one belongs to another tend and is an error.
-    pub fn bind(path: &Path) -> io::Result<Server> {
+    /// Binds `path` with mode 0600, or 0660 owned by `group` when given. A
+    /// stale socket file (nobody answers on it) is replaced; a live one
+    /// belongs to another tend and is an error.
+    pub fn bind(path: &Path, group: Option<u32>) -> io::Result<Server> {
         if path.exists() {
             match UnixStream::connect(path) {
                 Ok(_) => {
@@ -147,7 +149,14 @@ impl Server {
         // SAFETY: as above, restoring the previous mask.
         unsafe { libc::umask(old) };
         let listener = bound?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let mode = match group {
+            Some(gid) => {
+                std::os::unix::fs::chown(path, None, Some(gid))?;
+                0o660
+            }
+            None => 0o600,
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         listener.set_nonblocking(true)?;
         Ok(Server {
             listener,
@@ -155,6 +164,7 @@ impl Server {
             conns: Vec::new(),
             // SAFETY: getuid has no memory effects.
             uid: unsafe { libc::getuid() },
+            group,
         })
     }
 
@@ -181,7 +191,7 @@ impl Server {
         self.accept(now);
         for c in &mut self.conns {
             if c.output.is_empty() {
-                let reply = match read_request(c, self.uid) {
+                let reply = match read_request(c, self.uid, self.group) {
                     None => None,
                     Some(Incoming::Answer(v)) => Some(v),
                     Some(Incoming::Handle(req)) => Some(handle(req)),
@@ -240,7 +250,7 @@ enum Incoming {
 }
 
 /// Reads what the client sent; None while the line is incomplete.
-fn read_request(c: &mut Conn, own_uid: u32) -> Option<Incoming> {
+fn read_request(c: &mut Conn, own_uid: u32, group: Option<u32>) -> Option<Incoming> {
     let mut buf = [0u8; 1024];
     loop {
         match c.stream.read(&mut buf) {
@@ -262,11 +272,12 @@ fn read_request(c: &mut Conn, own_uid: u32) -> Option<Incoming> {
         ))));
     }
     let end = c.input.iter().position(|&b| b == b'\n')?;
-    match peer_uid(&c.stream) {
-        Some(uid) if uid == 0 || uid == own_uid => {}
-        Some(uid) => {
+    match peer(&c.stream) {
+        Some((uid, gid)) if uid == 0 || uid == own_uid || Some(gid) == group => {}
+        Some((uid, _)) => {
+            let also = group.map(|g| format!(" and group {g}")).unwrap_or_default();
             return Some(Incoming::Answer(error(&format!(
-                "permission denied: uid {uid} may not control this tend (only root and uid {own_uid})"
+                "permission denied: uid {uid} may not control this tend (only root, uid {own_uid}{also})"
             ))));
         }
         None => {
@@ -295,8 +306,8 @@ fn flush(c: &mut Conn) {
     }
 }
 
-/// The uid of the process at the other end (SO_PEERCRED).
-fn peer_uid(stream: &UnixStream) -> Option<u32> {
+/// The uid and gid of the process at the other end (SO_PEERCRED).
+fn peer(stream: &UnixStream) -> Option<(u32, u32)> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -313,7 +324,7 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
             &mut len,
         )
     };
-    (rc == 0).then_some(cred.uid)
+    (rc == 0).then_some((cred.uid, cred.gid))
 }
 
 /// Client side: sends `req` to the tend listening on `path` and returns its

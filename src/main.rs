@@ -87,7 +87,17 @@ fn run(mode: Mode) -> Result<u8, Error> {
                 exit_with_last_code: false,
                 forward_hup: false,
             };
-            supervise(config.apps, opts, Some(socket))
+            let group = match &config.socket_group {
+                None => None,
+                Some(g) => match ids::resolve(None, Some(g)) {
+                    Ok(creds) => creds.map(|c| c.gid),
+                    Err(e) => {
+                        log::warn(&format!("[tend] socket_group: {e}; the socket stays 0600"));
+                        None
+                    }
+                },
+            };
+            supervise(config.apps, opts, Some((socket, group)))
         }
         Mode::Ctl {
             command,
@@ -99,7 +109,11 @@ fn run(mode: Mode) -> Result<u8, Error> {
 
 /// Runs `apps` under the supervisor loop until it is done, answering
 /// control requests on `socket` when given.
-fn supervise(apps: Vec<AppSpec>, opts: Options, socket: Option<PathBuf>) -> Result<u8, Error> {
+fn supervise(
+    apps: Vec<AppSpec>,
+    opts: Options,
+    socket: Option<(PathBuf, Option<u32>)>,
+) -> Result<u8, Error> {
     let mut signals = Signals::install().map_err(|source| Error::Setup {
         op: "installing signal handlers",
         source,
@@ -107,7 +121,7 @@ fn supervise(apps: Vec<AppSpec>, opts: Options, socket: Option<PathBuf>) -> Resu
     reaper::adopt_orphans();
     // Without its socket tend still supervises: losing `tend status` is
     // better than losing the apps.
-    let server = socket.and_then(|path| match control::Server::bind(&path) {
+    let server = socket.and_then(|(path, group)| match control::Server::bind(&path, group) {
         Ok(server) => Some(server),
         Err(e) => {
             log::warn(&format!(

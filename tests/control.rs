@@ -402,3 +402,47 @@ fn client_commands_fail_fast_with_no_tend_running() {
         }
     }
 }
+
+#[test]
+fn socket_group_members_may_control() {
+    if skip_without_namespaces() || unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: needs root to act as another user");
+        return;
+    }
+    let t = Running::start(
+        "group",
+        "[tend]\nsocket_group = 65534\n[app.a]\ncommand = \"exec sleep 600\"\n",
+    );
+    t.wait_socket();
+    std::fs::set_permissions(
+        t.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let socket = t.dir.join("tend.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o660
+    );
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534);
+    let as_user = |gid: u32| {
+        let mut cmd = Command::new(tend_bin());
+        cmd.args(["status"])
+            .env("TEND_SOCKET", &socket)
+            .uid(4242)
+            .gid(gid);
+        output_or_kill(cmd, T)
+    };
+    let member = as_user(65534);
+    assert!(member.status.success(), "{}", stderr(&member));
+    assert!(stdout(&member).contains("running"));
+    std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let other = as_user(4242);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        stderr(&other).contains("permission denied: uid 4242"),
+        "{}",
+        stderr(&other)
+    );
+}

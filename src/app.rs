@@ -72,8 +72,11 @@ pub enum Event {
     Spawned {
         pid: Pid,
     },
-    /// The command could not be started (the supervisor logs the OS error).
-    SpawnFailed,
+    /// The command could not be started (the supervisor logs the OS error);
+    /// `code` is what a shell would exit with: 127 not found, 126 otherwise.
+    SpawnFailed {
+        code: i32,
+    },
     /// The main process ended; `tree_left` when some of its tree lives on.
     Exited {
         status: Status,
@@ -249,8 +252,8 @@ impl App {
                 self.notify_status = None;
                 vec![log(Level::Info, "started", format!("started, pid {pid}"))]
             }
-            (State::Waiting | State::Backoff { .. }, Event::SpawnFailed) => {
-                self.decide(None, now, now)
+            (State::Waiting | State::Backoff { .. }, Event::SpawnFailed { code }) => {
+                self.decide(Some(Status::Exited(code)), now, now, true)
             }
             (State::Waiting | State::Backoff { .. }, Event::Stop) => {
                 self.state = State::Stopped;
@@ -291,7 +294,7 @@ impl App {
                         status: Some(status),
                     };
                 } else {
-                    actions.extend(self.decide(Some(status), since, now));
+                    actions.extend(self.decide(Some(status), since, now, false));
                 }
                 actions
             }
@@ -455,12 +458,21 @@ impl App {
                 self.state = State::Waiting;
                 vec![Action::Spawn]
             }
-            Then::Decide => self.decide(status, since, now),
+            Then::Decide => self.decide(status, since, now, false),
         }
     }
 
     /// A run ended by itself (or never started): restart, exit, or fail.
-    fn decide(&mut self, status: Option<Status>, since: Instant, now: Instant) -> Vec<Action> {
+    /// `failed_start`: the command could not even be started. Such a retry
+    /// always waits at least `MIN_RETRY` and goes through the loop: a
+    /// missing binary with restart_delay = "0s" must not spin.
+    fn decide(
+        &mut self,
+        status: Option<Status>,
+        since: Instant,
+        now: Instant,
+        failed_start: bool,
+    ) -> Vec<Action> {
         self.last_exit = Some((status, now));
         if !self.spec.restart.wants_restart(status) {
             self.state = State::Exited;
@@ -477,12 +489,15 @@ impl App {
             return self.fail(now);
         }
         let spec = &self.spec;
-        let delay = policy::next_delay(
+        let mut delay = policy::next_delay(
             self.delay,
             now - since,
             spec.restart_delay,
             spec.max_restart_delay,
         );
+        if failed_start {
+            delay = delay.max(MIN_RETRY);
+        }
         self.delay = Some(delay);
         self.window.record(now);
         self.restarts += 1;
@@ -515,6 +530,9 @@ impl App {
         )]
     }
 }
+
+/// The shortest wait before retrying a command that could not be started.
+pub const MIN_RETRY: Duration = Duration::from_millis(100);
 
 /// `2.1s`, `340ms`, `5m3s`: how long a run lasted.
 fn uptime(d: Duration) -> String {
@@ -700,11 +718,28 @@ mod tests {
         let t = Instant::now();
         let mut a = app(Restart::OnFailure);
         a.on_event(Event::Start, t);
-        let out = a.on_event(Event::SpawnFailed, t);
+        let out = a.on_event(Event::SpawnFailed { code: 127 }, t);
         assert_eq!(events(&out), ["restarting"]);
         assert_eq!(a.state, State::Backoff { until: t + S });
         assert_eq!(a.restarts, 1);
-        assert_eq!(a.last_exit, Some((None, t)));
+        assert_eq!(a.last_exit, Some((Some(Status::Exited(127)), t)));
+    }
+
+    #[test]
+    fn a_failed_start_never_respawns_at_once() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.spec.restart_delay = Duration::ZERO;
+        a.spec.max_restart_delay = Duration::ZERO;
+        a.on_event(Event::Start, t);
+        let out = a.on_event(Event::SpawnFailed { code: 127 }, t);
+        assert!(acts(out).is_empty(), "no Spawn from inside a failed spawn");
+        assert_eq!(
+            a.state,
+            State::Backoff {
+                until: t + MIN_RETRY
+            }
+        );
     }
 
     #[test]

@@ -546,6 +546,15 @@ fn build_app(
     }
     if let Some(d) = duration(pick!(restart_window), "restart_window", problems) {
         spec.restart_window = d;
+        if d.is_zero()
+            && let Some(w) = pick!(restart_window)
+        {
+            problems.push(Problem {
+                span: w.span(),
+                key: key("restart_window"),
+                message: "must be longer than 0s (it would turn max_restarts off)".into(),
+            });
+        }
     }
     spec.max_memory = typed(
         &pick!(max_memory),
@@ -954,6 +963,11 @@ max_restarts = "ten"
         assert!(got[0].contains("app.a.command: empty command"), "{got:?}");
         assert!(
             got[1].contains("app.b.command: expected an array of strings"),
+            "{got:?}"
+        );
+        let got = problems("[app.a]\ncommand = \"x\"\nrestart_window = \"0s\"\n");
+        assert!(
+            got[0].contains(":3:18: app.a.restart_window: must be longer than 0s"),
             "{got:?}"
         );
         let got = problems("[app.\"web.0\"]\ncommand = \"x\"\n");

@@ -129,13 +129,24 @@ impl Snapshot {
 /// so this is one small read).
 pub fn own_children() -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(parse_pids(&text));
+    let mut found = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                found = true;
+                out.extend(parse_pids(&text));
+            }
         }
+    }
+    if !found {
+        // Kernels without CONFIG_PROC_CHILDREN: one pass over /proc.
+        let me = std::process::id() as i32;
+        out = Snapshot::read()
+            .procs
+            .iter()
+            .filter(|p| p.ppid == me)
+            .map(|p| p.pid)
+            .collect();
     }
     out
 }

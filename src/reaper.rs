@@ -53,13 +53,32 @@ impl std::fmt::Display for Status {
 /// Collects every child that has ended, calling `on_exit` for each; returns
 /// when none is left to collect right now. Also reaps orphans re-parented to
 /// tend (as PID 1 or as a subreaper); their statuses come through `on_exit`.
-pub fn reap_all(mut on_exit: impl FnMut(Pid, Status)) {
+pub fn reap_all(on_exit: impl FnMut(Pid, Status)) {
+    reap(false, on_exit, |_, _| {});
+}
+
+/// As `reap_all`, also reporting children stopped by a signal (WUNTRACED),
+/// for job control in wrapper mode.
+pub fn reap_all_and_stops(on_exit: impl FnMut(Pid, Status), on_stop: impl FnMut(Pid, libc::c_int)) {
+    reap(true, on_exit, on_stop);
+}
+
+fn reap(
+    untraced: bool,
+    mut on_exit: impl FnMut(Pid, Status),
+    mut on_stop: impl FnMut(Pid, libc::c_int),
+) {
+    let flags = if untraced {
+        libc::WNOHANG | libc::WUNTRACED
+    } else {
+        libc::WNOHANG
+    };
     loop {
         let mut raw: libc::c_int = 0;
         // Raw waitpid: nix's decoder rejects deaths by real-time signals
         // (EINVAL after the child is already reaped), losing the status.
         // SAFETY: `raw` is a valid out-pointer for the duration of the call.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        let pid = unsafe { libc::waitpid(-1, &mut raw, flags) };
         match pid {
             0 => return,
             -1 => match Errno::last() {
@@ -73,6 +92,8 @@ pub fn reap_all(mut on_exit: impl FnMut(Pid, Status)) {
             pid => {
                 if let Some(status) = decode(raw) {
                     on_exit(Pid::from_raw(pid), status);
+                } else if libc::WIFSTOPPED(raw) {
+                    on_stop(Pid::from_raw(pid), libc::WSTOPSIG(raw));
                 }
             }
         }

@@ -5,7 +5,8 @@
 //! for every catchable one it may have to forward. It never catches the
 //! synchronous fault signals (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS): a fault
 //! in tend must not loop in a handler. TTIN and TTOU are ignored so that tend
-//! can hand the terminal to its child and take it back (tcsetpgrp(3)).
+//! can hand the terminal to its child and take it back (tcsetpgrp(3)), and
+//! PIPE so that a closed stderr costs tend nothing but EPIPE.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -17,7 +18,7 @@ use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
 /// Signals tend must never install a handler for.
-const NEVER_CAUGHT: [libc::c_int; 11] = [
+const NEVER_CAUGHT: [libc::c_int; 12] = [
     libc::SIGKILL,
     libc::SIGSTOP,
     libc::SIGSEGV,
@@ -29,6 +30,9 @@ const NEVER_CAUGHT: [libc::c_int; 11] = [
     libc::SIGSYS,
     libc::SIGTTIN,
     libc::SIGTTOU,
+    // tend's own writes to a closed stdout or stderr raise SIGPIPE in tend;
+    // forwarded, it would kill every app. Kept ignored: writes get EPIPE.
+    libc::SIGPIPE,
 ];
 
 /// Every signal tend catches: the standard ones it may forward, SIGCHLD, and
@@ -46,10 +50,10 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Ignores TTIN/TTOU, routes every caught signal into the pipe, then
+    /// Ignores TTIN/TTOU/PIPE, routes every caught signal into the pipe, then
     /// unblocks every signal (tend may have been started with some blocked).
     pub fn install() -> std::io::Result<Signals> {
-        for sig in [libc::SIGTTIN, libc::SIGTTOU] {
+        for sig in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
             // SAFETY: SIG_IGN installs no code; nothing else owns these signals.
             unsafe { libc::signal(sig, libc::SIG_IGN) };
         }
@@ -91,9 +95,9 @@ pub fn kill_group(pid: Pid, sig: libc::c_int) {
     }
 }
 
-/// In a freshly forked child: default dispositions for every signal and an
-/// empty mask, whatever tend inherited or installed. Async-signal-safe: only
-/// rt_sigaction(2) and sigprocmask(2), no allocation.
+/// In a freshly forked child: default dispositions for every signal,
+/// whatever tend inherited or installed. Async-signal-safe: only
+/// rt_sigaction(2), no allocation. Call with every signal blocked.
 ///
 /// The raw syscall, because glibc's sigaction refuses signals 32 and 33 (its
 /// own); a parent may still have left them ignored, and an ignored signal
@@ -113,8 +117,8 @@ pub fn reset_for_child() {
         restorer: 0,
         mask: 0,
     };
-    // SAFETY: both calls are async-signal-safe; the pointers are to locals
-    // that outlive the calls, and the size is that of the kernel's mask.
+    // SAFETY: async-signal-safe; the pointer is to a local that outlives
+    // the call, and the size is that of the kernel's mask.
     unsafe {
         for sig in 1..=libc::SIGRTMAX() {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
@@ -127,10 +131,31 @@ pub fn reset_for_child() {
                 );
             }
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
+}
+
+/// Sets the calling thread's signal mask to `how` every signal.
+fn child_mask(block: bool) {
+    // SAFETY: async-signal-safe calls on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if block {
+            libc::sigfillset(&mut set);
+        } else {
+            libc::sigemptyset(&mut set);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// In a freshly forked child: blocks every signal until `child_unblock_all`.
+pub fn child_block_all() {
+    child_mask(true);
+}
+
+/// In a freshly forked child, last before exec: the empty signal mask.
+pub fn child_unblock_all() {
+    child_mask(false);
 }
 
 #[cfg(test)]

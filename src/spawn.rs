@@ -123,6 +123,9 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     // fork; io::Error::last_os_error does not allocate.
     unsafe {
         command.pre_exec(move || {
+            // Block first: until exec, no handler of tend's may run here.
+            signals::child_block_all();
+            signals::reset_for_child();
             match session {
                 Session::New => {
                     if libc::setsid() == -1 {
@@ -133,9 +136,9 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
                     if libc::setpgid(0, 0) == -1 {
                         return Err(io::Error::last_os_error());
                     }
-                    // SIGTTOU is still ignored here (inherited from tend), so
-                    // a background group may take the foreground. A failure
-                    // only costs job control, not the start.
+                    // SIGTTOU is blocked here, so a background group may
+                    // take the foreground (tcsetpgrp(3)). A failure only
+                    // costs job control, not the start.
                     libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
                 }
             }
@@ -146,7 +149,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             {
                 return Err(io::Error::last_os_error());
             }
-            signals::reset_for_child();
+            signals::child_unblock_all();
             Ok(())
         });
     }
@@ -165,8 +168,20 @@ pub fn session_for_stdin() -> Session {
     }
 }
 
+/// True when tend's group holds the terminal's foreground (after `fg`).
+pub fn terminal_is_ours() -> bool {
+    let stdin = std::io::stdin();
+    nix::unistd::tcgetpgrp(&stdin).is_ok_and(|fg| fg == nix::unistd::getpgrp())
+}
+
+/// Hands the terminal's foreground to the child's group.
+pub fn give_terminal(child: Pid) {
+    let stdin = std::io::stdin();
+    let _ = nix::unistd::tcsetpgrp(&stdin, child);
+}
+
 /// Gives the terminal's foreground back to tend's group after the child that
-/// held it has ended; errors only mean there is no terminal to take back.
+/// held it has ended or stopped; errors only mean there is no terminal.
 pub fn reclaim_terminal() {
     let stdin = std::io::stdin();
     let _ = nix::unistd::tcsetpgrp(&stdin, nix::unistd::getpgrp());

@@ -55,6 +55,9 @@ pub struct Options {
 #[derive(Debug, Clone, Copy)]
 struct Shutdown {
     code: u8,
+    /// The loop turn in which a signal asked for the shutdown; None while
+    /// only a critical app did. A shutdown signal in a later turn kills.
+    signal_turn: Option<u64>,
     /// As PID 1, after the apps: when leftovers get SIGKILL.
     final_kill_at: Option<Instant>,
     final_killed: bool,
@@ -89,6 +92,8 @@ pub struct Supervisor {
     notify: Option<NotifySocket>,
     watchdog_due: Vec<Option<Instant>>,
     shutdown: Option<Shutdown>,
+    /// Counts loop turns (one `tick` each), to tell signals apart in time.
+    turn: u64,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
     snapshot: Option<Snapshot>,
@@ -116,6 +121,7 @@ impl Supervisor {
             notify: None,
             watchdog_due: Vec::new(),
             shutdown: None,
+            turn: 0,
             next_sample: None,
             snapshot: None,
             page_size: procfs::page_size(),
@@ -185,19 +191,29 @@ impl Supervisor {
             libc::SIGRTMIN() + 3,
         ];
         if shutdown.contains(&sig) {
-            if self.shutdown.is_some() {
-                log::warn(&format!(
-                    "{} again: killing everything now",
-                    units::signal_name(sig)
-                ));
-                for i in 0..self.apps.len() {
-                    self.stop_sent[i] = true;
-                    self.apply(i, Event::Stop, now);
-                    self.apply(i, Event::Kill, now);
+            let name = units::signal_name(sig);
+            match self.shutdown.as_mut() {
+                None => {
+                    log::info(&format!("{name}: stopping every app"));
+                    self.begin_shutdown(0);
+                    if let Some(s) = self.shutdown.as_mut() {
+                        s.signal_turn = Some(self.turn);
+                    }
                 }
-            } else {
-                log::info(&format!("{}: stopping every app", units::signal_name(sig)));
-                self.begin_shutdown(0);
+                // The first signal of a shutdown a critical app began, or a
+                // second signal drained in the same turn (TERM and QUIT
+                // together): still graceful.
+                Some(s) if s.signal_turn.is_none_or(|t| t == self.turn) => {
+                    s.signal_turn = Some(self.turn);
+                }
+                Some(_) => {
+                    log::warn(&format!("{name} again: killing everything now"));
+                    for i in 0..self.apps.len() {
+                        self.stop_sent[i] = true;
+                        self.apply(i, Event::Stop, now);
+                        self.apply(i, Event::Kill, now);
+                    }
+                }
             }
         } else if sig == libc::SIGCHLD {
             // The reaper runs after every wake-up anyway.
@@ -261,6 +277,7 @@ impl Supervisor {
             self.next_sample = Some(now + self.opts.poll_interval);
         }
         self.final_phase(now);
+        self.turn += 1;
     }
 
     /// The earliest deadline of anything; None: sleep until a signal.
@@ -701,6 +718,7 @@ impl Supervisor {
         if self.shutdown.is_none() {
             self.shutdown = Some(Shutdown {
                 code,
+                signal_turn: None,
                 final_kill_at: None,
                 final_killed: false,
             });
@@ -712,6 +730,9 @@ impl Supervisor {
         let actions = self.apps[i].on_event(event, now);
         for action in actions {
             match action {
+                // Nothing starts once a shutdown has begun: an app that
+                // crashed while its dependents stop stays down.
+                Action::Spawn if self.shutdown.is_some() => self.apply(i, Event::Stop, now),
                 Action::Spawn => self.spawn(i, now),
                 Action::Signal(sig) => self.signal_tree(i, sig),
                 Action::Kill => self.signal_tree(i, libc::SIGKILL),
@@ -719,6 +740,13 @@ impl Supervisor {
                     log::event(level, &self.apps[i].spec.name, event, &msg)
                 }
             }
+        }
+        if !matches!(
+            self.apps[i].state,
+            State::Running { .. } | State::Stopping { .. }
+        ) {
+            // Its tree is gone: the session id may be reused by anyone now.
+            self.sessions[i] = None;
         }
         let app = &self.apps[i];
         if app.spec.critical
@@ -751,7 +779,7 @@ impl Supervisor {
                     "spawn_failed",
                     &format!("cannot start: {e}"),
                 );
-                return self.apply(i, Event::SpawnFailed, now);
+                return self.apply(i, Event::SpawnFailed { code: 126 }, now);
             }
         };
         let mut env = app_env(spec, creds.as_ref());
@@ -806,7 +834,8 @@ impl Supervisor {
             }
             Err(e) => {
                 log::event(Level::Error, &spec.name, "spawn_failed", &e.to_string());
-                self.apply(i, Event::SpawnFailed, now);
+                let code = i32::from(e.exit_code());
+                self.apply(i, Event::SpawnFailed { code }, now);
             }
         }
     }
@@ -819,9 +848,13 @@ impl Supervisor {
             changed = false;
             for i in 0..self.apps.len() {
                 if self.shutdown.is_some() {
-                    let ready = self.dependents[i]
-                        .iter()
-                        .all(|&d| self.apps[d].is_down() || self.apps[d].state == State::Waiting);
+                    // Running apps wait for their dependents; the others
+                    // (waiting, in backoff) stop at once.
+                    let running = matches!(self.apps[i].state, State::Running { .. });
+                    let ready = !running
+                        || self.dependents[i].iter().all(|&d| {
+                            self.apps[d].is_down() || self.apps[d].state == State::Waiting
+                        });
                     if !self.stop_sent[i] && ready {
                         self.stop_sent[i] = true;
                         let was_down = self.apps[i].is_down();

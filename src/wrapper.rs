@@ -28,7 +28,7 @@ pub fn run(command: &[OsString]) -> Result<u8, Error> {
     let session = spawn::session_for_stdin();
     let child = spawn::spawn(&spawn::Launch::new(command, session)).map_err(Error::Spawn)?;
 
-    let status = wait_forwarding(&mut signals, child);
+    let status = wait_forwarding(&mut signals, child, session);
     if session == Session::Foreground {
         spawn::reclaim_terminal();
     }
@@ -37,7 +37,14 @@ pub fn run(command: &[OsString]) -> Result<u8, Error> {
 }
 
 /// Forwards signals to `child`'s group and reaps until `child` has ended.
-fn wait_forwarding(signals: &mut Signals, child: Pid) -> Status {
+///
+/// With the terminal handed to the child, job control goes through tend:
+/// when Ctrl-Z stops the child, tend takes the terminal back and stops
+/// itself, so the shell that started tend sees its job stopped; when the
+/// shell continues tend (fg, bg), tend hands the terminal back (fg only)
+/// and continues the child.
+fn wait_forwarding(signals: &mut Signals, child: Pid, session: Session) -> Status {
+    let job_control = session == Session::Foreground && std::process::id() != 1;
     loop {
         let mut fds = [PollFd::new(signals.fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
@@ -45,18 +52,30 @@ fn wait_forwarding(signals: &mut Signals, child: Pid) -> Status {
             Err(e) => log::error(&format!("poll failed: {e}")),
         }
         for sig in signals.drain() {
+            if sig == libc::SIGCONT && job_control && spawn::terminal_is_ours() {
+                spawn::give_terminal(child);
+            }
             if sig != libc::SIGCHLD {
                 signals::kill_group(child, sig);
             }
         }
-        let mut ended = None;
-        reaper::reap_all(|pid, status| {
-            if pid == child {
-                ended = Some(status);
-            }
-        });
+        let (mut ended, mut stopped) = (None, false);
+        reaper::reap_all_and_stops(
+            |pid, status| {
+                if pid == child {
+                    ended = Some(status);
+                }
+            },
+            |pid, _| stopped |= pid == child,
+        );
         if let Some(status) = ended {
             return status;
+        }
+        if stopped && job_control {
+            spawn::reclaim_terminal();
+            // SAFETY: raise(3) with a plain signal; tend stops here until
+            // its shell sends SIGCONT, which the self-pipe then reports.
+            unsafe { libc::raise(libc::SIGSTOP) };
         }
     }
 }

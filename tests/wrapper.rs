@@ -88,7 +88,7 @@ fn every_catchable_signal_is_forwarded() {
     let log = dir.join("log");
     let log = log.display();
     let names = [
-        "HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "ALRM", "PIPE", "URG", "PWR",
+        "HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "ALRM", "URG", "PWR",
     ];
     let traps: String = names
         .iter()
@@ -125,7 +125,6 @@ fn signal_number(name: &str) -> i32 {
         "WINCH" => libc::SIGWINCH,
         "CONT" => libc::SIGCONT,
         "ALRM" => libc::SIGALRM,
-        "PIPE" => libc::SIGPIPE,
         "URG" => libc::SIGURG,
         "PWR" => libc::SIGPWR,
         _ => panic!("unknown signal {name}"),
@@ -364,34 +363,43 @@ fn terminal_foreground_goes_to_the_child() {
 }
 
 #[test]
-fn ctrl_c_on_the_terminal_reaches_the_child() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: script(1) from util-linux is not installed");
+fn ctrl_z_stops_tend_too_and_fg_resumes_both() {
+    // bash with job control runs tend as a foreground job on a pty; the
+    // child stops itself as Ctrl-Z would. tend must stop in turn (or bash
+    // would wait forever), then resume the child on `fg`.
+    if Command::new("script").arg("--version").output().is_err()
+        || Command::new("bash").arg("--version").output().is_err()
+    {
+        eprintln!("skipped: script(1) or bash is not installed");
         return;
     }
-    let inner = format!(
-        "{} -- sh -c 'trap \"exit 9\" INT; echo ready; while :; do sleep 0.05; done'",
-        tend_bin()
+    let dir = TempDir::new("ctrlz");
+    let job = dir.join("job.sh");
+    std::fs::write(
+        &job,
+        format!(
+            "set -m\n{} -- sh -c 'kill -TSTP $$; echo resumed'\necho \"after=$?\"\nfg\necho \"done=$?\"\n",
+            tend_bin()
+        ),
+    )
+    .unwrap();
+    let out = output_or_kill(
+        Command::new("script")
+            .args(["-qec", &format!("bash {}", job.display()), "/dev/null"])
+            .stdin(Stdio::null()),
+        T,
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("ready") {
-        let n = std::io::Read::read(&mut stdout, &mut buf).expect("read");
-        assert!(n > 0, "no ready line: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
-    // ETX typed on the pty: the line discipline sends SIGINT to the
-    // foreground group, which must be the child's.
-    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
-    let status = wait_or_kill(&mut child, T);
-    assert_eq!(status.code(), Some(9), "child did not get Ctrl-C");
+    let text = stdout(&out);
+    let after = text
+        .find("after=147")
+        .unwrap_or_else(|| panic!("tend did not stop (147 = 128+SIGSTOP): {text}"));
+    let resumed = text
+        .find("resumed")
+        .unwrap_or_else(|| panic!("child not resumed: {text}"));
+    let done = text
+        .find("done=0")
+        .unwrap_or_else(|| panic!("fg did not finish: {text}"));
+    assert!(after < resumed && resumed < done, "{text}");
 }
 
 #[test]

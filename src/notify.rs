@@ -136,6 +136,67 @@ impl NotifySocket {
     }
 }
 
+/// tend's own service manager (systemd with Type=notify), when
+/// NOTIFY_SOCKET is set in tend's environment: READY=1, STATUS=,
+/// STOPPING=1 go there.
+pub struct Parent {
+    fd: OwnedFd,
+    addr: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl Parent {
+    /// From $NOTIFY_SOCKET (a path, or `@name` for an abstract socket).
+    pub fn from_env() -> Option<Parent> {
+        let target = std::env::var("NOTIFY_SOCKET")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        // SAFETY: an all-zero sockaddr_un is valid.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes: Vec<u8> = match target.strip_prefix('@') {
+            Some(name) => std::iter::once(0).chain(name.bytes()).collect(),
+            None => target.bytes().collect(),
+        };
+        if bytes.len() >= addr.sun_path.len() {
+            return None;
+        }
+        for (dst, src) in addr.sun_path.iter_mut().zip(&bytes) {
+            *dst = *src as libc::c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len()) as libc::socklen_t;
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: raw is a fresh socket nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Some(Parent { fd, addr, len })
+    }
+
+    /// Sends one message; a lost datagram only costs the manager a status.
+    pub fn send(&self, msg: &str) {
+        // SAFETY: a live buffer and the address built in from_env.
+        unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                libc::MSG_NOSIGNAL,
+                (&self.addr as *const libc::sockaddr_un).cast(),
+                self.len,
+            );
+        }
+    }
+}
+
 /// The pid in the SCM_CREDENTIALS control message, if there is one.
 fn sender_pid(msg: &libc::msghdr) -> Option<i32> {
     // SAFETY: the CMSG macros walk the control buffer recvmsg filled, within

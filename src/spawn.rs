@@ -100,6 +100,11 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
         .ok_or_else(|| error(io::Error::new(io::ErrorKind::InvalidInput, "empty command")))?;
     let mut command = Command::new(program);
     command.args(args);
+    // tend's own service-manager variables are for tend alone: an app that
+    // speaks sd_notify talks to tend (when it has notify = true), never past it.
+    for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+        command.env_remove(var);
+    }
     command.envs(launch.env.iter().map(|(k, v)| (k, v)));
     if let Some(cwd) = launch.cwd {
         // Checked here so the error names the directory, not the command.

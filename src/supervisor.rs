@@ -25,7 +25,7 @@ use crate::control::{self, Request};
 use crate::health::{Health, HealthSpec, Probe};
 use crate::ids::Creds;
 use crate::log::{self, Level};
-use crate::notify::NotifySocket;
+use crate::notify::{NotifySocket, Parent};
 use crate::output::{self, Pipe};
 use crate::probe::{InFlight, NetProbe, Outcome};
 use crate::procfs::{self, Proc, Snapshot};
@@ -91,6 +91,10 @@ pub struct Supervisor {
     /// when each app's watchdog runs out.
     notify: Option<NotifySocket>,
     watchdog_due: Vec<Option<Instant>>,
+    /// tend's own service manager, told READY=1, STATUS= and STOPPING=1.
+    parent: Option<Parent>,
+    parent_ready: bool,
+    parent_status: String,
     shutdown: Option<Shutdown>,
     /// Counts loop turns (one `tick` each), to tell signals apart in time.
     turn: u64,
@@ -120,6 +124,9 @@ impl Supervisor {
             pipes: Vec::new(),
             notify: None,
             watchdog_due: Vec::new(),
+            parent: Parent::from_env(),
+            parent_ready: false,
+            parent_status: String::new(),
             shutdown: None,
             turn: 0,
             next_sample: None,
@@ -277,7 +284,39 @@ impl Supervisor {
             self.next_sample = Some(now + self.opts.poll_interval);
         }
         self.final_phase(now);
+        self.tell_parent();
         self.turn += 1;
+    }
+
+    /// Keeps a service manager above tend informed: READY=1 once every app
+    /// that waits for nothing has been started, then a one-line STATUS=
+    /// whenever the counts change.
+    fn tell_parent(&mut self) {
+        let Some(parent) = &self.parent else { return };
+        let count = |f: &dyn Fn(&App) -> bool| self.apps.iter().filter(|a| f(a)).count();
+        let running = count(&|a| matches!(a.state, State::Running { .. }));
+        let backoff = count(&|a| matches!(a.state, State::Backoff { .. }));
+        let failed = count(&|a| a.state == State::Failed);
+        let status = format!(
+            "{} apps: {running} running, {backoff} restarting, {failed} failed",
+            self.live().count()
+        );
+        let mut msg = String::new();
+        if !self.parent_ready && self.shutdown.is_none() {
+            let started = (0..self.apps.len())
+                .all(|i| self.apps[i].state != State::Waiting || !self.deps_up(i));
+            if started {
+                self.parent_ready = true;
+                msg.push_str("READY=1\n");
+            }
+        }
+        if status != self.parent_status {
+            msg.push_str(&format!("STATUS={status}\n"));
+            self.parent_status = status;
+        }
+        if !msg.is_empty() {
+            parent.send(&msg);
+        }
     }
 
     /// The earliest deadline of anything; None: sleep until a signal.
@@ -716,6 +755,9 @@ impl Supervisor {
 
     fn begin_shutdown(&mut self, code: u8) {
         if self.shutdown.is_none() {
+            if let Some(parent) = &self.parent {
+                parent.send("STOPPING=1\n");
+            }
             self.shutdown = Some(Shutdown {
                 code,
                 signal_turn: None,

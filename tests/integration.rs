@@ -4,6 +4,7 @@
 
 mod control;
 mod health;
+mod host;
 mod supervisor;
 mod util;
 mod wrapper;

@@ -43,6 +43,8 @@ pub enum CtlCommand {
     Stop(String),
     Restart(String),
     Reload,
+    Poweroff,
+    Reboot,
 }
 
 /// Wrapper mode: the command and the supervisor flags given on the line.
@@ -84,6 +86,7 @@ usage:
                                  when every app that should run is running
   tend start|stop|restart NAME   act on one app (NAME: all its instances; NAME.i: one)
   tend reload                    re-read the config, apply only what changed (= SIGHUP)
+  tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
 
 global flags:
@@ -238,6 +241,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
         "reload" => {
             no_args(first)?;
             CtlCommand::Reload
+        }
+        "poweroff" => {
+            no_args(first)?;
+            CtlCommand::Poweroff
+        }
+        "reboot" => {
+            no_args(first)?;
+            CtlCommand::Reboot
         }
         other => {
             return Err(format!(

@@ -27,6 +27,12 @@ pub struct Config {
     pub socket: Option<PathBuf>,
     /// A group whose members may also use the control socket.
     pub socket_group: Option<Id>,
+    /// VM mode forced on or off; None: detected.
+    pub vm: Option<bool>,
+    /// In VM mode: the host name to set.
+    pub hostname: Option<String>,
+    /// In VM mode: remount `/` read-write at boot.
+    pub root_rw: bool,
     pub poll_interval: Duration,
     pub log_format: LogFormat,
     /// Every app instance, in file order of their apps.
@@ -170,6 +176,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 struct RawTend {
     socket: Option<String>,
     socket_group: Option<Id>,
+    vm: Option<bool>,
+    hostname: Option<String>,
+    root_rw: Option<bool>,
     poll_interval: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
 }
@@ -377,6 +386,9 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
         Ok(Config {
             socket: tend.socket.map(PathBuf::from),
             socket_group: tend.socket_group,
+            vm: tend.vm,
+            hostname: tend.hostname,
+            root_rw: tend.root_rw.unwrap_or(false),
             poll_interval,
             log_format,
             apps,

@@ -32,6 +32,8 @@ pub enum Request {
     Stop(String),
     Restart(String),
     Reload,
+    Poweroff,
+    Reboot,
 }
 
 #[derive(Deserialize)]
@@ -57,11 +59,13 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     match raw.cmd.as_str() {
         "status" => no_name(Request::Status),
         "reload" => no_name(Request::Reload),
+        "poweroff" => no_name(Request::Poweroff),
+        "reboot" => no_name(Request::Reboot),
         "start" => Ok(Request::Start(name()?)),
         "stop" => Ok(Request::Stop(name()?)),
         "restart" => Ok(Request::Restart(name()?)),
         other => Err(format!(
-            "unknown command {other:?} (expected status, start, stop, restart or reload)"
+            "unknown command {other:?} (expected status, start, stop, restart, reload, poweroff or reboot)"
         )),
     }
 }
@@ -71,6 +75,8 @@ pub fn request_line(req: &Request) -> String {
     let v = match req {
         Request::Status => json!({"cmd": "status"}),
         Request::Reload => json!({"cmd": "reload"}),
+        Request::Poweroff => json!({"cmd": "poweroff"}),
+        Request::Reboot => json!({"cmd": "reboot"}),
         Request::Start(n) => json!({"cmd": "start", "name": n}),
         Request::Stop(n) => json!({"cmd": "stop", "name": n}),
         Request::Restart(n) => json!({"cmd": "restart", "name": n}),
@@ -374,6 +380,8 @@ mod tests {
             Request::Start("web".into()),
             Request::Stop("web.1".into()),
             Request::Restart("db".into()),
+            Request::Poweroff,
+            Request::Reboot,
         ] {
             let line = request_line(&req);
             assert_eq!(parse_request(line.trim_end().as_bytes()), Ok(req));

@@ -25,6 +25,8 @@ pub fn run(
         CtlCommand::Stop(n) => Request::Stop(n.clone()),
         CtlCommand::Restart(n) => Request::Restart(n.clone()),
         CtlCommand::Reload => Request::Reload,
+        CtlCommand::Poweroff => Request::Poweroff,
+        CtlCommand::Reboot => Request::Reboot,
     };
     let reply = control::ask(&path, &req)?;
     if reply["ok"] != Value::Bool(true) {
@@ -61,7 +63,11 @@ pub fn run(
             println!("{}", reply["message"].as_str().unwrap_or("reloaded"));
             Ok(0)
         }
-        CtlCommand::Start(_) | CtlCommand::Stop(_) | CtlCommand::Restart(_) => Ok(0),
+        CtlCommand::Start(_)
+        | CtlCommand::Stop(_)
+        | CtlCommand::Restart(_)
+        | CtlCommand::Poweroff
+        | CtlCommand::Reboot => Ok(0),
     }
 }
 

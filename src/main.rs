@@ -27,6 +27,7 @@ mod signals;
 mod spawn;
 mod supervisor;
 mod units;
+mod vm;
 mod wrapper;
 
 use std::path::{Path, PathBuf};
@@ -72,13 +73,40 @@ fn run(mode: Mode) -> Result<u8, Error> {
             println!("tend {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
-        Mode::Wrap(args) if args.is_plain() => wrapper::run(&args.command),
-        Mode::Wrap(args) => supervise_one(args),
+        Mode::Wrap(args) => {
+            let vm = vm::detect(env_vm());
+            if vm {
+                vm::setup(None, false);
+            }
+            let result = if args.is_plain() {
+                wrapper::run(&args.command)
+            } else {
+                supervise_one(args, vm).map(|(code, _)| code)
+            };
+            if vm {
+                end_vm(result, vm::Power::Off);
+            }
+            result
+        }
         Mode::Check { config } => check(config),
         Mode::Supervise { config, socket } => {
-            let path = config_path(config)?;
-            let config = config::load(&path).map_err(Error::Config)?;
+            let loaded = config_path(config).and_then(|path| {
+                let config = config::load(&path).map_err(Error::Config)?;
+                Ok((path, config))
+            });
+            let (path, config) = match loaded {
+                Ok(c) => c,
+                // As the init of a VM, a bad config powers off: exiting
+                // would panic the kernel.
+                Err(e) if vm::detect(env_vm()) => end_vm(Err(e), vm::Power::Off),
+                Err(e) => return Err(e),
+            };
             log::set_json(config.log_format == config::LogFormat::Json);
+            let vm = vm::detect(config.vm.or(env_vm()));
+            if vm {
+                log::info("PID 1 of a VM: mounting, then starting the apps");
+                vm::setup(config.hostname.as_deref(), config.root_rw);
+            }
             let socket = control::socket_path(socket, config.socket.clone());
             let opts = Options {
                 config: Some(path),
@@ -86,6 +114,7 @@ fn run(mode: Mode) -> Result<u8, Error> {
                 session: Session::New,
                 exit_with_last_code: false,
                 forward_hup: false,
+                vm,
             };
             let group = match &config.socket_group {
                 None => None,
@@ -97,7 +126,12 @@ fn run(mode: Mode) -> Result<u8, Error> {
                     }
                 },
             };
-            supervise(config.apps, opts, Some((socket, group)))
+            let result = supervise(config.apps, opts, Some((socket, group)));
+            match result {
+                Ok((code, power)) if vm => end_vm(Ok(code), power),
+                Err(e) if vm => end_vm(Err(e), vm::Power::Off),
+                other => other.map(|(code, _)| code),
+            }
         }
         Mode::Ctl {
             command,
@@ -113,7 +147,7 @@ fn supervise(
     apps: Vec<AppSpec>,
     opts: Options,
     socket: Option<(PathBuf, Option<u32>)>,
-) -> Result<u8, Error> {
+) -> Result<(u8, vm::Power), Error> {
     let mut signals = Signals::install().map_err(|source| Error::Setup {
         op: "installing signal handlers",
         source,
@@ -132,11 +166,32 @@ fn supervise(
         }
     });
     let mut sup = Supervisor::new(apps, opts);
-    Ok(event_loop::run(&mut sup, &mut signals, server))
+    let code = event_loop::run(&mut sup, &mut signals, server);
+    Ok((code, sup.power()))
+}
+
+/// $TEND_VM (`1` or `0`; a kernel command-line word TEND_VM=1 arrives in
+/// PID 1's environment) forces VM mode on or off.
+fn env_vm() -> Option<bool> {
+    match std::env::var("TEND_VM").ok()?.as_str() {
+        "1" | "yes" | "true" => Some(true),
+        "0" | "no" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// The end of tend as a VM's init: say how it ended, then power off or
+/// reboot. Never returns.
+fn end_vm(result: Result<u8, Error>, power: vm::Power) -> ! {
+    match result {
+        Ok(code) => log::info(&format!("everything stopped (exit code {code})")),
+        Err(e) => log::error(&e.to_string()),
+    }
+    vm::finish(power)
 }
 
 /// Wrapper mode with supervisor flags: one app, the same engine.
-fn supervise_one(args: WrapArgs) -> Result<u8, Error> {
+fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
     let name = args
         .command
         .first()
@@ -162,6 +217,7 @@ fn supervise_one(args: WrapArgs) -> Result<u8, Error> {
         session: spawn::session_for_stdin(),
         exit_with_last_code: true,
         forward_hup: true,
+        vm,
     };
     supervise(vec![spec], opts, None)
 }

@@ -32,6 +32,7 @@ use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
 use crate::signals::kill_group;
 use crate::spawn::{self, Launch, Session};
+use crate::vm::Power;
 use crate::{ids, units};
 
 /// How long processes left after the apps stopped get between SIGTERM and
@@ -49,6 +50,8 @@ pub struct Options {
     pub exit_with_last_code: bool,
     /// Forward HUP to the apps instead of reloading.
     pub forward_hup: bool,
+    /// tend is the init of a VM: SIGINT and `tend reboot` reboot it.
+    pub vm: bool,
 }
 
 /// The shutdown in progress.
@@ -98,6 +101,8 @@ pub struct Supervisor {
     shutdown: Option<Shutdown>,
     /// Counts loop turns (one `tick` each), to tell signals apart in time.
     turn: u64,
+    /// In VM mode, what follows the shutdown.
+    power: Power,
     next_sample: Option<Instant>,
     /// One /proc pass shared by everything done in one loop turn.
     snapshot: Option<Snapshot>,
@@ -129,6 +134,7 @@ impl Supervisor {
             parent_status: String::new(),
             shutdown: None,
             turn: 0,
+            power: Power::Off,
             next_sample: None,
             snapshot: None,
             page_size: procfs::page_size(),
@@ -201,6 +207,9 @@ impl Supervisor {
             let name = units::signal_name(sig);
             match self.shutdown.as_mut() {
                 None => {
+                    if self.opts.vm && sig == libc::SIGINT {
+                        self.power = Power::Reboot;
+                    }
                     log::info(&format!("{name}: stopping every app"));
                     self.begin_shutdown(0);
                     if let Some(s) = self.shutdown.as_mut() {
@@ -592,6 +601,11 @@ impl Supervisor {
         Some(u8::try_from(code).unwrap_or(u8::MAX))
     }
 
+    /// In VM mode, what the machine does once tend is done.
+    pub fn power(&self) -> Power {
+        self.power
+    }
+
     /// Answers one control request.
     pub fn handle(&mut self, req: Request, now: Instant) -> Value {
         let (name, event) = match req {
@@ -607,6 +621,33 @@ impl Supervisor {
                         control::error(&format!("reload failed, nothing changed:\n{e}"))
                     }
                 };
+            }
+            Request::Poweroff | Request::Reboot if !self.opts.vm => {
+                return control::error(
+                    "this tend is not the init of a VM: nothing to power off or reboot",
+                );
+            }
+            Request::Poweroff | Request::Reboot => {
+                if self.shutdown.is_none() {
+                    self.power = if req == Request::Reboot {
+                        Power::Reboot
+                    } else {
+                        Power::Off
+                    };
+                    log::info(&format!(
+                        "{}: stopping every app",
+                        if req == Request::Reboot {
+                            "reboot"
+                        } else {
+                            "poweroff"
+                        }
+                    ));
+                    self.begin_shutdown(0);
+                    if let Some(s) = self.shutdown.as_mut() {
+                        s.signal_turn = Some(self.turn);
+                    }
+                }
+                return json!({"ok": true});
             }
             Request::Start(n) => (n, Event::Start),
             Request::Stop(n) => (n, Event::Stop),

@@ -7,4 +7,5 @@ mod health;
 mod host;
 mod supervisor;
 mod util;
+mod vm;
 mod wrapper;

@@ -1,5 +1,5 @@
-# tend: a static init and supervisor. Two stages: build the static binary,
-# then ship it alone.
+# tend: a static init and supervisor. Build the static binary, then ship it
+# alone in an empty image.
 #
 #   docker build -t tend .
 #
@@ -9,6 +9,12 @@
 #   CMD ["your-app", "--flag"]
 #
 # Or base an image on it and let /tend run the apps of /etc/tend/init.toml.
+#
+# With a binary built outside (no Rust toolchain image at hand), put it in
+# the build context as ./tend and pass --build-arg TEND_FROM=prebuilt; the
+# Rust stage is then skipped.
+
+ARG TEND_FROM=build
 
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
@@ -19,6 +25,11 @@ COPY src src
 RUN cargo build --release --locked \
  && cp target/x86_64-unknown-linux-gnu/release/tend /tend
 
+FROM scratch AS prebuilt
+COPY tend /tend
+
+FROM ${TEND_FROM} AS binary
+
 FROM scratch
-COPY --from=build /tend /tend
+COPY --from=binary /tend /tend
 ENTRYPOINT ["/tend"]

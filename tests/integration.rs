@@ -2,6 +2,7 @@
 //! namespace where the behaviour depends on it, with real processes and
 //! real signals. Every wait has a deadline.
 
+mod container;
 mod control;
 mod health;
 mod host;

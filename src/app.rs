@@ -220,25 +220,15 @@ impl App {
             }
             (State::Running { pid, since }, Event::Restart) => {
                 let (pid, since) = (*pid, *since);
-                self.state = State::Stopping {
-                    main: Some(pid),
-                    since,
-                    kill_at: now + stop_timeout,
-                    killed: false,
-                    then: Then::Start,
-                    status: None,
-                };
-                vec![
-                    log(
-                        Level::Info,
-                        "restarting",
-                        format!(
-                            "restarting: stopping with {}",
-                            signal_name(self.spec.stop_signal)
-                        ),
+                let note = log(
+                    Level::Info,
+                    "restarting",
+                    format!(
+                        "restarting: stopping with {}",
+                        signal_name(self.spec.stop_signal)
                     ),
-                    Action::Signal(self.spec.stop_signal),
-                ]
+                );
+                self.begin_stop(pid, since, now, Then::Start, note)
             }
             (State::Stopping { then, .. }, Event::Restart) => {
                 *then = Then::Start;
@@ -301,64 +291,34 @@ impl App {
             (State::Running { pid, since }, Event::MemoryOver { rss }) => {
                 let (pid, since) = (*pid, *since);
                 let limit = self.spec.max_memory.unwrap_or(0);
-                self.state = State::Stopping {
-                    main: Some(pid),
-                    since,
-                    kill_at: now + stop_timeout,
-                    killed: false,
-                    then: Then::Restart,
-                    status: None,
-                };
-                vec![
-                    log(
-                        Level::Warn,
-                        "memory_limit",
-                        format!(
-                            "memory limit: rss {} > {}, restarting",
-                            format_size(rss),
-                            format_size(limit)
-                        ),
+                let note = log(
+                    Level::Warn,
+                    "memory_limit",
+                    format!(
+                        "memory limit: rss {} > {}, restarting",
+                        format_size(rss),
+                        format_size(limit)
                     ),
-                    Action::Signal(self.spec.stop_signal),
-                ]
+                );
+                self.begin_stop(pid, since, now, Then::Restart, note)
             }
             (State::Running { pid, since }, Event::Unhealthy { reason }) => {
                 let (pid, since) = (*pid, *since);
-                self.state = State::Stopping {
-                    main: Some(pid),
-                    since,
-                    kill_at: now + stop_timeout,
-                    killed: false,
-                    then: Then::Restart,
-                    status: None,
-                };
-                vec![
-                    log(
-                        Level::Warn,
-                        "unhealthy",
-                        format!("unhealthy ({reason}), restarting"),
-                    ),
-                    Action::Signal(self.spec.stop_signal),
-                ]
+                let note = log(
+                    Level::Warn,
+                    "unhealthy",
+                    format!("unhealthy ({reason}), restarting"),
+                );
+                self.begin_stop(pid, since, now, Then::Restart, note)
             }
             (State::Running { pid, since }, Event::Stop) => {
                 let (pid, since) = (*pid, *since);
-                self.state = State::Stopping {
-                    main: Some(pid),
-                    since,
-                    kill_at: now + stop_timeout,
-                    killed: false,
-                    then: Then::Stay,
-                    status: None,
-                };
-                vec![
-                    log(
-                        Level::Info,
-                        "stopping",
-                        format!("stopping with {}", signal_name(self.spec.stop_signal)),
-                    ),
-                    Action::Signal(self.spec.stop_signal),
-                ]
+                let note = log(
+                    Level::Info,
+                    "stopping",
+                    format!("stopping with {}", signal_name(self.spec.stop_signal)),
+                );
+                self.begin_stop(pid, since, now, Then::Stay, note)
             }
 
             (
@@ -421,6 +381,26 @@ impl App {
             // the supervisor running rather than trusting a bad assumption.
             (_, _) => Vec::new(),
         }
+    }
+
+    /// Running → Stopping: `then` says what follows once the tree is gone.
+    fn begin_stop(
+        &mut self,
+        pid: Pid,
+        since: Instant,
+        now: Instant,
+        then: Then,
+        note: Action,
+    ) -> Vec<Action> {
+        self.state = State::Stopping {
+            main: Some(pid),
+            since,
+            kill_at: now + self.spec.stop_timeout,
+            killed: false,
+            then,
+            status: None,
+        };
+        vec![note, Action::Signal(self.spec.stop_signal)]
     }
 
     /// The tree of a stopping app is gone: stay down, restart, or decide.

@@ -230,7 +230,9 @@ impl App {
                 );
                 self.begin_stop(pid, since, now, Then::Start, note)
             }
-            (State::Stopping { then, .. }, Event::Restart) => {
+            // Started (or restarted) while still stopping: start again
+            // once the tree is gone.
+            (State::Stopping { then, .. }, Event::Restart | Event::Start) => {
                 *then = Then::Start;
                 Vec::new()
             }
@@ -866,6 +868,16 @@ mod tests {
         assert_eq!(a.main_pid(), None);
         a.on_event(Event::TreeGone, t);
         assert_eq!(a.state, State::Stopped);
+    }
+
+    #[test]
+    fn start_while_stopping_starts_once_stopped() {
+        let t = Instant::now();
+        let mut a = app(Restart::Always);
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        a.on_event(Event::Stop, t);
+        assert!(acts(a.on_event(Event::Start, t)).is_empty());
+        assert_eq!(acts(a.on_event(exited(0), t)), [Action::Spawn]);
     }
 
     #[test]

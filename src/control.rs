@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 pub const MAX_REQUEST: usize = 4096;
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 16;
+/// How long the listener rests after accept(2) failed for lack of fds.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long a client has to send its request and read the answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -112,6 +114,8 @@ pub fn socket_path(flag: Option<PathBuf>, configured: Option<PathBuf>) -> PathBu
 struct Conn {
     stream: UnixStream,
     input: Vec<u8>,
+    /// The client closed its side: no more input will come.
+    eof: bool,
     output: Vec<u8>,
     written: usize,
     deadline: Instant,
@@ -124,6 +128,9 @@ pub struct Server {
     conns: Vec<Conn>,
     uid: u32,
     group: Option<u32>,
+    /// After accept(2) failed (EMFILE...), the listener rests until then
+    /// instead of polling readable in a loop.
+    accept_pause: Option<Instant>,
 }
 
 impl Server {
@@ -171,13 +178,14 @@ impl Server {
             // SAFETY: getuid has no memory effects.
             uid: unsafe { libc::getuid() },
             group,
+            accept_pause: None,
         })
     }
 
     /// The fds to poll, with the events each waits for.
     pub fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
-        if self.conns.len() < MAX_CONNECTIONS {
+        if self.conns.len() < MAX_CONNECTIONS && self.accept_pause.is_none() {
             fds.push((self.listener.as_fd(), false));
         }
         for c in &self.conns {
@@ -188,7 +196,11 @@ impl Server {
 
     /// The earliest connection deadline.
     pub fn deadline(&self) -> Option<Instant> {
-        self.conns.iter().map(|c| c.deadline).min()
+        self.conns
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.accept_pause)
+            .min()
     }
 
     /// Accepts, reads, answers and expires connections; `handle` turns each
@@ -210,13 +222,20 @@ impl Server {
                 flush(c);
             }
         }
+        // Done, late, oversized, or closed before saying anything: an fd at
+        // EOF polls readable forever, so it must not stay.
         self.conns.retain(|c| {
             let done = !c.output.is_empty() && c.written >= c.output.len();
-            !done && c.deadline > now && c.input.len() <= MAX_REQUEST
+            let gone = c.eof && c.output.is_empty();
+            !done && !gone && c.deadline > now && c.input.len() <= MAX_REQUEST
         });
     }
 
     fn accept(&mut self, now: Instant) {
+        if self.accept_pause.is_some_and(|t| t > now) {
+            return;
+        }
+        self.accept_pause = None;
         while self.conns.len() < MAX_CONNECTIONS {
             match self.listener.accept() {
                 Ok((stream, _)) => {
@@ -226,16 +245,20 @@ impl Server {
                     self.conns.push(Conn {
                         stream,
                         input: Vec::new(),
+                        eof: false,
                         output: Vec::new(),
                         written: 0,
                         deadline: now + CLIENT_TIMEOUT,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // WouldBlock: nothing more to accept. EMFILE and friends:
-                // the client waits in the backlog until fds free up; the
-                // next turn tries again.
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // EMFILE and friends: the client waits in the backlog while
+                // the listener rests a little.
+                Err(_) => {
+                    self.accept_pause = Some(now + ACCEPT_PAUSE);
+                    return;
+                }
             }
         }
     }
@@ -260,7 +283,10 @@ fn read_request(c: &mut Conn, own_uid: u32, group: Option<u32>) -> Option<Incomi
     let mut buf = [0u8; 1024];
     loop {
         match c.stream.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                c.eof = true;
+                break;
+            }
             Ok(n) => {
                 c.input.extend_from_slice(&buf[..n]);
                 if c.input.len() > MAX_REQUEST || c.input.contains(&b'\n') {
@@ -277,9 +303,17 @@ fn read_request(c: &mut Conn, own_uid: u32, group: Option<u32>) -> Option<Incomi
             "request longer than {MAX_REQUEST} bytes"
         ))));
     }
-    let end = c.input.iter().position(|&b| b == b'\n')?;
+    // A request may end with the connection instead of a newline.
+    let end = match c.input.iter().position(|&b| b == b'\n') {
+        Some(end) => end,
+        None if c.eof && !c.input.is_empty() => c.input.len(),
+        None => return None,
+    };
     match peer(&c.stream) {
-        Some((uid, gid)) if uid == 0 || uid == own_uid || Some(gid) == group => {}
+        Some((uid, gid))
+            if uid == 0
+                || uid == own_uid
+                || group.is_some_and(|g| g == gid || peer_in_group(&c.stream, g)) => {}
         Some((uid, _)) => {
             let also = group.map(|g| format!(" and group {g}")).unwrap_or_default();
             return Some(Incoming::Answer(error(&format!(
@@ -331,6 +365,26 @@ fn peer(stream: &UnixStream) -> Option<(u32, u32)> {
         )
     };
     (rc == 0).then_some((cred.uid, cred.gid))
+}
+
+/// Whether the peer has `gid` among its supplementary groups
+/// (SO_PEERGROUPS, Linux 4.13+; SO_PEERCRED carries the primary gid only).
+fn peer_in_group(stream: &UnixStream, gid: u32) -> bool {
+    const SO_PEERGROUPS: libc::c_int = 59;
+    let mut groups = [0 as libc::gid_t; 256];
+    let mut len = std::mem::size_of_val(&groups) as libc::socklen_t;
+    // SAFETY: groups and len are valid for the kernel to fill.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERGROUPS,
+            groups.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let n = len as usize / std::mem::size_of::<libc::gid_t>();
+    rc == 0 && groups[..n.min(groups.len())].contains(&gid)
 }
 
 /// Client side: sends `req` to the tend listening on `path` and returns its

@@ -55,11 +55,14 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             None => false,
         };
         let outputs_at = fds.len();
-        fds.extend(
-            sup.output_fds()
-                .into_iter()
-                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
-        );
+        for (fd, writing) in sup.output_fds() {
+            let events = if writing {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::POLLIN
+            };
+            fds.push(PollFd::new(fd, events));
+        }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => log::error(&format!("poll failed: {e}")),

@@ -1,20 +1,163 @@
 //! Prefixed logs (`log = "prefix"`): an app's stdout and stderr come through
 //! pipes the loop reads, and every line goes out on tend's own stdout or
-//! stderr as `NAME | line`, in one write(2), so lines of different apps
-//! never mix mid-way. A partial line waits for its end up to `MAX_LINE`
-//! bytes, then goes out split; what is left at EOF is flushed.
+//! stderr as `NAME | line`, whole, so lines of different apps never mix
+//! mid-way. A partial line waits for its end up to `MAX_LINE` bytes, then
+//! goes out split; what is left at EOF is flushed.
+//!
+//! The loop must never block on a slow reader of tend's output (a log
+//! collector, a paused terminal): lines queue in a bounded `Sink` written
+//! without blocking, and while a sink is full the pipes feeding it are not
+//! read, so only the chatty apps wait, as they would writing directly.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// Longest line kept whole; longer ones are split into lines of this size.
 pub const MAX_LINE: usize = 16 * 1024;
+/// Bytes queued for tend's stdout (or stderr) before its pipes pause.
+const SINK_CAP: usize = 256 * 1024;
+
+/// How a sink writes without blocking the loop.
+enum Target {
+    /// A separate non-blocking open file description of a pipe or tty
+    /// (reopened through /proc/self/fd, so the apps' shared one stays as is).
+    Reopened(OwnedFd),
+    /// A socket (e.g. journald's): send(2) with MSG_DONTWAIT.
+    Socket(RawFd),
+    /// A regular file or /dev/null: writes do not block.
+    Plain(RawFd),
+}
+
+/// tend's stdout or stderr, with the lines waiting to be written.
+pub struct Sink {
+    target: Target,
+    queue: Vec<u8>,
+}
+
+impl Sink {
+    /// The sink for standard fd `fd` (1 or 2).
+    pub fn new(fd: RawFd) -> Sink {
+        // SAFETY: fstat into a local struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let kind = if unsafe { libc::fstat(fd, &mut st) } == 0 {
+            st.st_mode & libc::S_IFMT
+        } else {
+            0
+        };
+        let target = match kind {
+            libc::S_IFSOCK => Target::Socket(fd),
+            libc::S_IFIFO | libc::S_IFCHR => {
+                let path = format!("/proc/self/fd/{fd}\0");
+                // SAFETY: a NUL-terminated path; the fd is owned at once.
+                let raw = unsafe {
+                    libc::open(
+                        path.as_ptr().cast(),
+                        libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                    )
+                };
+                if raw >= 0 {
+                    // SAFETY: raw is a fresh fd nobody else owns.
+                    Target::Reopened(unsafe { OwnedFd::from_raw_fd(raw) })
+                } else {
+                    Target::Plain(fd)
+                }
+            }
+            _ => Target::Plain(fd),
+        };
+        Sink {
+            target,
+            queue: Vec::new(),
+        }
+    }
+
+    fn raw(&self) -> RawFd {
+        match &self.target {
+            Target::Reopened(fd) => fd.as_raw_fd(),
+            Target::Socket(fd) | Target::Plain(fd) => *fd,
+        }
+    }
+
+    /// The fd to poll for POLLOUT while lines wait; None when nothing does.
+    pub fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        match &self.target {
+            Target::Reopened(fd) => Some(fd.as_fd()),
+            // SAFETY: 1 and 2 stay open for tend's whole life.
+            Target::Socket(fd) | Target::Plain(fd) => Some(unsafe { BorrowedFd::borrow_raw(*fd) }),
+        }
+    }
+
+    /// True when the pipes feeding this sink must wait.
+    pub fn full(&self) -> bool {
+        self.queue.len() >= SINK_CAP
+    }
+
+    /// Queues one line (prefix, text, newline) and writes what it can.
+    pub fn push_line(&mut self, prefix: &[u8], line: &[u8]) {
+        self.queue.extend_from_slice(prefix);
+        self.queue.extend_from_slice(line);
+        self.queue.push(b'\n');
+        self.flush();
+    }
+
+    /// Writes as much of the queue as goes without blocking.
+    pub fn flush(&mut self) {
+        let mut done = 0;
+        while done < self.queue.len() {
+            let buf = &self.queue[done..];
+            // SAFETY: writing from a live buffer to an fd we hold.
+            let n = unsafe {
+                match self.target {
+                    Target::Socket(fd) => libc::send(
+                        fd,
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    ),
+                    _ => libc::write(self.raw(), buf.as_ptr().cast(), buf.len()),
+                }
+            };
+            if n < 0 {
+                match io::Error::last_os_error().kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => break,
+                    // Nobody reads tend's output any more: drop it rather
+                    // than hold the apps back forever.
+                    _ => done = self.queue.len(),
+                }
+                continue;
+            }
+            done += n as usize;
+        }
+        self.queue.drain(..done);
+    }
+
+    /// Before tend exits: keeps writing for at most `limit`.
+    pub fn drain(&mut self, limit: Duration) {
+        let until = Instant::now() + limit;
+        self.flush();
+        while !self.queue.is_empty() && Instant::now() < until {
+            let mut p = libc::pollfd {
+                fd: self.raw(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, 50) };
+            self.flush();
+        }
+    }
+}
 
 /// One pipe from an app to tend's stdout or stderr.
 pub struct Pipe {
     read: OwnedFd,
-    prefix: String,
-    to_stderr: bool,
+    prefix: Vec<u8>,
+    /// Feeds tend's stderr (else stdout).
+    pub to_stderr: bool,
     partial: Vec<u8>,
 }
 
@@ -35,7 +178,7 @@ pub fn pipe(app: &str, to_stderr: bool) -> io::Result<(OwnedFd, Pipe)> {
     }
     let pipe = Pipe {
         read,
-        prefix: format!("{app} | "),
+        prefix: format!("{app} | ").into_bytes(),
         to_stderr,
         partial: Vec::new(),
     };
@@ -48,20 +191,24 @@ impl Pipe {
         self.read.as_fd()
     }
 
-    /// Reads what is there and writes out every complete line; returns
-    /// false once the pipe is closed (every writer gone) and flushed.
-    pub fn pump(&mut self) -> bool {
+    /// Reads what is there into `sink`, line by line, until the sink is
+    /// full; returns false once the pipe is closed (every writer gone) and
+    /// its last partial line queued.
+    pub fn pump(&mut self, sink: &mut Sink) -> bool {
         let mut buf = [0u8; 8192];
         // A bounded number of reads per turn: a chatty app must not keep
         // the loop from everything else.
         for _ in 0..8 {
+            if sink.full() {
+                return true;
+            }
             // SAFETY: reading into a live local buffer from our own fd.
             let n =
                 unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n == 0 {
                 if !self.partial.is_empty() {
                     let rest = std::mem::take(&mut self.partial);
-                    self.emit(&rest);
+                    sink.push_line(&self.prefix, &rest);
                 }
                 return false;
             }
@@ -71,37 +218,11 @@ impl Pipe {
                     io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
                 );
             }
-            let lines = split_lines(&mut self.partial, &buf[..n as usize]);
-            for line in lines {
-                self.emit(&line);
+            for line in split_lines(&mut self.partial, &buf[..n as usize]) {
+                sink.push_line(&self.prefix, &line);
             }
         }
         true
-    }
-
-    /// Writes `prefix line\n` in one write(2) to tend's stdout or stderr.
-    fn emit(&self, line: &[u8]) {
-        let mut out = Vec::with_capacity(self.prefix.len() + line.len() + 1);
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        let fd = if self.to_stderr {
-            libc::STDERR_FILENO
-        } else {
-            libc::STDOUT_FILENO
-        };
-        let mut done = 0;
-        while done < out.len() {
-            // SAFETY: writing from a live buffer to a standard fd.
-            let n = unsafe { libc::write(fd, out[done..].as_ptr().cast(), out.len() - done) };
-            if n < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return; // a closed stdout must not stop supervision
-            }
-            done += n as usize;
-        }
     }
 }
 
@@ -143,5 +264,24 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(|l| l.len() == MAX_LINE));
         assert_eq!(partial.len(), 5, "the rest waits for its newline");
+    }
+
+    #[test]
+    fn a_sink_on_a_stuck_pipe_never_blocks_and_fills_up() {
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut sink = Sink::new(fds[1]);
+        assert!(matches!(sink.target, Target::Reopened(_)));
+        let line = vec![b'y'; 1000];
+        let started = Instant::now();
+        while !sink.full() {
+            sink.push_line(b"app | ", &line);
+            assert!(started.elapsed() < Duration::from_secs(5), "blocked");
+        }
+        assert!(sink.poll_fd().is_some());
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
     }
 }

@@ -119,6 +119,11 @@ impl Snapshot {
         out.into_iter().map(|k| self.procs[k]).collect()
     }
 
+    /// Every process seen.
+    pub fn procs(&self) -> &[Proc] {
+        &self.procs
+    }
+
     /// True when `pid` was seen.
     pub fn contains(&self, pid: i32) -> bool {
         self.by_pid.contains_key(&pid)

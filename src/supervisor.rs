@@ -26,7 +26,7 @@ use crate::health::{Health, HealthSpec, Probe};
 use crate::ids::Creds;
 use crate::log::{self, Level};
 use crate::notify::{NotifySocket, Parent};
-use crate::output::{self, Pipe};
+use crate::output::{self, Pipe, Sink};
 use crate::probe::{InFlight, NetProbe, Outcome};
 use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
@@ -88,8 +88,11 @@ pub struct Supervisor {
     probe_due: Vec<Option<Instant>>,
     probes: Vec<Option<InFlight>>,
     probe_pids: HashMap<i32, usize>,
-    /// Prefixed-log pipes, read by the loop until every writer is gone.
+    /// Prefixed-log pipes, read by the loop until every writer is gone,
+    /// and tend's stdout and stderr as non-blocking sinks (made with the
+    /// first pipe).
     pipes: Vec<Pipe>,
+    sinks: Option<[Sink; 2]>,
     /// sd_notify: the socket (made when some app has notify = true) and
     /// when each app's watchdog runs out.
     notify: Option<NotifySocket>,
@@ -127,6 +130,7 @@ impl Supervisor {
             probes: Vec::new(),
             probe_pids: HashMap::new(),
             pipes: Vec::new(),
+            sinks: None,
             notify: None,
             watchdog_due: Vec::new(),
             parent: Parent::from_env(),
@@ -251,6 +255,17 @@ impl Supervisor {
     pub fn on_exit(&mut self, pid: Pid, status: Status, now: Instant) {
         self.snapshot = None;
         if let Some(i) = self.probe_pids.remove(&pid.as_raw()) {
+            // What the check left behind in its session goes with it.
+            let leftovers: Vec<Proc> = self
+                .snapshot()
+                .procs()
+                .iter()
+                .filter(|p| p.session == pid.as_raw())
+                .copied()
+                .collect();
+            for p in leftovers {
+                signal_process(p, libc::SIGKILL);
+            }
             if matches!(self.probes[i], Some(InFlight::Exec { pid: p, .. }) if p == pid) {
                 let reason = format!("check command {status}");
                 self.probe_result(i, status.success(), &reason, now);
@@ -364,25 +379,67 @@ impl Supervisor {
             .collect()
     }
 
-    /// The read ends of prefixed-log pipes, for poll(2), in `pump_output`'s order.
-    pub fn output_fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.pipes.iter().map(Pipe::fd).collect()
+    /// Prefixed logs, for poll(2), in `pump_output`'s order: the pipes
+    /// whose sink has room (to read), then the sinks with lines waiting
+    /// (to write). True marks a write.
+    pub fn output_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
+        let Some(sinks) = &self.sinks else {
+            return Vec::new();
+        };
+        let pipes = self
+            .pipes
+            .iter()
+            .filter(|p| !sinks[usize::from(p.to_stderr)].full())
+            .map(|p| (p.fd(), false));
+        pipes
+            .chain(
+                sinks
+                    .iter()
+                    .filter_map(|s| s.poll_fd().map(|fd| (fd, true))),
+            )
+            .collect()
     }
 
-    /// Copies out whatever the pipes hold right now (before tend exits).
+    /// Copies out whatever the pipes hold right now and writes it, for a
+    /// second at most (before tend exits).
     pub fn flush_output(&mut self) {
-        let ready = vec![true; self.pipes.len()];
-        self.pump_output(&ready);
+        let Some(mut sinks) = self.sinks.take() else {
+            return;
+        };
+        self.pipes
+            .retain_mut(|p| p.pump(&mut sinks[usize::from(p.to_stderr)]));
+        for sink in &mut sinks {
+            sink.drain(Duration::from_secs(1));
+        }
+        self.sinks = Some(sinks);
     }
 
-    /// Copies lines from the pipes poll(2) found ready; drops closed pipes.
+    /// Moves lines from the pipes poll(2) found readable to the sinks it
+    /// found writable; drops closed pipes. `ready` follows `output_fds`.
     pub fn pump_output(&mut self, ready: &[bool]) {
+        let Some(mut sinks) = self.sinks.take() else {
+            return;
+        };
         let mut k = 0;
+        let was_full = [sinks[0].full(), sinks[1].full()];
         self.pipes.retain_mut(|p| {
-            let keep = !ready.get(k).copied().unwrap_or(false) || p.pump();
+            let side = usize::from(p.to_stderr);
+            if was_full[side] {
+                return true; // not polled this turn
+            }
+            let readable = ready.get(k).copied().unwrap_or(false);
             k += 1;
-            keep
+            !readable || p.pump(&mut sinks[side])
         });
+        for sink in &mut sinks {
+            if sink.poll_fd().is_some() {
+                if ready.get(k).copied().unwrap_or(false) {
+                    sink.flush();
+                }
+                k += 1;
+            }
+        }
+        self.sinks = Some(sinks);
     }
 
     /// The notification socket's fd, for poll(2).
@@ -508,7 +565,8 @@ impl Supervisor {
                     cwd: app.cwd.as_deref(),
                     creds,
                     session: Session::New,
-                    output: None,
+                    // A check's output is noise in the apps' logs.
+                    output: devnull_pair(),
                 });
                 match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
                     Ok(pid) => {
@@ -574,7 +632,11 @@ impl Supervisor {
             let done = apps_down && !leftovers && (s.final_kill_at.is_some() || !is_pid1());
             return done.then(|| self.last_code().unwrap_or(s.code));
         }
-        let all_ended = (0..self.apps.len()).all(|i| self.apps[i].is_down() || self.blocked(i));
+        // An app stopped on request waits for `tend start`: tend stays up
+        // for it (unless a reload removed it).
+        let waits_for_start = |i: usize| self.apps[i].state == State::Stopped && !self.retired[i];
+        let all_ended = (0..self.apps.len())
+            .all(|i| (self.apps[i].is_down() && !waits_for_start(i)) || self.blocked(i));
         if !all_ended {
             return None;
         }
@@ -905,6 +967,12 @@ impl Supervisor {
         drop(launch);
         match result {
             Ok(pid) => {
+                if !pipes.is_empty() && self.sinks.is_none() {
+                    self.sinks = Some([
+                        Sink::new(libc::STDOUT_FILENO),
+                        Sink::new(libc::STDERR_FILENO),
+                    ]);
+                }
                 self.pipes.extend(pipes);
                 self.mains.insert(pid.as_raw(), i);
                 self.sessions[i] = Some(pid.as_raw());
@@ -1122,6 +1190,18 @@ impl Supervisor {
         }
         self.shutdown = Some(s);
     }
+}
+
+/// /dev/null for a child's stdout and stderr.
+fn devnull_pair() -> Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .ok()
+            .map(std::os::fd::OwnedFd::from)
+    };
+    Some((open()?, open()?))
 }
 
 /// The environment an app's processes get on top of tend's: HOME, USER and

@@ -380,6 +380,105 @@ fn silent_clients_do_not_delay_supervision() {
 }
 
 #[test]
+fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let t = Running::start(
+        "last-app",
+        "[app.only]\ncommand = \"trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done\"\n",
+    );
+    t.wait_socket();
+    assert!(t.ctl(&["stop", "only"]).status.success());
+    t.wait_for("app=only: stopped", 1, T);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        t.ctl(&["status"]).status.success(),
+        "tend exited with its only app stopped:\n{}",
+        t.log()
+    );
+    assert!(t.ctl(&["start", "only"]).status.success());
+    assert!(wait_until(T, || app(&status(&t), "only")["state"] == "running"));
+    // start during a slow stop: started again once stopped.
+    assert!(t.ctl(&["stop", "only"]).status.success());
+    assert!(t.ctl(&["start", "only"]).status.success());
+    assert!(
+        wait_until(T, || t.count("app=only: started") == 3),
+        "{}",
+        t.log()
+    );
+    assert!(wait_until(T, || app(&status(&t), "only")["state"] == "running"));
+}
+
+#[test]
+fn clients_that_hang_up_cost_nothing() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let t = Running::start("hangup", "[app.a]\ncommand = \"exec sleep 600\"\n");
+    t.wait_socket();
+    let tend = t.pid();
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{tend}/stat")).unwrap();
+        let f: Vec<String> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    for _ in 0..20 {
+        drop(UnixStream::connect(t.dir.join("tend.sock")).unwrap());
+    }
+    // A request without a newline, ended by closing the write side.
+    let mut half = UnixStream::connect(t.dir.join("tend.sock")).unwrap();
+    half.write_all(b"{\"cmd\":\"status\"}").unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    half.read_to_string(&mut reply).unwrap();
+    assert!(reply.contains("\"ok\":true"), "{reply}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let ticks = cpu() - before;
+    assert!(
+        ticks < 20,
+        "tend burnt {ticks} ticks of CPU on clients that hung up"
+    );
+}
+
+#[test]
+fn supplementary_members_of_socket_group_may_control() {
+    let have_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if skip_without_namespaces() || unsafe { libc::getuid() } != 0 || !have_setpriv {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let t = Running::start(
+        "suppl",
+        "[tend]\nsocket_group = 65534\n[app.a]\ncommand = \"exec sleep 600\"\n",
+    );
+    t.wait_socket();
+    std::fs::set_permissions(
+        t.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=4242",
+        "--regid=4242",
+        "--groups=65534",
+        tend_bin(),
+        "status",
+    ])
+    .env("TEND_SOCKET", t.dir.join("tend.sock"));
+    let out = output_or_kill(cmd, T);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn client_commands_fail_fast_with_no_tend_running() {
     let dir = TempDir::new("nosock");
     let missing = dir.join("missing.sock");

@@ -44,6 +44,35 @@ retries = 2
 }
 
 #[test]
+fn exec_checks_stay_quiet_and_leave_nothing_behind() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let t = Running::start(
+        "quiet-check",
+        r#"
+[app.web]
+command = "exec sleep 600"
+[app.web.health]
+command = "echo PROBE-OUTPUT; sleep 300 & exit 0"
+interval = "100ms"
+"#,
+    );
+    t.wait_for("app=web: healthy", 1, T);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!t.log().contains("PROBE-OUTPUT"), "{}", t.log());
+    let tend = t.pid();
+    let strays = descendants(tend)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.starts_with("sleep\u{0}300"))
+        })
+        .count();
+    assert!(strays <= 1, "{strays} leftover processes of health checks");
+}
+
+#[test]
 fn tcp_check_going_unhealthy_restarts_the_app() {
     if skip_without_namespaces() {
         return;
@@ -122,6 +151,7 @@ command = "exec sleep 600"
 [app.db.health]
 command = "test -e {dir}/ready"
 interval = "200ms"
+retries = 1000
 
 [app.web]
 command = "exec sleep 600"
@@ -184,7 +214,7 @@ fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
         return;
     }
     let toml = format!(
-        "[app.db]\n{}\nnotify = true\nwatchdog = \"1s\"\n\n[app.web]\ncommand = \"exec sleep 600\"\nafter = [\"db\"]\n",
+        "[app.db]\n{}\nnotify = true\nwatchdog = \"2s\"\n\n[app.web]\ncommand = \"exec sleep 600\"\nafter = [\"db\"]\n",
         notify_app("0.7")
     );
     let t = Running::start("notify", &toml);
@@ -217,12 +247,12 @@ fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
     assert_eq!(db["status"], "serving");
 
     // Fed, the watchdog holds for longer than its timeout ...
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(t.count("watchdog"), 0, "{}", t.log());
     // ... starved, it restarts the app.
     std::fs::remove_file(t.dir.join("feed")).unwrap();
     t.wait_for(
-        "app=db: unhealthy (watchdog: no WATCHDOG=1 within 1s), restarting",
+        "app=db: unhealthy (watchdog: no WATCHDOG=1 within 2s), restarting",
         1,
         T,
     );

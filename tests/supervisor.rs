@@ -714,6 +714,58 @@ fn other_signals_are_forwarded_to_every_app() {
 }
 
 #[test]
+fn a_stuck_reader_of_prefixed_logs_does_not_stall_supervision() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let dir = TempDir::new("stuck-reader");
+    let d = dir.path().display();
+    std::fs::write(
+        dir.join("init.toml"),
+        format!(
+            "[app.chatty]\ncommand = \"while :; do echo spam spam spam spam spam spam spam spam; done\"\nlog = \"prefix\"\n[app.crash]\ncommand = \"echo run >> {d}/runs; exit 1\"\nrestart_delay = \"0s\"\nmax_restarts = 100000\n"
+        ),
+    )
+    .unwrap();
+    // tend's stdout: a pipe nobody reads. Its stderr: a file.
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: pipe(2) just made these fds; each is owned once.
+    let (reader, writer) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    let log = std::fs::File::create(dir.join("tend.log")).unwrap();
+    let mut child = tend_pid1(["-c", &dir.join("init.toml").display().to_string()])
+        .env("TEND_SOCKET", dir.join("tend.sock"))
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(log)
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1000));
+    let runs = || dir.read("runs").lines().count();
+    let before = runs();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        runs() > before + 10,
+        "restarts stalled: {before} -> {}",
+        runs()
+    );
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.arg("status").env("TEND_SOCKET", dir.join("tend.sock"));
+    assert!(
+        output_or_kill(cmd, T).status.success(),
+        "status did not answer"
+    );
+    signal(pid1_of(&child), libc::SIGTERM);
+    assert_eq!(wait_or_kill(&mut child, T).code(), Some(0));
+    drop(reader);
+}
+
+#[test]
 fn prefixed_logs_never_mix_lines() {
     if skip_without_namespaces() {
         return;

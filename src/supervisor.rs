@@ -7,27 +7,29 @@
 //! An app's tree is alive exactly while some child of tend belongs to it:
 //! when any process dies its children re-parent to tend, so walking down
 //! from tend's own children reaches every descendant.
+//!
+//! Beside this file: `requests` (control requests and reload), `checks`
+//! (health probes) and `readiness` (sd_notify both ways, watchdogs).
+
+mod checks;
+mod readiness;
+mod requests;
 
 use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::app::{Action, App, Event, State};
-use crate::config;
 use crate::config::{AppSpec, LogMode};
-use crate::control::{self, Request};
-use crate::health::{Health, HealthSpec, Probe};
 use crate::ids::Creds;
 use crate::log::{self, Level};
 use crate::notify::{NotifySocket, Parent};
 use crate::output::{self, Pipe, Sink};
-use crate::probe::{InFlight, NetProbe, Outcome};
+use crate::probe::InFlight;
 use crate::procfs::{self, Proc, Snapshot};
 use crate::reaper::Status;
 use crate::signals::kill_group;
@@ -160,19 +162,6 @@ impl Supervisor {
         self.probe_due.push(None);
         self.probes.push(None);
         self.watchdog_due.push(None);
-    }
-
-    /// Makes the notification socket once some app needs it.
-    fn open_notify(&mut self) {
-        if self.notify.is_some() || !self.apps.iter().any(|a| a.spec.notify) {
-            return;
-        }
-        match NotifySocket::bind() {
-            Ok(sock) => self.notify = Some(sock),
-            Err(e) => log::warn(&format!(
-                "cannot create the sd_notify socket ({e}): apps with notify = true will never be ready"
-            )),
-        }
     }
 
     /// Turns `after` names into indices among the apps not retired.
@@ -312,37 +301,6 @@ impl Supervisor {
         self.turn += 1;
     }
 
-    /// Keeps a service manager above tend informed: READY=1 once every app
-    /// that waits for nothing has been started, then a one-line STATUS=
-    /// whenever the counts change.
-    fn tell_parent(&mut self) {
-        let Some(parent) = &self.parent else { return };
-        let count = |f: &dyn Fn(&App) -> bool| self.apps.iter().filter(|a| f(a)).count();
-        let running = count(&|a| matches!(a.state, State::Running { .. }));
-        let backoff = count(&|a| matches!(a.state, State::Backoff { .. }));
-        let failed = count(&|a| a.state == State::Failed);
-        let status = format!(
-            "{} apps: {running} running, {backoff} restarting, {failed} failed",
-            self.live().count()
-        );
-        let mut msg = String::new();
-        if !self.parent_ready && self.shutdown.is_none() {
-            let started = (0..self.apps.len())
-                .all(|i| self.apps[i].state != State::Waiting || !self.deps_up(i));
-            if started {
-                self.parent_ready = true;
-                msg.push_str("READY=1\n");
-            }
-        }
-        if status != self.parent_status {
-            msg.push_str(&format!("STATUS={status}\n"));
-            self.parent_status = status;
-        }
-        if !msg.is_empty() {
-            parent.send(&msg);
-        }
-    }
-
     /// The earliest deadline of anything; None: sleep until a signal.
     pub fn next_deadline(&self) -> Option<Instant> {
         let apps = self.apps.iter().filter_map(App::deadline);
@@ -365,18 +323,6 @@ impl Supervisor {
             .chain(probes)
             .chain(due)
             .min()
-    }
-
-    /// The sockets of tcp and http probes in flight, for poll(2): each
-    /// with true when it waits to write.
-    pub fn probe_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
-        self.probes
-            .iter()
-            .filter_map(|p| match p {
-                Some(InFlight::Net(n)) => Some(n.poll_fd()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Prefixed logs, for poll(2), in `pump_output`'s order: the pipes
@@ -442,185 +388,6 @@ impl Supervisor {
         self.sinks = Some(sinks);
     }
 
-    /// The notification socket's fd, for poll(2).
-    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.notify.as_ref().map(NotifySocket::fd)
-    }
-
-    /// Reads sd_notify messages; each counts only for the app whose tree
-    /// the sender belongs to, and only when that app has notify = true.
-    pub fn read_notify(&mut self, now: Instant) {
-        let Some(sock) = &self.notify else { return };
-        for msg in sock.drain() {
-            let Some(i) = self.app_of(msg.pid).filter(|&i| self.apps[i].spec.notify) else {
-                continue;
-            };
-            let name = self.apps[i].spec.name.clone();
-            for (key, value) in msg.fields {
-                match (key.as_str(), value.as_str()) {
-                    ("READY", "1") if !self.apps[i].ready => {
-                        self.apps[i].ready = true;
-                        log::event(Level::Info, &name, "ready", "ready (READY=1)");
-                    }
-                    ("STATUS", text) => self.apps[i].notify_status = Some(text.to_string()),
-                    ("WATCHDOG", "1") => {
-                        self.watchdog_due[i] = self.apps[i].spec.watchdog.map(|w| now + w);
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// The running app whose tree `pid` is in: its main process, an
-    /// adopted orphan, or a descendant of one (walking up the parents).
-    fn app_of(&self, pid: i32) -> Option<usize> {
-        let mut p = pid;
-        for _ in 0..64 {
-            if let Some(&i) = self.mains.get(&p).or_else(|| self.orphans.get(&p)) {
-                return Some(i);
-            }
-            p = procfs::read_stat(p)?.ppid;
-            if p <= 1 {
-                return None;
-            }
-        }
-        None
-    }
-
-    /// Restarts apps whose watchdog ran out; apps not running have none.
-    fn run_watchdogs(&mut self, now: Instant) {
-        for i in 0..self.apps.len() {
-            if !matches!(self.apps[i].state, State::Running { .. }) {
-                self.watchdog_due[i] = None;
-                continue;
-            }
-            if let (Some(due), Some(w)) = (self.watchdog_due[i], self.apps[i].spec.watchdog)
-                && due <= now
-            {
-                self.watchdog_due[i] = None;
-                let reason = format!(
-                    "watchdog: no WATCHDOG=1 within {}",
-                    units::format_duration(w)
-                );
-                self.apply(i, Event::Unhealthy { reason }, now);
-            }
-        }
-    }
-
-    /// Starts due probes, moves those in flight, times out the late ones;
-    /// an app that is not running has no probe.
-    fn run_health(&mut self, now: Instant) {
-        for i in 0..self.apps.len() {
-            let Some(spec) = self.apps[i].spec.health.clone() else {
-                continue;
-            };
-            if !matches!(self.apps[i].state, State::Running { .. }) {
-                self.cancel_probe(i);
-                self.probe_due[i] = None;
-                continue;
-            }
-            let outcome = match &mut self.probes[i] {
-                Some(InFlight::Net(p)) => match p.step() {
-                    Outcome::Pending if now >= p.deadline => Outcome::Failed("timed out".into()),
-                    other => other,
-                },
-                Some(InFlight::Exec { deadline, .. }) if now >= *deadline => {
-                    self.cancel_probe(i);
-                    Outcome::Failed(format!(
-                        "check command timed out after {}",
-                        units::format_duration(spec.timeout)
-                    ))
-                }
-                _ => Outcome::Pending,
-            };
-            match outcome {
-                Outcome::Passed => self.probe_result(i, true, "", now),
-                Outcome::Failed(reason) => {
-                    self.cancel_probe(i);
-                    self.probe_result(i, false, &reason, now);
-                }
-                Outcome::Pending => {}
-            }
-            if self.probes[i].is_none() && self.probe_due[i].is_some_and(|d| d <= now) {
-                self.probe_due[i] = None;
-                self.start_probe(i, &spec, now);
-            }
-        }
-    }
-
-    fn start_probe(&mut self, i: usize, spec: &HealthSpec, now: Instant) {
-        let deadline = now + spec.timeout;
-        let started = match &spec.probe {
-            Probe::Tcp(addr) => NetProbe::start(*addr, None, deadline).map(InFlight::Net),
-            Probe::Http { addr, host, path } => {
-                NetProbe::start(*addr, Some((host, path)), deadline).map(InFlight::Net)
-            }
-            Probe::Exec(argv) => {
-                let app = &self.apps[i].spec;
-                let creds = ids::resolve(app.user.as_ref(), app.group.as_ref());
-                let launch = creds.map(|creds| Launch {
-                    argv,
-                    env: app_env(app, creds.as_ref()),
-                    cwd: app.cwd.as_deref(),
-                    creds,
-                    session: Session::New,
-                    // A check's output is noise in the apps' logs.
-                    output: devnull_pair(),
-                });
-                match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
-                    Ok(pid) => {
-                        self.probe_pids.insert(pid.as_raw(), i);
-                        Ok(InFlight::Exec { pid, deadline })
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match started {
-            Ok(p) => self.probes[i] = Some(p),
-            Err(reason) => self.probe_result(i, false, &reason, now),
-        }
-    }
-
-    /// Drops the probe in flight; an exec probe's group is killed (its pid
-    /// is not reaped yet, so the group id is still its own).
-    fn cancel_probe(&mut self, i: usize) {
-        if let Some(InFlight::Exec { pid, .. }) = self.probes[i].take() {
-            kill_group(pid, libc::SIGKILL);
-        }
-    }
-
-    /// Records one probe result and acts on a change of health.
-    fn probe_result(&mut self, i: usize, passed: bool, reason: &str, now: Instant) {
-        self.probes[i] = None;
-        let Some(spec) = self.apps[i].spec.health.clone() else {
-            return;
-        };
-        self.probe_due[i] = Some(now + spec.interval);
-        let name = self.apps[i].spec.name.clone();
-        let Some(tracker) = self.apps[i].health.as_mut() else {
-            return;
-        };
-        let change = tracker.record(passed, now, &spec);
-        if !passed && change.is_none() {
-            log::event(
-                Level::Warn,
-                &name,
-                "check_failed",
-                &format!("health check failed: {reason}"),
-            );
-        }
-        match change {
-            Some(Health::Healthy) => log::event(Level::Info, &name, "healthy", "healthy"),
-            Some(Health::Unhealthy) => {
-                let reason = format!("{} failed checks in a row, last: {reason}", spec.retries);
-                self.apply(i, Event::Unhealthy { reason }, now);
-            }
-            _ => {}
-        }
-    }
-
     /// The exit code once tend is done, None while it goes on.
     pub fn finished(&self) -> Option<u8> {
         if let Some(s) = self.shutdown {
@@ -661,199 +428,6 @@ impl Supervisor {
             .and_then(|(s, _)| s)
             .map_or(1, Status::code);
         Some(u8::try_from(code).unwrap_or(u8::MAX))
-    }
-
-    /// In VM mode, what the machine does once tend is done.
-    pub fn power(&self) -> Power {
-        self.power
-    }
-
-    /// Answers one control request.
-    pub fn handle(&mut self, req: Request, now: Instant) -> Value {
-        let (name, event) = match req {
-            Request::Status => return self.status(now),
-            Request::Reload => {
-                return match self.reload(now) {
-                    Ok(summary) => {
-                        log::info(&format!("reload: {summary}"));
-                        json!({"ok": true, "message": summary})
-                    }
-                    Err(e) => {
-                        log::error(&format!("reload failed, nothing changed:\n{e}"));
-                        control::error(&format!("reload failed, nothing changed:\n{e}"))
-                    }
-                };
-            }
-            Request::Poweroff | Request::Reboot if !self.opts.vm => {
-                return control::error(
-                    "this tend is not the init of a VM: nothing to power off or reboot",
-                );
-            }
-            Request::Poweroff | Request::Reboot => {
-                if self.shutdown.is_none() {
-                    self.power = if req == Request::Reboot {
-                        Power::Reboot
-                    } else {
-                        Power::Off
-                    };
-                    log::info(&format!(
-                        "{}: stopping every app",
-                        if req == Request::Reboot {
-                            "reboot"
-                        } else {
-                            "poweroff"
-                        }
-                    ));
-                    self.begin_shutdown(0);
-                    if let Some(s) = self.shutdown.as_mut() {
-                        s.signal_turn = Some(self.turn);
-                    }
-                }
-                return json!({"ok": true});
-            }
-            Request::Start(n) => (n, Event::Start),
-            Request::Stop(n) => (n, Event::Stop),
-            Request::Restart(n) => (n, Event::Restart),
-        };
-        if self.shutdown.is_some() {
-            return control::error("tend is shutting down");
-        }
-        let chosen = self.select(&name);
-        if chosen.is_empty() {
-            let known: Vec<&str> = self
-                .live()
-                .map(|i| self.apps[i].spec.name.as_str())
-                .collect();
-            let known = known.join(", ");
-            return control::error(&format!("no app named {name:?} (apps: {known})"));
-        }
-        let names: Vec<String> = chosen
-            .iter()
-            .map(|&i| self.apps[i].spec.name.clone())
-            .collect();
-        for i in chosen {
-            self.apply(i, event.clone(), now);
-        }
-        json!({"ok": true, "apps": names})
-    }
-
-    /// Indices of the apps not removed by a reload.
-    fn live(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.apps.len()).filter(|&i| !self.retired[i])
-    }
-
-    /// `NAME`: every instance of the app; `NAME.i`: that one.
-    fn select(&self, name: &str) -> Vec<usize> {
-        self.live()
-            .filter(|&i| self.apps[i].spec.app == name || self.apps[i].spec.name == name)
-            .collect()
-    }
-
-    /// The facts `tend status` shows, for every app.
-    fn status(&mut self, now: Instant) -> Value {
-        self.adopt_orphans();
-        self.snapshot = None;
-        let shown: Vec<usize> = (0..self.apps.len())
-            .filter(|&i| !self.retired[i] || !self.apps[i].is_down())
-            .collect();
-        let mut apps = Vec::with_capacity(shown.len());
-        for i in shown {
-            let main = self.apps[i].main_pid();
-            let roots = self.roots(i, main);
-            let rss = (!roots.is_empty()).then(|| {
-                self.members(&roots)
-                    .iter()
-                    .map(|p| p.rss_pages)
-                    .sum::<u64>()
-                    * self.page_size
-            });
-            let app = &self.apps[i];
-            let uptime = match app.state {
-                State::Running { since, .. } | State::Stopping { since, .. } => {
-                    Some(now.saturating_duration_since(since).as_secs_f64())
-                }
-                _ => None,
-            };
-            let last_exit = app.last_exit.map(|(status, at)| {
-                let ago = now.saturating_duration_since(at).as_secs_f64();
-                match status {
-                    Some(Status::Exited(code)) => json!({"code": code, "signal": null, "ago_s": ago}),
-                    Some(Status::Signaled(sig)) => {
-                        json!({"code": 128 + sig, "signal": units::signal_name(sig), "ago_s": ago})
-                    }
-                    None => json!({"code": null, "signal": null, "ago_s": ago, "error": "could not start"}),
-                }
-            });
-            apps.push(json!({
-                "name": app.spec.name,
-                "app": app.spec.app,
-                "instance": app.spec.instance,
-                "state": app.state_name(),
-                "health": app.health.as_ref().filter(|_| main.is_some()).map(|h| h.health.name()),
-                "ready": (app.spec.notify && main.is_some()).then_some(app.ready),
-                "status": app.notify_status.as_deref().filter(|_| main.is_some()),
-                "pid": main.map(Pid::as_raw),
-                "uptime_s": uptime,
-                "restarts": app.restarts,
-                "rss": rss,
-                "last_exit": last_exit,
-                "removed": self.retired[i],
-            }));
-        }
-        json!({"ok": true, "pid": std::process::id(), "apps": apps})
-    }
-
-    /// Reads the config again and applies only what changed: added apps
-    /// start, removed ones stop, changed ones restart with their new
-    /// definition, untouched ones keep their pid and counters. An invalid
-    /// file changes nothing.
-    pub fn reload(&mut self, now: Instant) -> Result<String, String> {
-        let Some(path) = self.opts.config.clone() else {
-            return Err(
-                "tend runs one command (wrapper mode): there is no config file to reload".into(),
-            );
-        };
-        if self.shutdown.is_some() {
-            return Err("tend is shutting down".into());
-        }
-        let config = config::load(&path).map_err(|p| p.to_string())?;
-        self.opts.poll_interval = config.poll_interval;
-        log::set_json(config.log_format == config::LogFormat::Json);
-        let (mut added, mut removed, mut changed, mut kept) = (0, 0, 0, 0);
-        let live: Vec<usize> = self.live().collect();
-        for &i in &live {
-            let name = self.apps[i].spec.name.clone();
-            match config.apps.iter().find(|s| s.name == name) {
-                None => {
-                    removed += 1;
-                    self.retired[i] = true;
-                    self.apply(i, Event::Stop, now);
-                }
-                Some(spec) if *spec == self.apps[i].spec => kept += 1,
-                Some(spec) => {
-                    changed += 1;
-                    if matches!(self.apps[i].state, State::Waiting | State::Stopped) {
-                        self.apps[i].spec = spec.clone();
-                    } else {
-                        self.pending[i] = Some(spec.clone());
-                        self.apply(i, Event::Restart, now);
-                    }
-                }
-            }
-        }
-        for spec in config.apps {
-            if !live.iter().any(|&i| self.apps[i].spec.name == spec.name) {
-                added += 1;
-                self.push_app(spec);
-            }
-        }
-        self.link();
-        self.open_notify();
-        self.next_sample = None;
-        Ok(format!(
-            "reloaded {}: {added} added, {removed} removed, {changed} changed, {kept} unchanged",
-            path.display()
-        ))
     }
 
     fn begin_shutdown(&mut self, code: u8) {
@@ -1190,18 +764,6 @@ impl Supervisor {
         }
         self.shutdown = Some(s);
     }
-}
-
-/// /dev/null for a child's stdout and stderr.
-fn devnull_pair() -> Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    let open = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/null")
-            .ok()
-            .map(std::os::fd::OwnedFd::from)
-    };
-    Some((open()?, open()?))
 }
 
 /// The environment an app's processes get on top of tend's: HOME, USER and

@@ -1,0 +1,211 @@
+//! Control requests to a running supervisor: status, start, stop,
+//! restart, reload, poweroff and reboot. A reload applies only what changed.
+
+use std::time::Instant;
+
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use super::Supervisor;
+use crate::app::{Event, State};
+use crate::config;
+use crate::control::{self, Request};
+use crate::log;
+use crate::reaper::Status;
+use crate::units;
+use crate::vm::Power;
+
+impl Supervisor {
+    /// Answers one control request.
+    pub fn handle(&mut self, req: Request, now: Instant) -> Value {
+        let (name, event) = match req {
+            Request::Status => return self.status(now),
+            Request::Reload => {
+                return match self.reload(now) {
+                    Ok(summary) => {
+                        log::info(&format!("reload: {summary}"));
+                        json!({"ok": true, "message": summary})
+                    }
+                    Err(e) => {
+                        log::error(&format!("reload failed, nothing changed:\n{e}"));
+                        control::error(&format!("reload failed, nothing changed:\n{e}"))
+                    }
+                };
+            }
+            Request::Poweroff | Request::Reboot if !self.opts.vm => {
+                return control::error(
+                    "this tend is not the init of a VM: nothing to power off or reboot",
+                );
+            }
+            Request::Poweroff | Request::Reboot => {
+                if self.shutdown.is_none() {
+                    self.power = if req == Request::Reboot {
+                        Power::Reboot
+                    } else {
+                        Power::Off
+                    };
+                    log::info(&format!(
+                        "{}: stopping every app",
+                        if req == Request::Reboot {
+                            "reboot"
+                        } else {
+                            "poweroff"
+                        }
+                    ));
+                    self.begin_shutdown(0);
+                    if let Some(s) = self.shutdown.as_mut() {
+                        s.signal_turn = Some(self.turn);
+                    }
+                }
+                return json!({"ok": true});
+            }
+            Request::Start(n) => (n, Event::Start),
+            Request::Stop(n) => (n, Event::Stop),
+            Request::Restart(n) => (n, Event::Restart),
+        };
+        if self.shutdown.is_some() {
+            return control::error("tend is shutting down");
+        }
+        let chosen = self.select(&name);
+        if chosen.is_empty() {
+            let known: Vec<&str> = self
+                .live()
+                .map(|i| self.apps[i].spec.name.as_str())
+                .collect();
+            let known = known.join(", ");
+            return control::error(&format!("no app named {name:?} (apps: {known})"));
+        }
+        let names: Vec<String> = chosen
+            .iter()
+            .map(|&i| self.apps[i].spec.name.clone())
+            .collect();
+        for i in chosen {
+            self.apply(i, event.clone(), now);
+        }
+        json!({"ok": true, "apps": names})
+    }
+
+    /// Indices of the apps not removed by a reload.
+    pub(super) fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.apps.len()).filter(|&i| !self.retired[i])
+    }
+
+    /// `NAME`: every instance of the app; `NAME.i`: that one.
+    pub(super) fn select(&self, name: &str) -> Vec<usize> {
+        self.live()
+            .filter(|&i| self.apps[i].spec.app == name || self.apps[i].spec.name == name)
+            .collect()
+    }
+
+    /// The facts `tend status` shows, for every app.
+    pub(super) fn status(&mut self, now: Instant) -> Value {
+        self.adopt_orphans();
+        self.snapshot = None;
+        let shown: Vec<usize> = (0..self.apps.len())
+            .filter(|&i| !self.retired[i] || !self.apps[i].is_down())
+            .collect();
+        let mut apps = Vec::with_capacity(shown.len());
+        for i in shown {
+            let main = self.apps[i].main_pid();
+            let roots = self.roots(i, main);
+            let rss = (!roots.is_empty()).then(|| {
+                self.members(&roots)
+                    .iter()
+                    .map(|p| p.rss_pages)
+                    .sum::<u64>()
+                    * self.page_size
+            });
+            let app = &self.apps[i];
+            let uptime = match app.state {
+                State::Running { since, .. } | State::Stopping { since, .. } => {
+                    Some(now.saturating_duration_since(since).as_secs_f64())
+                }
+                _ => None,
+            };
+            let last_exit = app.last_exit.map(|(status, at)| {
+                let ago = now.saturating_duration_since(at).as_secs_f64();
+                match status {
+                    Some(Status::Exited(code)) => json!({"code": code, "signal": null, "ago_s": ago}),
+                    Some(Status::Signaled(sig)) => {
+                        json!({"code": 128 + sig, "signal": units::signal_name(sig), "ago_s": ago})
+                    }
+                    None => json!({"code": null, "signal": null, "ago_s": ago, "error": "could not start"}),
+                }
+            });
+            apps.push(json!({
+                "name": app.spec.name,
+                "app": app.spec.app,
+                "instance": app.spec.instance,
+                "state": app.state_name(),
+                "health": app.health.as_ref().filter(|_| main.is_some()).map(|h| h.health.name()),
+                "ready": (app.spec.notify && main.is_some()).then_some(app.ready),
+                "status": app.notify_status.as_deref().filter(|_| main.is_some()),
+                "pid": main.map(Pid::as_raw),
+                "uptime_s": uptime,
+                "restarts": app.restarts,
+                "rss": rss,
+                "last_exit": last_exit,
+                "removed": self.retired[i],
+            }));
+        }
+        json!({"ok": true, "pid": std::process::id(), "apps": apps})
+    }
+
+    /// Reads the config again and applies only what changed: added apps
+    /// start, removed ones stop, changed ones restart with their new
+    /// definition, untouched ones keep their pid and counters. An invalid
+    /// file changes nothing.
+    pub fn reload(&mut self, now: Instant) -> Result<String, String> {
+        let Some(path) = self.opts.config.clone() else {
+            return Err(
+                "tend runs one command (wrapper mode): there is no config file to reload".into(),
+            );
+        };
+        if self.shutdown.is_some() {
+            return Err("tend is shutting down".into());
+        }
+        let config = config::load(&path).map_err(|p| p.to_string())?;
+        self.opts.poll_interval = config.poll_interval;
+        log::set_json(config.log_format == config::LogFormat::Json);
+        let (mut added, mut removed, mut changed, mut kept) = (0, 0, 0, 0);
+        let live: Vec<usize> = self.live().collect();
+        for &i in &live {
+            let name = self.apps[i].spec.name.clone();
+            match config.apps.iter().find(|s| s.name == name) {
+                None => {
+                    removed += 1;
+                    self.retired[i] = true;
+                    self.apply(i, Event::Stop, now);
+                }
+                Some(spec) if *spec == self.apps[i].spec => kept += 1,
+                Some(spec) => {
+                    changed += 1;
+                    if matches!(self.apps[i].state, State::Waiting | State::Stopped) {
+                        self.apps[i].spec = spec.clone();
+                    } else {
+                        self.pending[i] = Some(spec.clone());
+                        self.apply(i, Event::Restart, now);
+                    }
+                }
+            }
+        }
+        for spec in config.apps {
+            if !live.iter().any(|&i| self.apps[i].spec.name == spec.name) {
+                added += 1;
+                self.push_app(spec);
+            }
+        }
+        self.link();
+        self.open_notify();
+        self.next_sample = None;
+        Ok(format!(
+            "reloaded {}: {added} added, {removed} removed, {changed} changed, {kept} unchanged",
+            path.display()
+        ))
+    }
+
+    /// In VM mode, what the machine does once tend is done.
+    pub fn power(&self) -> Power {
+        self.power
+    }
+}

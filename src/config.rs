@@ -1058,6 +1058,86 @@ max_restarts = "ten"
         );
     }
 
+    /// A fuzz smoke: thousands of mutations of real configs; every one is
+    /// accepted or rejected with problems whose spans lie in the text, and
+    /// the message renders. Never a panic.
+    #[test]
+    fn mutated_configs_never_panic() {
+        let seeds = [
+            include_str!("../init.toml"),
+            "[tend]\npoll_interval = \"1s\"\n[defaults]\nenv = { A = \"1\" }\n[app.a]\ncommand = [\"x\"]\nafter = [\"b\"]\n[app.b]\ncommand = \"y\"\ninstances = 2\n[app.b.health]\nhttp = \"http://127.0.0.1:1/\"\n",
+        ];
+        let tokens = [
+            "[",
+            "]",
+            "=",
+            "\"",
+            "'",
+            "\n",
+            "{",
+            "}",
+            ",",
+            ".",
+            "app.",
+            "after",
+            "0s",
+            "-1",
+            "99999999999999999999",
+            "1e9",
+            "\\u",
+            "\"\"\"",
+            "[[app]]",
+            "health",
+            "command",
+            "é",
+            "\u{0}",
+            "#",
+            "true",
+            "instances = 0",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..4000 {
+            let mut text = seeds[round % seeds.len()].to_string();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % (text.len() + 1);
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                match next() % 3 {
+                    0 => text.insert_str(at, tokens[(next() as usize) % tokens.len()]),
+                    1 => {
+                        let end = (at + 1 + (next() as usize) % 8).min(text.len());
+                        let end = (end..=text.len())
+                            .find(|&i| text.is_char_boundary(i))
+                            .unwrap_or(text.len());
+                        text.replace_range(at..end, "");
+                    }
+                    _ => text.insert(at, char::from(b' ' + (next() % 95) as u8)),
+                }
+            }
+            if let Err(list) = parse(&text) {
+                assert!(!list.is_empty());
+                for p in &list {
+                    assert!(p.span.start <= text.len(), "span out of the text: {p:?}");
+                }
+                let rendered = Problems {
+                    file: "f".into(),
+                    text: text.clone(),
+                    list,
+                }
+                .to_string();
+                assert!(rendered.starts_with("f:"), "{rendered}");
+            }
+        }
+    }
+
     #[test]
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé=x", 7), (2, 4));

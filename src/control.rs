@@ -466,6 +466,40 @@ mod tests {
         }
     }
 
+    /// A fuzz smoke: random bytes and mutated requests never panic, and
+    /// every rejection says why.
+    #[test]
+    fn random_requests_are_rejected_cleanly() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let seeds: [&[u8]; 3] = [
+            b"{\"cmd\":\"stop\",\"name\":\"web\"}",
+            b"{\"cmd\":\"status\"}",
+            b"{}",
+        ];
+        for round in 0..20_000 {
+            let mut line = seeds[round % seeds.len()].to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() as usize) % (line.len() + 1);
+                match next() % 3 {
+                    0 => line.insert(at, next() as u8),
+                    1 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => line.insert(at, b"{}[]\":,"[(next() % 7) as usize]),
+                }
+            }
+            if let Err(e) = parse_request(&line) {
+                assert!(!e.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn socket_path_precedence() {
         assert_eq!(

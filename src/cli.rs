@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::control::Request;
 use crate::policy::Restart;
 use crate::units;
 
@@ -38,13 +39,10 @@ pub enum Mode {
 /// A client command for a running tend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CtlCommand {
+    /// `tend status`, shown as a table, as JSON, or as a check.
     Status { json: bool, check: bool },
-    Start(String),
-    Stop(String),
-    Restart(String),
-    Reload,
-    Poweroff,
-    Reboot,
+    /// Every other command: the request itself, answered with ok or an error.
+    Send(Request),
 }
 
 /// Wrapper mode: the command and the supervisor flags given on the line.
@@ -235,20 +233,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             no_args(first)?;
             CtlCommand::Status { json, check }
         }
-        "start" => CtlCommand::Start(one_name(first)?),
-        "stop" => CtlCommand::Stop(one_name(first)?),
-        "restart" => CtlCommand::Restart(one_name(first)?),
+        "start" => CtlCommand::Send(Request::Start(one_name(first)?)),
+        "stop" => CtlCommand::Send(Request::Stop(one_name(first)?)),
+        "restart" => CtlCommand::Send(Request::Restart(one_name(first)?)),
         "reload" => {
             no_args(first)?;
-            CtlCommand::Reload
+            CtlCommand::Send(Request::Reload)
         }
         "poweroff" => {
             no_args(first)?;
-            CtlCommand::Poweroff
+            CtlCommand::Send(Request::Poweroff)
         }
         "reboot" => {
             no_args(first)?;
-            CtlCommand::Reboot
+            CtlCommand::Send(Request::Reboot)
         }
         other => {
             return Err(format!(
@@ -339,19 +337,19 @@ mod tests {
         );
         assert_eq!(
             parse_str(&["--socket", "/s", "stop", "web.1"]),
-            Ok(ctl(CtlCommand::Stop("web.1".into())))
+            Ok(ctl(CtlCommand::Send(Request::Stop("web.1".into()))))
         );
         assert_eq!(
             parse_str(&["start", "web", "--socket", "/s"]),
-            Ok(ctl(CtlCommand::Start("web".into())))
+            Ok(ctl(CtlCommand::Send(Request::Start("web".into()))))
         );
         assert_eq!(
             parse_str(&["restart", "web", "--socket=/s"]),
-            Ok(ctl(CtlCommand::Restart("web".into())))
+            Ok(ctl(CtlCommand::Send(Request::Restart("web".into()))))
         );
         assert_eq!(
             parse_str(&["reload", "--socket=/s"]),
-            Ok(ctl(CtlCommand::Reload))
+            Ok(ctl(CtlCommand::Send(Request::Reload)))
         );
         assert_eq!(
             parse_str(&["check", "a.toml"]),

@@ -21,12 +21,7 @@ pub fn run(
     let path = control::socket_path(socket, configured);
     let req = match &command {
         CtlCommand::Status { .. } => Request::Status,
-        CtlCommand::Start(n) => Request::Start(n.clone()),
-        CtlCommand::Stop(n) => Request::Stop(n.clone()),
-        CtlCommand::Restart(n) => Request::Restart(n.clone()),
-        CtlCommand::Reload => Request::Reload,
-        CtlCommand::Poweroff => Request::Poweroff,
-        CtlCommand::Reboot => Request::Reboot,
+        CtlCommand::Send(req) => req.clone(),
     };
     let reply = control::ask(&path, &req)?;
     if reply["ok"] != Value::Bool(true) {
@@ -59,15 +54,11 @@ pub fn run(
             print!("{}", table(&reply));
             Ok(0)
         }
-        CtlCommand::Reload => {
+        CtlCommand::Send(Request::Reload) => {
             println!("{}", reply["message"].as_str().unwrap_or("reloaded"));
             Ok(0)
         }
-        CtlCommand::Start(_)
-        | CtlCommand::Stop(_)
-        | CtlCommand::Restart(_)
-        | CtlCommand::Poweroff
-        | CtlCommand::Reboot => Ok(0),
+        CtlCommand::Send(_) => Ok(0),
     }
 }
 

@@ -21,9 +21,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY src src
-# .cargo/config.toml sets the target and crt-static: the result is static.
-RUN cargo build --release --locked \
- && cp target/x86_64-unknown-linux-gnu/release/tend /tend
+# .cargo/config.toml sets the musl target and crt-static: the result is static.
+RUN rustup target add x86_64-unknown-linux-musl \
+ && cargo build --release --locked \
+ && cp target/x86_64-unknown-linux-musl/release/tend /tend
 
 FROM scratch AS prebuilt
 COPY tend /tend

@@ -13,7 +13,7 @@
 set -eu
 out=$1
 config=$2
-tend=${3:-target/x86_64-unknown-linux-gnu/release/tend}
+tend=${3:-target/x86_64-unknown-linux-musl/release/tend}
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || { echo "mkinitramfs: busybox not found (apt-get install busybox-static)" >&2; exit 1; }
 file -L "$busybox" | grep -q 'statically linked' || { echo "mkinitramfs: $busybox is not static (apt-get install busybox-static)" >&2; exit 1; }

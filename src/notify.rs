@@ -108,7 +108,8 @@ impl NotifySocket {
             msg.msg_iov = &mut iov;
             msg.msg_iovlen = 1;
             msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = std::mem::size_of_val(&control);
+            // The field is size_t on glibc and socklen_t on musl.
+            msg.msg_controllen = std::mem::size_of_val(&control) as _;
             // SAFETY: msg and everything it points to are valid for the call.
             let n = unsafe {
                 libc::recvmsg(

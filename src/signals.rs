@@ -1,23 +1,26 @@
-//! Every signal tend handles arrives through one self-pipe (signal-hook's
-//! `SignalDelivery`), which the loop polls and drains before acting.
+//! Every signal tend handles is blocked and read from one signalfd(2),
+//! which the loop polls and drains before acting: no handlers, no
+//! self-pipe. Setting up is one rt_sigprocmask and one signalfd4, and a
+//! signal costs one read (tini waits in sigtimedwait(2) the same way).
 //!
-//! PID 1 gets no default action for any signal, so tend registers a handler
-//! for every catchable one it may have to forward. It never catches the
-//! synchronous fault signals (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS): a fault
-//! in tend must not loop in a handler. TTIN and TTOU are ignored so that tend
-//! can hand the terminal to its child and take it back (tcsetpgrp(3)), and
-//! PIPE so that a closed stderr costs tend nothing but EPIPE.
+//! Blocked signals are never discarded, not even for PID 1 with a default
+//! disposition, so every signal tend may have to forward waits in the
+//! signalfd. tend never blocks the synchronous fault signals (SEGV, BUS,
+//! FPE, ILL, ABRT, TRAP, SYS): a fault in tend must end it, not hang it.
+//! TTIN and TTOU are ignored so that tend can hand the terminal to its child
+//! and take it back (tcsetpgrp(3)), and PIPE so that a closed stderr costs
+//! tend nothing but EPIPE.
+//!
+//! Masks are raw kernel masks and the calls raw system calls: the C
+//! library's sigset_t helpers refuse the signals it keeps for itself (32 and
+//! 33 in glibc, 32 to 34 in musl), and tend must block those too.
 
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::Pid;
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
 
-/// Signals tend must never install a handler for.
+/// Signals tend must never block or handle.
 const NEVER_CAUGHT: [libc::c_int; 12] = [
     libc::SIGKILL,
     libc::SIGSTOP,
@@ -35,46 +38,130 @@ const NEVER_CAUGHT: [libc::c_int; 12] = [
     libc::SIGPIPE,
 ];
 
-/// Every signal tend catches: the standard ones it may forward, SIGCHLD, and
-/// the real-time range that the C library leaves to applications.
+/// Signals 32 and 33: glibc's own (thread cancellation, set*id). Blocked so
+/// that nobody can kill tend with them, but never reported: forwarded to a
+/// glibc program they would cancel its threads.
+const LIBC_INTERNAL: [libc::c_int; 2] = [32, 33];
+
+/// Every signal tend reports: the standard ones it may forward, SIGCHLD,
+/// and the real-time range glibc programs use (SIGRTMIN = 34 to 64).
 pub fn caught() -> Vec<libc::c_int> {
-    (1..libc::SIGRTMIN())
-        .filter(|s| !NEVER_CAUGHT.contains(s) && *s < 32)
-        .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+    (1..=crate::units::SIGRTMAX)
+        .filter(|s| !NEVER_CAUGHT.contains(s) && !LIBC_INTERNAL.contains(s))
         .collect()
 }
 
-/// The self-pipe and the handlers behind it.
+/// The kernel's sigset for `signals`.
+fn mask_of(signals: impl IntoIterator<Item = libc::c_int>) -> u64 {
+    signals
+        .into_iter()
+        .fold(0, |mask, sig| mask | 1u64 << (sig - 1))
+}
+
+/// The signalfd every caught signal is read from.
 pub struct Signals {
-    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    fd: OwnedFd,
 }
 
 impl Signals {
-    /// Ignores TTIN/TTOU/PIPE, routes every caught signal into the pipe, then
-    /// unblocks every signal (tend may have been started with some blocked).
+    /// Ignores TTIN/TTOU/PIPE, blocks every caught signal and opens the
+    /// signalfd, then unblocks the rest (tend may have been started with
+    /// some blocked). A signal already pending is read at the first drain.
     pub fn install() -> std::io::Result<Signals> {
         for sig in [libc::SIGTTIN, libc::SIGTTOU, libc::SIGPIPE] {
             // SAFETY: SIG_IGN installs no code; nothing else owns these signals.
             unsafe { libc::signal(sig, libc::SIG_IGN) };
         }
-        let (read, write) = UnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        write.set_nonblocking(true)?;
-        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, caught())?;
-        // Unblock only now: a signal that was pending while blocked lands in
-        // the pipe instead of meeting a default disposition.
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-        Ok(Signals { delivery })
+        // An inherited SIG_IGN on SIGCHLD makes the kernel reap children
+        // itself, and tend would never learn how its apps ended.
+        // SAFETY: SIG_DFL installs no code.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+        let mask = mask_of(caught().into_iter().chain(LIBC_INTERNAL));
+        sigprocmask(libc::SIG_SETMASK, mask)?;
+        // SAFETY: signalfd4 with a pointer to a live u64 and its size.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_signalfd4,
+                -1,
+                &mask as *const u64,
+                std::mem::size_of::<u64>(),
+                libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
+            )
+        };
+        if fd == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: signalfd4 returned a new fd that nothing else owns; fds
+        // fit in an int.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+        Ok(Signals { fd })
     }
 
     /// The fd to poll for readability.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.delivery.get_read().as_fd()
+        self.fd.as_fd()
     }
 
-    /// Every signal received since the last drain (each number once).
+    /// Every signal received since the last drain, each number once, in the
+    /// order they were first read.
     pub fn drain(&mut self) -> Vec<libc::c_int> {
-        self.delivery.pending().collect()
+        const BATCH: usize = 16;
+        // SAFETY: signalfd_siginfo is plain integers; all-zero is valid.
+        let mut buf: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+        let (mut seen, mut out) = (0u64, Vec::new());
+        loop {
+            // SAFETY: reading into a local buffer of the size given.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    std::mem::size_of_val(&buf),
+                )
+            };
+            if n <= 0 {
+                match Errno::last() {
+                    Errno::EINTR if n < 0 => continue,
+                    Errno::EAGAIN => {}
+                    e if n < 0 => crate::log::warn(&format!("reading signals: {e}")),
+                    _ => {}
+                }
+                return out;
+            }
+            let count = n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
+            for info in &buf[..count] {
+                let sig = info.ssi_signo as libc::c_int;
+                let bit = mask_of([sig]);
+                if (1..=crate::units::SIGRTMAX).contains(&sig)
+                    && !LIBC_INTERNAL.contains(&sig)
+                    && seen & bit == 0
+                {
+                    seen |= bit;
+                    out.push(sig);
+                }
+            }
+            if count < BATCH {
+                return out;
+            }
+        }
+    }
+}
+
+/// rt_sigprocmask(2) with a raw kernel mask.
+fn sigprocmask(how: libc::c_int, mask: u64) -> std::io::Result<()> {
+    // SAFETY: a pointer to a live u64 and its size; no old mask wanted.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            &mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if r == -1 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 
@@ -99,9 +186,9 @@ pub fn kill_group(pid: Pid, sig: libc::c_int) {
 /// whatever tend inherited or installed. Async-signal-safe: only
 /// rt_sigaction(2), no allocation. Call with every signal blocked.
 ///
-/// The raw syscall, because glibc's sigaction refuses signals 32 and 33 (its
-/// own); a parent may still have left them ignored, and an ignored signal
-/// survives exec.
+/// The raw syscall, because the C library's sigaction refuses the signals
+/// it keeps for itself; a parent may still have left them ignored, and an
+/// ignored signal survives exec.
 pub fn reset_for_child() {
     /// The kernel's `struct sigaction` on x86_64 and aarch64 (not glibc's).
     #[repr(C)]
@@ -120,7 +207,7 @@ pub fn reset_for_child() {
     // SAFETY: async-signal-safe; the pointer is to a local that outlives
     // the call, and the size is that of the kernel's mask.
     unsafe {
-        for sig in 1..=libc::SIGRTMAX() {
+        for sig in 1..=crate::units::SIGRTMAX {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::syscall(
                     libc::SYS_rt_sigaction,
@@ -134,28 +221,15 @@ pub fn reset_for_child() {
     }
 }
 
-/// Sets the calling thread's signal mask to `how` every signal.
-fn child_mask(block: bool) {
-    // SAFETY: async-signal-safe calls on a local set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        if block {
-            libc::sigfillset(&mut set);
-        } else {
-            libc::sigemptyset(&mut set);
-        }
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-}
-
 /// In a freshly forked child: blocks every signal until `child_unblock_all`.
 pub fn child_block_all() {
-    child_mask(true);
+    // Async-signal-safe: one system call. Nothing to report in a child.
+    let _ = sigprocmask(libc::SIG_SETMASK, u64::MAX);
 }
 
 /// In a freshly forked child, last before exec: the empty signal mask.
 pub fn child_unblock_all() {
-    child_mask(false);
+    let _ = sigprocmask(libc::SIG_SETMASK, 0);
 }
 
 #[cfg(test)]
@@ -177,8 +251,8 @@ mod tests {
             libc::SIGCONT,
             libc::SIGCHLD,
             libc::SIGPWR,
-            libc::SIGRTMIN() + 3,
-            libc::SIGRTMAX(),
+            37,
+            64,
         ] {
             assert!(set.contains(&s), "{s} must be caught");
         }
@@ -186,5 +260,11 @@ mod tests {
             !set.contains(&32) && !set.contains(&33),
             "glibc-internal signals"
         );
+    }
+
+    #[test]
+    fn masks_use_kernel_numbering() {
+        assert_eq!(mask_of([1]), 1);
+        assert_eq!(mask_of([libc::SIGTERM, 64]), 1 << 14 | 1 << 63);
     }
 }

@@ -194,7 +194,7 @@ impl Supervisor {
             libc::SIGINT,
             libc::SIGQUIT,
             libc::SIGPWR,
-            libc::SIGRTMIN() + 3,
+            units::SIGRTMIN + 3,
         ];
         if shutdown.contains(&sig) {
             let name = units::signal_name(sig);

@@ -146,13 +146,21 @@ const SIGNAL_NAMES: [(&str, libc::c_int); 31] = [
     ("SYS", libc::SIGSYS),
 ];
 
+/// The first real-time signal as glibc programs, systemd and podman number
+/// it (`SIGRTMIN+3` is 37 for all of them). The kernel's first is 32; the C
+/// libraries keep a few for themselves, musl one more than glibc, so
+/// `SIGRTMIN` would shift every name under musl.
+pub const SIGRTMIN: libc::c_int = 34;
+/// The last signal on Linux.
+pub const SIGRTMAX: libc::c_int = 64;
+
 /// Parses `SIGTERM`, `TERM`, `sigterm`, `SIGRTMIN+3`, `SIGRTMAX-1` or `15`.
 pub fn parse_signal(text: &str) -> Result<libc::c_int, String> {
     let invalid = || {
         format!("invalid signal {text:?}: expected a name like SIGTERM, SIGRTMIN+3, or a number")
     };
     if let Ok(n) = text.parse::<libc::c_int>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        return if (1..=SIGRTMAX).contains(&n) {
             Ok(n)
         } else {
             Err(invalid())
@@ -164,9 +172,9 @@ pub fn parse_signal(text: &str) -> Result<libc::c_int, String> {
         return Ok(n);
     }
     let (base, rest, sign) = if let Some(rest) = name.strip_prefix("RTMIN") {
-        (libc::SIGRTMIN(), rest, 1)
+        (SIGRTMIN, rest, 1)
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        (libc::SIGRTMAX(), rest, -1)
+        (SIGRTMAX, rest, -1)
     } else {
         return Err(invalid());
     };
@@ -182,7 +190,7 @@ pub fn parse_signal(text: &str) -> Result<libc::c_int, String> {
             .ok_or_else(invalid)?,
     };
     let n = base + sign * offset;
-    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+    if (SIGRTMIN..=SIGRTMAX).contains(&n) {
         Ok(n)
     } else {
         Err(invalid())
@@ -194,7 +202,7 @@ pub fn signal_name(sig: libc::c_int) -> String {
     if let Some((name, _)) = SIGNAL_NAMES.iter().find(|(_, n)| *n == sig) {
         return format!("SIG{name}");
     }
-    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let (min, max) = (SIGRTMIN, SIGRTMAX);
     if (min..=max).contains(&sig) {
         return if sig == min {
             "SIGRTMIN".to_string()
@@ -280,9 +288,9 @@ mod tests {
             ("TERM", libc::SIGTERM),
             ("sigint", libc::SIGINT),
             ("9", libc::SIGKILL),
-            ("SIGRTMIN", libc::SIGRTMIN()),
-            ("SIGRTMIN+3", libc::SIGRTMIN() + 3),
-            ("SIGRTMAX-1", libc::SIGRTMAX() - 1),
+            ("SIGRTMIN", SIGRTMIN),
+            ("SIGRTMIN+3", SIGRTMIN + 3),
+            ("SIGRTMAX-1", SIGRTMAX - 1),
             ("SIGPWR", libc::SIGPWR),
         ];
         for (text, n) in ok {

@@ -204,11 +204,11 @@ fn loopback_up() -> std::io::Result<()> {
             *dst = *src as libc::c_char;
         }
         let mut result = Ok(());
-        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) == -1 {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) == -1 {
             result = Err(std::io::Error::last_os_error());
         } else {
             req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) == -1 {
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req) == -1 {
                 result = Err(std::io::Error::last_os_error());
             }
         }

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEND_BUILT = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/tend")
+TEND_BUILT = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/tend")
 # The binary the runs use: a copy of TEND_BUILT taken once built (set_tend), so a
 # rebuild in the tree during a run cannot swap binaries between measurements.
 TEND = TEND_BUILT

@@ -10,6 +10,13 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Held by tests that must not share the machine with another test (they
+/// load it, or measure CPU and memory): the first one to take it runs.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The tend binary cargo built for these tests.
 pub fn tend_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tend")

@@ -1,0 +1,4 @@
+//! Fault injection: control.
+
+#[allow(unused_imports)]
+use crate::util::*;

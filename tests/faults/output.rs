@@ -1,0 +1,4 @@
+//! Fault injection: output.
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! Fault injection: procfs.
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! Fault injection: signals.
+
+#[allow(unused_imports)]
+use crate::util::*;

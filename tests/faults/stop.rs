@@ -1,0 +1,4 @@
+//! Fault injection: stop.
+
+#[allow(unused_imports)]
+use crate::util::*;

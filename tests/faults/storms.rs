@@ -1,0 +1,4 @@
+//! Fault injection: storms.
+
+#[allow(unused_imports)]
+use crate::util::*;

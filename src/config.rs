@@ -470,6 +470,11 @@ fn typed<T>(
     }
 }
 
+/// The most instances one app may have. Each is a process and a few
+/// hundred bytes of tend's memory; without a cap a typo (`instances =
+/// 4000000000`) would exhaust memory and take PID 1 down (found by fuzzing).
+const MAX_INSTANCES: u32 = 10_000;
+
 /// Merges defaults into one app, types every value and expands instances.
 fn build_app(
     name: &Spanned<String>,
@@ -638,11 +643,11 @@ fn build_app(
     let instances = pick!(instances)
         .map(|i| (i.span(), i.into_inner()))
         .unwrap_or((0..0, 1));
-    if instances.1 == 0 {
+    if !(1..=MAX_INSTANCES).contains(&instances.1) {
         problems.push(Problem {
             span: instances.0,
             key: key("instances"),
-            message: "must be at least 1".into(),
+            message: format!("must be between 1 and {MAX_INSTANCES}"),
         });
     }
     if problems.len() > before {
@@ -952,7 +957,7 @@ max_restarts = "ten"
             "init.toml:9:15: app.web.stop_signal: invalid signal \"SIGNOPE\"",
             "init.toml:10:11: app.web.restart: invalid restart policy \"sometimes\"",
             "init.toml:11:1: app.web.bogus: unknown field `bogus`",
-            "init.toml:12:13: app.web.instances: must be at least 1",
+            "init.toml:12:13: app.web.instances: must be between 1 and 10000",
             "init.toml:14:6: app.api: missing key \"command\"",
             "init.toml:15:10: app.api.after: no app named \"nope\"",
             "init.toml:15:18: app.api.after: app \"api\" cannot wait for itself",
@@ -1058,11 +1063,46 @@ max_restarts = "ten"
         );
     }
 
-    /// A fuzz smoke: thousands of mutations of real configs; every one is
-    /// accepted or rejected with problems whose spans lie in the text, and
-    /// the message renders. Never a panic.
+    /// Checks what holds for any text: a rejection lists problems whose
+    /// spans lie in the text and renders as `file:line:col: ...`; an
+    /// accepted config is internally consistent.
+    fn check_any(text: &str) -> bool {
+        match parse(text) {
+            Err(list) => {
+                assert!(!list.is_empty());
+                for p in &list {
+                    assert!(p.span.start <= text.len(), "span out of the text: {p:?}");
+                    assert!(!p.message.is_empty(), "{p:?}");
+                }
+                let rendered = Problems {
+                    file: "f".into(),
+                    text: text.to_string(),
+                    list,
+                }
+                .to_string();
+                assert!(rendered.starts_with("f:"), "{rendered}");
+                false
+            }
+            Ok(config) => {
+                let names: Vec<&str> = config.apps.iter().map(|a| a.app.as_str()).collect();
+                for app in &config.apps {
+                    assert!(!app.command.is_empty(), "{text}");
+                    for dep in &app.after {
+                        assert!(names.contains(&dep.as_str()), "{text}");
+                        assert_ne!(dep, &app.app, "{text}");
+                    }
+                    assert!(app.restart_delay <= app.max_restart_delay, "{text}");
+                    assert!((1..=crate::units::SIGRTMAX).contains(&app.stop_signal));
+                }
+                true
+            }
+        }
+    }
+
+    /// Fuzz target: mutations of real configs (mostly TOML syntax and
+    /// value errors).
     #[test]
-    fn mutated_configs_never_panic() {
+    fn fuzz_mutated_configs() {
         let seeds = [
             include_str!("../init.toml"),
             "[tend]\npoll_interval = \"1s\"\n[defaults]\nenv = { A = \"1\" }\n[app.a]\ncommand = [\"x\"]\nafter = [\"b\"]\n[app.b]\ncommand = \"y\"\ninstances = 2\n[app.b.health]\nhttp = \"http://127.0.0.1:1/\"\n",
@@ -1095,47 +1135,231 @@ max_restarts = "ten"
             "true",
             "instances = 0",
         ];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for round in 0..4000 {
-            let mut text = seeds[round % seeds.len()].to_string();
-            for _ in 0..1 + next() % 4 {
-                let at = (next() as usize) % (text.len() + 1);
-                let at = (0..=at)
-                    .rev()
-                    .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(0);
-                match next() % 3 {
-                    0 => text.insert_str(at, tokens[(next() as usize) % tokens.len()]),
-                    1 => {
-                        let end = (at + 1 + (next() as usize) % 8).min(text.len());
-                        let end = (end..=text.len())
-                            .find(|&i| text.is_char_boundary(i))
-                            .unwrap_or(text.len());
-                        text.replace_range(at..end, "");
+        crate::fuzz::run(
+            "config-mutations",
+            4000,
+            Duration::from_millis(500),
+            |rng| {
+                let mut text = seeds[rng.below(seeds.len())].to_string();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(text.len() + 1);
+                    let at = (0..=at)
+                        .rev()
+                        .find(|&i| text.is_char_boundary(i))
+                        .unwrap_or(0);
+                    match rng.below(3) {
+                        0 => text.insert_str(at, rng.pick(&tokens)),
+                        1 => {
+                            let end = (at + 1 + rng.below(8)).min(text.len());
+                            let end = (end..=text.len())
+                                .find(|&i| text.is_char_boundary(i))
+                                .unwrap_or(text.len());
+                            text.replace_range(at..end, "");
+                        }
+                        _ => text.insert(at, char::from(b' ' + rng.below(95) as u8)),
                     }
-                    _ => text.insert(at, char::from(b' ' + (next() % 95) as u8)),
                 }
-            }
-            if let Err(list) = parse(&text) {
-                assert!(!list.is_empty());
-                for p in &list {
-                    assert!(p.span.start <= text.len(), "span out of the text: {p:?}");
+                check_any(&text);
+            },
+        );
+    }
+
+    /// Fuzz target: well-formed TOML built from tend's own keys with values
+    /// of every kind, so that validation, not the TOML parser, is what
+    /// gets exercised: wrong types, out-of-range numbers, unknown and
+    /// cyclic `after`, instances, health checks, durations and sizes.
+    #[test]
+    fn fuzz_generated_configs() {
+        const APP_KEYS: [&str; 22] = [
+            "command",
+            "cwd",
+            "env",
+            "user",
+            "restart",
+            "restart_delay",
+            "max_restart_delay",
+            "max_restarts",
+            "restart_window",
+            "max_memory",
+            "stop_signal",
+            "stop_timeout",
+            "instances",
+            "after",
+            "critical",
+            "log",
+            "notify",
+            "watchdog",
+            "health",
+            "command",
+            "comand",
+            "restart",
+        ];
+        const TEND_KEYS: [&str; 8] = [
+            "poll_interval",
+            "log_format",
+            "socket",
+            "vm",
+            "hostname",
+            "root_rw",
+            "socket_group",
+            "pol_interval",
+        ];
+        const HEALTH_KEYS: [&str; 8] = [
+            "command",
+            "tcp",
+            "http",
+            "interval",
+            "timeout",
+            "retries",
+            "start_period",
+            "exec",
+        ];
+        const NAMES: [&str; 5] = ["a", "b", "web", "db", "a.b"];
+        const STRINGS: [&str; 24] = [
+            "\"1s\"",
+            "\"0s\"",
+            "\"100ms\"",
+            "\"2m\"",
+            "\"-1s\"",
+            "\"1.5s\"",
+            "\"256M\"",
+            "\"1G\"",
+            "\"0K\"",
+            "\"SIGTERM\"",
+            "\"SIGRTMIN+3\"",
+            "\"SIGRTMIN+31\"",
+            "\"99\"",
+            "\"always\"",
+            "\"never\"",
+            "\"on-failure\"",
+            "\"prefix\"",
+            "\"json\"",
+            "\"nobody\"",
+            "\"root:root\"",
+            "\"127.0.0.1:1\"",
+            "\"http://127.0.0.1:1/x\"",
+            "\"\"",
+            "\"/tmp\"",
+        ];
+        fn value(rng: &mut crate::fuzz::Rng, depth: usize) -> String {
+            match rng.below(if depth > 1 { 5 } else { 7 }) {
+                0 => rng.pick(&STRINGS).to_string(),
+                1 => rng
+                    .pick(&["0", "1", "-1", "3", "65536", "4294967296", "1e3", "0.5"])
+                    .to_string(),
+                2 => rng.pick(&["true", "false"]).to_string(),
+                3 => format!("\"{}\"", rng.pick(&NAMES)),
+                4 => "1979-05-27T07:32:00Z".to_string(),
+                5 => {
+                    let n = rng.below(4);
+                    let items: Vec<String> = (0..n).map(|_| value(rng, depth + 1)).collect();
+                    format!("[{}]", items.join(", "))
                 }
-                let rendered = Problems {
-                    file: "f".into(),
-                    text: text.clone(),
-                    list,
+                _ => {
+                    let n = rng.below(3);
+                    let items: Vec<String> = (0..n)
+                        .map(|_| format!("{} = {}", rng.pick(&NAMES), value(rng, depth + 1)))
+                        .collect();
+                    format!("{{ {} }}", items.join(", "))
                 }
-                .to_string();
-                assert!(rendered.starts_with("f:"), "{rendered}");
             }
         }
+        /// A value of the right type for `key`, mostly in range.
+        fn well_typed(rng: &mut crate::fuzz::Rng, key: &str) -> String {
+            let duration = [
+                "\"0s\"",
+                "\"100ms\"",
+                "\"1s\"",
+                "\"3s\"",
+                "\"1m\"",
+                "\"10h\"",
+            ];
+            match key {
+                "restart_delay" | "max_restart_delay" | "restart_window" | "stop_timeout"
+                | "watchdog" => rng.pick(&duration).to_string(),
+                "max_memory" => rng
+                    .pick(&["\"64M\"", "\"1G\"", "\"512K\"", "\"0\""])
+                    .to_string(),
+                "max_restarts" | "instances" => rng
+                    .pick(&["0", "1", "2", "3", "10000", "10001"])
+                    .to_string(),
+                "restart" => rng
+                    .pick(&["\"always\"", "\"never\"", "\"on-failure\""])
+                    .to_string(),
+                "stop_signal" => rng
+                    .pick(&["\"TERM\"", "\"SIGRTMIN+3\"", "\"15\"", "\"SIGKILL\""])
+                    .to_string(),
+                "critical" | "notify" => rng.pick(&["true", "false"]).to_string(),
+                "log" => rng.pick(&["\"prefix\"", "\"inherit\""]).to_string(),
+                "after" => {
+                    let n = rng.below(3);
+                    let items: Vec<String> = (0..n)
+                        .map(|_| format!("\"{}\"", rng.pick(&NAMES)))
+                        .collect();
+                    format!("[{}]", items.join(", "))
+                }
+                "env" => format!("{{ {} = \"v\" }}", rng.pick(&["A", "PATH", "B_1"])),
+                "user" => rng
+                    .pick(&["\"nobody\"", "\"0\"", "\"root:root\"", "\"65534\""])
+                    .to_string(),
+                "cwd" => "\"/tmp\"".to_string(),
+                "command" => rng
+                    .pick(&["\"echo hi\"", "[\"/bin/true\", \"x\"]"])
+                    .to_string(),
+                _ => value(rng, 0),
+            }
+        }
+        let mut accepted = 0;
+        crate::fuzz::run(
+            "config-generated",
+            3000,
+            Duration::from_millis(500),
+            |rng| {
+                let mut text = String::new();
+                if rng.chance(3) {
+                    text.push_str("[tend]\n");
+                    for _ in 0..rng.below(4) {
+                        let v = value(rng, 0);
+                        text.push_str(&format!("{} = {v}\n", rng.pick(&TEND_KEYS)));
+                    }
+                }
+                if rng.chance(3) {
+                    text.push_str("[defaults]\n");
+                    for _ in 0..rng.below(4) {
+                        let v = value(rng, 0);
+                        text.push_str(&format!("{} = {v}\n", rng.pick(&APP_KEYS)));
+                    }
+                }
+                for _ in 0..rng.below(4) {
+                    text.push_str(&format!("[app.{}]\n", rng.pick(&NAMES)));
+                    if !rng.chance(5) {
+                        text.push_str("command = [\"/bin/true\"]\n");
+                    }
+                    for _ in 0..rng.below(6) {
+                        let key = rng.pick(&APP_KEYS);
+                        let v = if rng.chance(4) {
+                            value(rng, 0)
+                        } else {
+                            well_typed(rng, key)
+                        };
+                        text.push_str(&format!("{key} = {v}\n"));
+                    }
+                    if rng.chance(4) {
+                        text.push_str(&format!("[app.{}.health]\n", rng.pick(&NAMES)));
+                        for _ in 0..rng.below(4) {
+                            let v = value(rng, 0);
+                            text.push_str(&format!("{} = {v}\n", rng.pick(&HEALTH_KEYS)));
+                        }
+                    }
+                }
+                if std::env::var_os("TEND_FUZZ_SHOW").is_some() {
+                    eprintln!("{text}");
+                }
+                accepted += usize::from(check_any(&text));
+            },
+        );
+        println!("fuzz config-generated: {accepted} inputs accepted");
+        assert!(accepted > 0, "the generator never reaches a valid config");
     }
 
     #[test]

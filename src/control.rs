@@ -466,38 +466,52 @@ mod tests {
         }
     }
 
-    /// A fuzz smoke: random bytes and mutated requests never panic, and
-    /// every rejection says why.
+    /// Fuzz target: random bytes and mutated requests never panic, every
+    /// rejection says why, and what is accepted round-trips through the
+    /// client's own encoding.
     #[test]
-    fn random_requests_are_rejected_cleanly() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let seeds: [&[u8]; 3] = [
+    fn fuzz_requests() {
+        let seeds: [&[u8]; 5] = [
             b"{\"cmd\":\"stop\",\"name\":\"web\"}",
             b"{\"cmd\":\"status\"}",
             b"{}",
+            b"{\"cmd\":\"restart\",\"name\":\"web.1\",\"x\":[1,{\"y\":null}]}",
+            b"{\"cmd\":\"reload\",\"name\":null}",
         ];
-        for round in 0..20_000 {
-            let mut line = seeds[round % seeds.len()].to_vec();
-            for _ in 0..1 + next() % 3 {
-                let at = (next() as usize) % (line.len() + 1);
-                match next() % 3 {
-                    0 => line.insert(at, next() as u8),
+        crate::fuzz::run("control-requests", 20_000, Duration::from_secs(1), |rng| {
+            let mut line = seeds[rng.below(seeds.len())].to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(line.len() + 1);
+                match rng.below(4) {
+                    0 => line.insert(at, rng.next() as u8),
                     1 if at < line.len() => {
                         line.remove(at);
                     }
-                    _ => line.insert(at, b"{}[]\":,"[(next() % 7) as usize]),
+                    2 => {
+                        let piece = rng.pick(&[
+                            "\"cmd\"",
+                            "\"name\"",
+                            "\"status\"",
+                            "\"start\"",
+                            "\"poweroff\"",
+                            "\\u0000",
+                            "\\ud800",
+                            "1e999",
+                            "[[[[",
+                            "}}",
+                            "\u{feff}",
+                            "\"é\"",
+                        ]);
+                        line.splice(at..at, piece.bytes());
+                    }
+                    _ => line.insert(at, b"{}[]\":,"[rng.below(7)]),
                 }
             }
-            if let Err(e) = parse_request(&line) {
-                assert!(!e.is_empty());
+            match parse_request(&line) {
+                Err(e) => assert!(!e.is_empty()),
+                Ok(req) => assert_eq!(parse_request(request_line(&req).as_bytes()).ok(), Some(req)),
             }
-        }
+        });
     }
 
     #[test]

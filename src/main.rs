@@ -14,6 +14,8 @@ mod control;
 mod ctl;
 mod error;
 mod event_loop;
+#[cfg(test)]
+mod fuzz;
 mod health;
 mod ids;
 mod log;

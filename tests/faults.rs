@@ -13,6 +13,7 @@ mod faults {
     pub mod control;
     pub mod output;
     pub mod procfs;
+    pub mod resources;
     pub mod signals;
     pub mod stop;
     pub mod storms;

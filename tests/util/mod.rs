@@ -238,6 +238,14 @@ impl Running {
 
     /// As `start`, with extra arguments after `-c FILE`.
     pub fn start_with(name: &str, toml: &str, extra: &[&str]) -> Running {
+        let prefix = pid1_prefix().expect("call skip_without_namespaces first");
+        Running::start_under(name, toml, extra, prefix)
+    }
+
+    /// As `start_with`, tend started by `prefix` (which must make it PID 1
+    /// of a new PID namespace, e.g. `prlimit ... unshare --pid --fork
+    /// --mount-proc`) instead of the usual `unshare`.
+    pub fn start_under(name: &str, toml: &str, extra: &[&str], prefix: &[&str]) -> Running {
         let dir = TempDir::new(name);
         let text = toml.replace("{dir}", &dir.path().display().to_string());
         let config = dir.join("init.toml");
@@ -246,7 +254,10 @@ impl Running {
         let file = std::fs::File::create(&log).expect("create log");
         let mut args = vec!["-c".to_string(), config.display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = tend_pid1(&args)
+        let child = Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg(tend_bin())
+            .args(&args)
             .env("INHERITED", "yes")
             .env("TEND_SOCKET", dir.join("tend.sock"))
             .stdout(file.try_clone().expect("dup log"))

@@ -97,3 +97,154 @@ pub fn run(name: &str, smoke: u64, slow: Duration, mut one: impl FnMut(&mut Rng)
         base.wrapping_add(done),
     );
 }
+
+/// Fuzz targets for the small parsers every bad input goes through: units
+/// (durations, sizes, signals), the command line, /proc/PID/stat,
+/// sd_notify messages and HTTP status lines.
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{cli, notify, probe, procfs, units};
+
+    /// Random text from pieces that matter to these parsers.
+    fn text(rng: &mut Rng, pieces: &[&str]) -> String {
+        let mut s = String::new();
+        for _ in 0..rng.below(6) {
+            match rng.below(4) {
+                0 => s.push(char::from(b' ' + rng.below(95) as u8)),
+                1 => s.push_str(rng.pick(&["é", "\0", "\n", "\r", ")", "(", "\u{7f}"])),
+                _ => s.push_str(rng.pick(pieces)),
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn fuzz_units() {
+        let pieces = [
+            "1",
+            "0",
+            "99999999999999999999",
+            "ms",
+            "s",
+            "m",
+            "h",
+            "K",
+            "M",
+            "G",
+            "T",
+            "B",
+            "KiB",
+            ".",
+            "-",
+            "+",
+            "SIG",
+            "RTMIN",
+            "RTMAX",
+            "TERM",
+            "sig",
+            "64",
+            "1e3",
+        ];
+        run("units", 20_000, Duration::from_millis(100), |rng| {
+            let t = text(rng, &pieces);
+            match units::parse_duration(&t) {
+                Ok(d) => assert_eq!(units::parse_duration(&units::format_duration(d)), Ok(d)),
+                Err(e) => assert!(e.contains(&format!("{t:?}")), "{e}"),
+            }
+            if let Err(e) = units::parse_size(&t) {
+                assert!(!e.is_empty());
+            }
+            match units::parse_signal(&t) {
+                Ok(n) => assert_eq!(units::parse_signal(&units::signal_name(n)), Ok(n)),
+                Err(e) => assert!(e.contains(&format!("{t:?}")), "{e}"),
+            }
+        });
+    }
+
+    #[test]
+    fn fuzz_command_line() {
+        let words = [
+            "-c",
+            "--config",
+            "--",
+            "status",
+            "--json",
+            "--check",
+            "stop",
+            "start",
+            "restart",
+            "reload",
+            "check",
+            "--restart",
+            "always",
+            "--restart-delay",
+            "3s",
+            "--max-restarts",
+            "-1",
+            "x",
+            "",
+            "-",
+            "--help",
+            "-h",
+            "--version",
+            "poweroff",
+            "/bin/true",
+        ];
+        run("command-line", 20_000, Duration::from_millis(100), |rng| {
+            let args: Vec<OsString> = (0..rng.below(6))
+                .map(|_| OsString::from(rng.pick(&words)))
+                .collect();
+            if let Err(e) = cli::parse(args) {
+                assert!(!e.is_empty());
+            }
+        });
+    }
+
+    #[test]
+    fn fuzz_proc_notify_http() {
+        let stat = "42 (sh) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 2000000 300 18446744073709551615";
+        let pieces = [
+            " ",
+            "(",
+            ")",
+            ") (",
+            "42",
+            "-1",
+            "18446744073709551616",
+            "READY=1",
+            "=",
+            "\n",
+            "HTTP/1.1 ",
+            "200",
+            "503",
+            " OK",
+            "\r\n",
+            "x",
+        ];
+        run(
+            "proc-notify-http",
+            20_000,
+            Duration::from_millis(100),
+            |rng| {
+                let mut line = stat.to_string();
+                let at = rng.below(line.len() + 1);
+                line.insert_str(at, &text(rng, &pieces));
+                if rng.chance(2) {
+                    let cut = rng.below(line.len() + 1);
+                    let cut = (0..=cut).rev().find(|&i| line.is_char_boundary(i));
+                    line.truncate(cut.unwrap_or(0));
+                }
+                let _ = procfs::parse_stat(&line);
+                let msg = text(rng, &pieces);
+                for (k, _) in notify::parse(&msg) {
+                    assert!(!k.contains('\n'));
+                }
+                let _ = probe::http_verdict(msg.as_bytes());
+            },
+        );
+    }
+}

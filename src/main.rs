@@ -249,12 +249,18 @@ fn check(given: Option<PathBuf>) -> Result<u8, Error> {
     for warning in machine_warnings(&config) {
         eprintln!("tend: {}: warning: {warning}", path.display());
     }
+    // Thousands of instances would bury the answer: name the first few.
+    const SHOWN: usize = 20;
     let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+    let more = match names.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     println!(
-        "{}: ok, {} apps: {}",
+        "{}: ok, {} apps: {}{more}",
         path.display(),
         names.len(),
-        names.join(", ")
+        names[..names.len().min(SHOWN)].join(", ")
     );
     Ok(0)
 }

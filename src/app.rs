@@ -490,12 +490,13 @@ impl App {
             spec.max_restarts,
             format_duration(spec.restart_window)
         );
+        // Even a zero delay goes through Backoff: the start happens at the
+        // next tick, after the loop has finished reaping and has served
+        // signals and clients. Spawning here, inside the reap loop, let a
+        // fast crash loop keep that loop busy for ever (found by the crash
+        // storm fault test).
         self.state = State::Backoff { until: now + delay };
-        let mut actions = vec![log(Level::Info, "restarting", msg)];
-        if delay.is_zero() {
-            actions.push(Action::Spawn);
-        }
-        actions
+        vec![log(Level::Info, "restarting", msg)]
     }
 
     fn fail(&mut self, now: Instant) -> Vec<Action> {
@@ -725,13 +726,15 @@ mod tests {
     }
 
     #[test]
-    fn zero_delay_restarts_at_once() {
+    fn zero_delay_restarts_at_the_next_tick() {
         let t = Instant::now();
         let mut a = app(Restart::Always);
         a.spec.restart_delay = Duration::ZERO;
         a.spec.max_restart_delay = Duration::ZERO;
         a.on_event(Event::Spawned { pid: pid(1) }, t);
-        assert_eq!(acts(a.on_event(exited(1), t)), [Action::Spawn]);
+        assert!(acts(a.on_event(exited(1), t)).is_empty());
+        assert_eq!(a.deadline(), Some(t));
+        assert_eq!(acts(a.on_event(Event::Tick, t)), [Action::Spawn]);
         a.on_event(Event::Spawned { pid: pid(2) }, t);
         assert_eq!(a.main_pid(), Some(pid(2)));
     }

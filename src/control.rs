@@ -14,7 +14,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Longest request accepted, newline included.
@@ -38,8 +37,17 @@ pub enum Request {
     Reboot,
 }
 
-#[derive(Deserialize)]
+/// Only to refuse duplicate fields.
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Strict {
+    cmd: String,
+    name: Option<String>,
+}
+
+/// The fields of a request object, typed by hand so that every error names
+/// the field (serde's derive would also take a JSON array for the struct).
 struct RawRequest {
     cmd: String,
     name: Option<String>,
@@ -47,8 +55,42 @@ struct RawRequest {
 
 /// Parses one request line: `{"cmd":"status"}`, `{"cmd":"stop","name":"web"}`.
 pub fn parse_request(line: &[u8]) -> Result<Request, String> {
-    let raw: RawRequest =
-        serde_json::from_slice(line).map_err(|e| format!("invalid request: {e}"))?;
+    let value: Value = serde_json::from_slice(line).map_err(|e| format!("invalid request: {e}"))?;
+    let Value::Object(fields) = value else {
+        return Err(format!(
+            "invalid request: expected a JSON object like {{\"cmd\":\"status\"}}, got {}",
+            kind_of(&value)
+        ));
+    };
+    let (mut cmd, mut name) = (None, None);
+    for (key, v) in fields {
+        if key != "cmd" && key != "name" {
+            return Err(format!(
+                "invalid request: unknown field {key:?} (expected \"cmd\" and \"name\")"
+            ));
+        }
+        let text = match v {
+            Value::String(text) => Some(text),
+            Value::Null if key == "name" => None,
+            other => {
+                return Err(format!(
+                    "invalid request: \"{key}\" must be a string, got {}",
+                    kind_of(&other)
+                ));
+            }
+        };
+        if key == "cmd" {
+            cmd = text;
+        } else {
+            name = text;
+        }
+    }
+    let raw = RawRequest {
+        cmd: cmd.ok_or("invalid request: missing field \"cmd\"")?,
+        name,
+    };
+    // A JSON map keeps the last of duplicate keys; serde's derive sees them.
+    serde_json::from_slice::<Strict>(line).map_err(|e| format!("invalid request: {e}"))?;
     let name = || {
         raw.name
             .clone()
@@ -69,6 +111,18 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         other => Err(format!(
             "unknown command {other:?} (expected status, start, stop, restart, reload, poweroff or reboot)"
         )),
+    }
+}
+
+/// A JSON value's kind and, for scalars, the value: `a number (7)`.
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("a boolean ({b})"),
+        Value::Number(n) => format!("a number ({n})"),
+        Value::String(s) => format!("a string ({s:?})"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
     }
 }
 
@@ -444,7 +498,7 @@ mod tests {
 
     #[test]
     fn bad_requests_say_why() {
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 9] = [
             (b"", "invalid request"),
             (b"not json", "invalid request"),
             (b"{\"cmd\":\"explode\"}", "unknown command \"explode\""),
@@ -453,8 +507,13 @@ mod tests {
                 b"{\"cmd\":\"status\",\"name\":\"x\"}",
                 "status takes no \"name\"",
             ),
-            (b"{\"cmd\":\"status\",\"extra\":1}", "unknown field `extra`"),
-            (b"{\"cmd\":5}", "invalid type"),
+            (
+                b"{\"cmd\":\"status\",\"extra\":1}",
+                "unknown field \"extra\"",
+            ),
+            (b"{\"cmd\":5}", "\"cmd\" must be a string, got a number (5)"),
+            (b"[\"stop\",\"db\"]", "expected a JSON object"),
+            (b"{\"name\":\"db\"}", "missing field \"cmd\""),
         ];
         for (line, want) in cases {
             let err = parse_request(line).unwrap_err();

@@ -47,14 +47,16 @@ pub fn parse_stat(text: &str) -> Option<Proc> {
 pub fn read_stat(pid: i32) -> Option<Proc> {
     let mut buf = [0u8; 1024];
     let text = read_small(&format!("/proc/{pid}/stat"), &mut buf)?;
-    parse_stat(text)
+    parse_stat(&text)
 }
 
 /// Reads a small /proc file into `buf` with one read; None on any error.
-fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+/// Lossy: a command name may be any bytes, and a process must not vanish
+/// from its tree because of its name (the fields after it are ASCII).
+fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<std::borrow::Cow<'a, str>> {
     let mut file = std::fs::File::open(path).ok()?;
     let n = file.read(buf).ok()?;
-    std::str::from_utf8(&buf[..n]).ok()
+    Some(String::from_utf8_lossy(&buf[..n]))
 }
 
 /// Every process visible in /proc, read in one pass, indexed by pid and by
@@ -78,7 +80,7 @@ impl Snapshot {
                     continue;
                 };
                 if let Some(p) =
-                    read_small(&format!("/proc/{pid}/stat"), &mut buf).and_then(parse_stat)
+                    read_small(&format!("/proc/{pid}/stat"), &mut buf).and_then(|t| parse_stat(&t))
                 {
                     procs.push(p);
                 }

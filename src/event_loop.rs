@@ -46,6 +46,11 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             };
             fds.push(PollFd::new(fd, events));
         }
+        if let Some(fd) = log::poll_fd() {
+            // SAFETY: fd 2 or the log sink's own fd, open for tend's life.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+        }
         let notify_at = fds.len();
         let has_notify = match sup.notify_fd() {
             Some(fd) => {
@@ -74,6 +79,7 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
         let notified = has_notify && fds[notify_at].revents().is_some_and(|r| !r.is_empty());
         drop(fds);
         let now = Instant::now();
+        log::flush();
         for sig in signals.drain() {
             sup.on_signal(sig, now);
         }

@@ -4,11 +4,94 @@
 //! With `log_format = "json"`, one object per line instead, with the stable
 //! fields `ts` (Unix seconds), `level`, `pid`, `app`, `event` and `msg`.
 //!
-//! One `write(2)` per line, so lines from tend never interleave mid-way with
-//! each other; write errors are ignored (a closed stderr must not stop PID 1).
+//! Lines are written whole, so lines from tend never interleave mid-way
+//! with each other; write errors are ignored (a closed stderr must not stop
+//! PID 1). While the supervisor loop runs, lines queue in a bounded sink
+//! written without blocking (`nonblocking`), which the loop flushes when
+//! stderr can take more: a stuck reader of tend's stderr must not stall PID
+//! 1. When the queue is full, lines are dropped and counted, and the count
+//! is reported once stderr drains.
 
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::output::Sink;
+
+/// tend's stderr as a non-blocking sink, while the supervisor loop runs.
+struct Queued {
+    sink: Sink,
+    dropped: u64,
+}
+
+static QUEUED: Mutex<Option<Queued>> = Mutex::new(None);
+
+fn queued() -> MutexGuard<'static, Option<Queued>> {
+    // One thread: a poisoned lock only means an earlier panic in a test.
+    QUEUED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// From now on, event lines queue and are written without blocking.
+pub fn nonblocking() {
+    *queued() = Some(Queued {
+        sink: Sink::new(2),
+        dropped: 0,
+    });
+}
+
+/// Back to direct writes, after trying for at most `limit` to write what
+/// is queued (tend is about to exit or power off).
+pub fn blocking(limit: Duration) {
+    if let Some(mut q) = queued().take() {
+        q.sink.drain(limit);
+    }
+}
+
+/// The fd to poll for POLLOUT while lines wait.
+pub fn poll_fd() -> Option<RawFd> {
+    use std::os::fd::AsRawFd;
+    queued()
+        .as_ref()
+        .and_then(|q| q.sink.poll_fd().map(|fd| fd.as_raw_fd()))
+}
+
+/// Writes what is queued, as far as stderr takes it without blocking.
+pub fn flush() {
+    if let Some(q) = queued().as_mut() {
+        q.sink.flush();
+        report_dropped(q);
+    }
+}
+
+fn report_dropped(q: &mut Queued) {
+    if q.dropped > 0 && !q.sink.full() {
+        let note = format_line(
+            Level::Warn,
+            None,
+            &format!("{} log lines dropped: nobody read stderr", q.dropped),
+        );
+        q.dropped = 0;
+        q.sink.push_line(b"", note.trim_end().as_bytes());
+    }
+}
+
+/// Writes one whole line (ending in a newline) to stderr.
+fn write_line(line: &str) {
+    let mut guard = queued();
+    match guard.as_mut() {
+        Some(q) if q.sink.full() => q.dropped += 1,
+        Some(q) => {
+            report_dropped(q);
+            q.sink
+                .push_line(b"", line.trim_end_matches('\n').as_bytes());
+        }
+        None => {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
+}
 
 /// How important an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,13 +186,13 @@ fn push_json_str(out: &mut String, text: &str) {
 /// One event of an app: `event` is a stable name (started, exited, ...).
 pub fn event(level: Level, app: &str, event: &str, msg: &str) {
     let line = format_event(level, Some(app), event, msg, JSON.load(Ordering::Relaxed));
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    write_line(&line);
 }
 
 /// Writes one event line to stderr.
 pub fn log(level: Level, app: Option<&str>, msg: &str) {
     let line = format_line(level, app, msg);
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    write_line(&line);
 }
 
 /// An informational event.

@@ -168,7 +168,9 @@ fn supervise(
         }
     });
     let mut sup = Supervisor::new(apps, opts);
+    log::nonblocking();
     let code = event_loop::run(&mut sup, &mut signals, server);
+    log::blocking(std::time::Duration::from_secs(1));
     Ok((code, sup.power()))
 }
 

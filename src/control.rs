@@ -24,6 +24,10 @@ pub const MAX_CONNECTIONS: usize = 16;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long a client has to send its request and read the answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// With every slot taken and clients waiting, a connection that has sent
+/// nothing for this long gives its slot to the next one: silent clients
+/// cannot keep `tend status` out (found by the control fault tests).
+const SILENT_GRACE: Duration = Duration::from_millis(250);
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +176,15 @@ struct Conn {
     eof: bool,
     output: Vec<u8>,
     written: usize,
+    opened: Instant,
     deadline: Instant,
+}
+
+impl Conn {
+    /// Has sent nothing and is owed nothing.
+    fn silent(&self) -> bool {
+        self.input.is_empty() && self.output.is_empty() && !self.eof
+    }
 }
 
 /// The listening socket and the connections being served.
@@ -237,9 +249,10 @@ impl Server {
     }
 
     /// The fds to poll, with the events each waits for.
-    pub fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
+    pub fn poll_fds(&self, now: Instant) -> Vec<(BorrowedFd<'_>, bool)> {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
-        if self.conns.len() < MAX_CONNECTIONS && self.accept_pause.is_none() {
+        let room = self.conns.len() < MAX_CONNECTIONS || self.evictable(now).is_some();
+        if room && self.accept_pause.is_none() {
             fds.push((self.listener.as_fd(), false));
         }
         for c in &self.conns {
@@ -248,13 +261,31 @@ impl Server {
         fds
     }
 
-    /// The earliest connection deadline.
+    /// The earliest connection deadline, or when a slot may be freed for
+    /// a waiting client.
     pub fn deadline(&self) -> Option<Instant> {
+        let full = self.conns.len() >= MAX_CONNECTIONS;
+        let freed = self
+            .conns
+            .iter()
+            .filter(|c| full && c.silent())
+            .map(|c| c.opened + SILENT_GRACE);
         self.conns
             .iter()
             .map(|c| c.deadline)
+            .chain(freed)
             .chain(self.accept_pause)
             .min()
+    }
+
+    /// The connection silent the longest, once past the grace period.
+    fn evictable(&self, now: Instant) -> Option<usize> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.silent() && c.opened + SILENT_GRACE <= now)
+            .min_by_key(|(_, c)| c.opened)
+            .map(|(i, _)| i)
     }
 
     /// Accepts, reads, answers and expires connections; `handle` turns each
@@ -290,11 +321,22 @@ impl Server {
             return;
         }
         self.accept_pause = None;
-        while self.conns.len() < MAX_CONNECTIONS {
+        loop {
+            let evict = match self.conns.len() < MAX_CONNECTIONS {
+                true => None,
+                false => match self.evictable(now) {
+                    Some(i) => Some(i),
+                    None => return,
+                },
+            };
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     if stream.set_nonblocking(true).is_err() {
                         continue;
+                    }
+                    if let Some(i) = evict {
+                        // Dropping the stream hangs up on the silent client.
+                        self.conns.swap_remove(i);
                     }
                     self.conns.push(Conn {
                         stream,
@@ -302,6 +344,7 @@ impl Server {
                         eof: false,
                         output: Vec::new(),
                         written: 0,
+                        opened: now,
                         deadline: now + CLIENT_TIMEOUT,
                     });
                 }

@@ -37,7 +37,10 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             }
         };
         let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
-        let server_fds = server.as_ref().map(Server::poll_fds).unwrap_or_default();
+        let server_fds = server
+            .as_ref()
+            .map(|s| s.poll_fds(Instant::now()))
+            .unwrap_or_default();
         for (fd, writing) in server_fds.into_iter().chain(sup.probe_fds()) {
             let events = if writing {
                 PollFlags::POLLOUT

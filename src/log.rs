@@ -8,9 +8,9 @@
 //! with each other; write errors are ignored (a closed stderr must not stop
 //! PID 1). While the supervisor loop runs, lines queue in a bounded sink
 //! written without blocking (`nonblocking`), which the loop flushes when
-//! stderr can take more: a stuck reader of tend's stderr must not stall PID
-//! 1. When the queue is full, lines are dropped and counted, and the count
-//! is reported once stderr drains.
+//! stderr can take more: a stuck reader of tend's stderr must not stall
+//! tend. When the queue is full, lines are dropped and counted, and the
+//! count is reported once stderr drains.
 
 use std::io::Write;
 use std::os::fd::RawFd;

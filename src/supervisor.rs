@@ -674,12 +674,21 @@ impl Supervisor {
         // be found below it. One snapshot serves every app of this turn: a
         // signal to one app does not move another app's processes.
         let members = self.members(&roots);
-        if let Some(pid) = main {
-            kill_group(pid, sig);
-        }
-        for p in members {
-            if main.is_none_or(|m| p.pgrp != m.as_raw()) {
-                signal_process(p, sig);
+        // As systemd does: a stopped process acts on the stop signal only
+        // once continued, so SIGCONT follows it. Without it a SIGSTOPped
+        // app always waits out stop_timeout and dies by SIGKILL.
+        let signals: &[libc::c_int] = match sig {
+            libc::SIGKILL | libc::SIGCONT | libc::SIGSTOP => &[sig],
+            _ => &[sig, libc::SIGCONT],
+        };
+        for &sig in signals {
+            if let Some(pid) = main {
+                kill_group(pid, sig);
+            }
+            for p in &members {
+                if main.is_none_or(|m| p.pgrp != m.as_raw()) {
+                    signal_process(*p, sig);
+                }
             }
         }
     }

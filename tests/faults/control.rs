@@ -156,7 +156,9 @@ fn a_hundred_clients_at_once_are_served_sixteen_at_a_time_and_restarts_go_on() {
                     .unwrap_or_else(|e| panic!("round {round}: connection {i} refused: {e}"))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(300));
+        // Under the 250 ms after which a silent slot goes to a waiting
+        // client (tests below).
+        std::thread::sleep(Duration::from_millis(150));
         let held = clients_held(tend, &sock);
         held_max = held_max.max(held);
         assert_eq!(
@@ -300,7 +302,7 @@ fn hold_idle(t: &Running, n: usize) -> (Vec<Duration>, Duration, usize) {
 }
 
 #[test]
-fn fifty_silent_clients_are_dropped_after_the_timeout_in_waves_of_sixteen() {
+fn fifty_silent_clients_give_way_to_a_real_one_and_are_dropped() {
     if skip_without_namespaces() {
         return;
     }
@@ -314,31 +316,21 @@ fn fifty_silent_clients_are_dropped_after_the_timeout_in_waves_of_sixteen() {
     let secs = window.elapsed().as_secs_f64();
     let during = started(&t) - s0;
     let rate = during as f64 / secs;
-    // 16 at a time, each for the 2 s client timeout: 50 idle clients are
-    // gone after 4 waves, the first no sooner than the timeout.
-    let waves = 50usize.div_ceil(MAX_CONNECTIONS) as u32;
+    // 16 slots; while clients wait in the backlog, a slot held silent for
+    // 250 ms goes to the next one; the rest go at the 2 s client timeout.
     let first = *gone.iter().min().unwrap();
     let last = *gone.iter().max().unwrap();
     assert!(held_max <= MAX_CONNECTIONS, "tend held {held_max} at once");
     assert!(
-        first >= CLIENT_TIMEOUT - Duration::from_millis(100),
+        first >= Duration::from_millis(200),
         "an idle client was dropped after {first:?}"
     );
     assert!(
-        last <= CLIENT_TIMEOUT * waves + Duration::from_secs(2),
+        last <= CLIENT_TIMEOUT + Duration::from_secs(2),
         "the last idle client was dropped after {last:?}"
     );
-    let early = gone
-        .iter()
-        .filter(|g| **g < CLIENT_TIMEOUT + Duration::from_millis(900))
-        .count();
-    assert_eq!(early, MAX_CONNECTIONS, "the first wave: {gone:?}");
-    // The status request queued behind them was answered once its turn
-    // came: within the waves, not never.
-    assert!(
-        waited <= CLIENT_TIMEOUT * waves + Duration::from_secs(2),
-        "{waited:?}"
-    );
+    // The status request queued behind them got a slot promptly.
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
     // Supervision went on at its pace (about 5 runs a second).
     assert!(
         rate >= 2.0,
@@ -360,7 +352,6 @@ fn fifty_silent_clients_are_dropped_after_the_timeout_in_waves_of_sixteen() {
 }
 
 #[test]
-#[ignore = "defect: 16 silent clients hold every slot for 2 s each, so `tend status` queued behind 50 of them exceeds its own 5 s timeout"]
 fn tend_status_answers_while_fifty_silent_clients_are_held() {
     if skip_without_namespaces() {
         return;

@@ -267,3 +267,42 @@ fn shutdown_kills_stopped_escaped_layers() {
         took.as_millis()
     );
 }
+
+/// SIGCONT follows the stop signal, as systemd sends it: a SIGSTOPped app
+/// with a TERM handler gets to run it and ends gracefully at once, rather
+/// than waiting out stop_timeout for SIGKILL.
+#[test]
+fn a_sigstopped_app_is_continued_after_its_stop_signal_and_ends_gracefully() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let _serial = serial();
+    let t = Running::start(
+        "stop-cont",
+        "[app.paused]\ncommand = \"trap 'echo graceful; exit 0' TERM; echo up; while :; do sleep 0.1; done\"\nstop_timeout = \"10s\"\n",
+    );
+    t.wait_for("up", 1, T);
+    t.wait_socket();
+    let main = app_host_pid(&t, "paused");
+    signal(main, libc::SIGSTOP);
+    wait_stopped(main);
+    let asked = Instant::now();
+    let out = t.ctl(&["stop", "paused"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    t.wait_for("app=paused: stopped", 1, T);
+    let took = asked.elapsed();
+    assert!(
+        t.log().contains("graceful"),
+        "the TERM handler never ran:\n{}",
+        t.log()
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "a stop of a SIGSTOPped app took {took:?} (stop_timeout 10s)"
+    );
+    println!(
+        "FIGURE stop-cont: a SIGSTOPped app with a TERM handler ended gracefully {} ms after \
+         tend stop (stop_timeout 10s)",
+        took.as_millis()
+    );
+}

@@ -168,6 +168,16 @@ pub fn parse_signal(text: &str) -> Result<libc::c_int, String> {
     }
     let upper = text.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    // `SIG32`: how signal_name spells a number with no name (found by fuzzing).
+    if let Ok(n) = name.parse::<libc::c_int>()
+        && name.bytes().all(|b| b.is_ascii_digit())
+    {
+        return if (1..=SIGRTMAX).contains(&n) {
+            Ok(n)
+        } else {
+            Err(invalid())
+        };
+    }
     if let Some(&(_, n)) = SIGNAL_NAMES.iter().find(|(known, _)| *known == name) {
         return Ok(n);
     }
@@ -292,6 +302,8 @@ mod tests {
             ("SIGRTMIN+3", SIGRTMIN + 3),
             ("SIGRTMAX-1", SIGRTMAX - 1),
             ("SIGPWR", libc::SIGPWR),
+            ("SIG32", 32),
+            ("33", 33),
         ];
         for (text, n) in ok {
             assert_eq!(parse_signal(text), Ok(n), "{text}");
@@ -305,6 +317,8 @@ mod tests {
             "SIGRTMIN+99",
             "SIGRTMIN-1",
             "RTMAX+1",
+            "SIG65",
+            "SIG+5",
         ] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }

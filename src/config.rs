@@ -1135,33 +1135,28 @@ max_restarts = "ten"
             "true",
             "instances = 0",
         ];
-        crate::fuzz::run(
-            "config-mutations",
-            4000,
-            Duration::from_millis(500),
-            |rng| {
-                let mut text = seeds[rng.below(seeds.len())].to_string();
-                for _ in 0..1 + rng.below(4) {
-                    let at = rng.below(text.len() + 1);
-                    let at = (0..=at)
-                        .rev()
-                        .find(|&i| text.is_char_boundary(i))
-                        .unwrap_or(0);
-                    match rng.below(3) {
-                        0 => text.insert_str(at, rng.pick(&tokens)),
-                        1 => {
-                            let end = (at + 1 + rng.below(8)).min(text.len());
-                            let end = (end..=text.len())
-                                .find(|&i| text.is_char_boundary(i))
-                                .unwrap_or(text.len());
-                            text.replace_range(at..end, "");
-                        }
-                        _ => text.insert(at, char::from(b' ' + rng.below(95) as u8)),
+        crate::fuzz::run("config-mutations", 4000, Duration::from_secs(2), |rng| {
+            let mut text = seeds[rng.below(seeds.len())].to_string();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(text.len() + 1);
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                match rng.below(3) {
+                    0 => text.insert_str(at, rng.pick(&tokens)),
+                    1 => {
+                        let end = (at + 1 + rng.below(8)).min(text.len());
+                        let end = (end..=text.len())
+                            .find(|&i| text.is_char_boundary(i))
+                            .unwrap_or(text.len());
+                        text.replace_range(at..end, "");
                     }
+                    _ => text.insert(at, char::from(b' ' + rng.below(95) as u8)),
                 }
-                check_any(&text);
-            },
-        );
+            }
+            check_any(&text);
+        });
     }
 
     /// Fuzz target: well-formed TOML built from tend's own keys with values
@@ -1310,54 +1305,49 @@ max_restarts = "ten"
             }
         }
         let mut accepted = 0;
-        crate::fuzz::run(
-            "config-generated",
-            3000,
-            Duration::from_millis(500),
-            |rng| {
-                let mut text = String::new();
-                if rng.chance(3) {
-                    text.push_str("[tend]\n");
-                    for _ in 0..rng.below(4) {
-                        let v = value(rng, 0);
-                        text.push_str(&format!("{} = {v}\n", rng.pick(&TEND_KEYS)));
-                    }
-                }
-                if rng.chance(3) {
-                    text.push_str("[defaults]\n");
-                    for _ in 0..rng.below(4) {
-                        let v = value(rng, 0);
-                        text.push_str(&format!("{} = {v}\n", rng.pick(&APP_KEYS)));
-                    }
-                }
+        crate::fuzz::run("config-generated", 3000, Duration::from_secs(2), |rng| {
+            let mut text = String::new();
+            if rng.chance(3) {
+                text.push_str("[tend]\n");
                 for _ in 0..rng.below(4) {
-                    text.push_str(&format!("[app.{}]\n", rng.pick(&NAMES)));
-                    if !rng.chance(5) {
-                        text.push_str("command = [\"/bin/true\"]\n");
-                    }
-                    for _ in 0..rng.below(6) {
-                        let key = rng.pick(&APP_KEYS);
-                        let v = if rng.chance(4) {
-                            value(rng, 0)
-                        } else {
-                            well_typed(rng, key)
-                        };
-                        text.push_str(&format!("{key} = {v}\n"));
-                    }
-                    if rng.chance(4) {
-                        text.push_str(&format!("[app.{}.health]\n", rng.pick(&NAMES)));
-                        for _ in 0..rng.below(4) {
-                            let v = value(rng, 0);
-                            text.push_str(&format!("{} = {v}\n", rng.pick(&HEALTH_KEYS)));
-                        }
+                    let v = value(rng, 0);
+                    text.push_str(&format!("{} = {v}\n", rng.pick(&TEND_KEYS)));
+                }
+            }
+            if rng.chance(3) {
+                text.push_str("[defaults]\n");
+                for _ in 0..rng.below(4) {
+                    let v = value(rng, 0);
+                    text.push_str(&format!("{} = {v}\n", rng.pick(&APP_KEYS)));
+                }
+            }
+            for _ in 0..rng.below(4) {
+                text.push_str(&format!("[app.{}]\n", rng.pick(&NAMES)));
+                if !rng.chance(5) {
+                    text.push_str("command = [\"/bin/true\"]\n");
+                }
+                for _ in 0..rng.below(6) {
+                    let key = rng.pick(&APP_KEYS);
+                    let v = if rng.chance(4) {
+                        value(rng, 0)
+                    } else {
+                        well_typed(rng, key)
+                    };
+                    text.push_str(&format!("{key} = {v}\n"));
+                }
+                if rng.chance(4) {
+                    text.push_str(&format!("[app.{}.health]\n", rng.pick(&NAMES)));
+                    for _ in 0..rng.below(4) {
+                        let v = value(rng, 0);
+                        text.push_str(&format!("{} = {v}\n", rng.pick(&HEALTH_KEYS)));
                     }
                 }
-                if std::env::var_os("TEND_FUZZ_SHOW").is_some() {
-                    eprintln!("{text}");
-                }
-                accepted += usize::from(check_any(&text));
-            },
-        );
+            }
+            if std::env::var_os("TEND_FUZZ_SHOW").is_some() {
+                eprintln!("{text}");
+            }
+            accepted += usize::from(check_any(&text));
+        });
         println!("fuzz config-generated: {accepted} inputs accepted");
         assert!(accepted > 0, "the generator never reaches a valid config");
     }

@@ -149,7 +149,7 @@ mod tests {
             "64",
             "1e3",
         ];
-        run("units", 20_000, Duration::from_millis(100), |rng| {
+        run("units", 20_000, Duration::from_secs(1), |rng| {
             let t = text(rng, &pieces);
             match units::parse_duration(&t) {
                 Ok(d) => assert_eq!(units::parse_duration(&units::format_duration(d)), Ok(d)),
@@ -194,7 +194,7 @@ mod tests {
             "poweroff",
             "/bin/true",
         ];
-        run("command-line", 20_000, Duration::from_millis(100), |rng| {
+        run("command-line", 20_000, Duration::from_secs(1), |rng| {
             let args: Vec<OsString> = (0..rng.below(6))
                 .map(|_| OsString::from(rng.pick(&words)))
                 .collect();
@@ -225,26 +225,21 @@ mod tests {
             "\r\n",
             "x",
         ];
-        run(
-            "proc-notify-http",
-            20_000,
-            Duration::from_millis(100),
-            |rng| {
-                let mut line = stat.to_string();
-                let at = rng.below(line.len() + 1);
-                line.insert_str(at, &text(rng, &pieces));
-                if rng.chance(2) {
-                    let cut = rng.below(line.len() + 1);
-                    let cut = (0..=cut).rev().find(|&i| line.is_char_boundary(i));
-                    line.truncate(cut.unwrap_or(0));
-                }
-                let _ = procfs::parse_stat(&line);
-                let msg = text(rng, &pieces);
-                for (k, _) in notify::parse(&msg) {
-                    assert!(!k.contains('\n'));
-                }
-                let _ = probe::http_verdict(msg.as_bytes());
-            },
-        );
+        run("proc-notify-http", 20_000, Duration::from_secs(1), |rng| {
+            let mut line = stat.to_string();
+            let at = rng.below(line.len() + 1);
+            line.insert_str(at, &text(rng, &pieces));
+            if rng.chance(2) {
+                let cut = rng.below(line.len() + 1);
+                let cut = (0..=cut).rev().find(|&i| line.is_char_boundary(i));
+                line.truncate(cut.unwrap_or(0));
+            }
+            let _ = procfs::parse_stat(&line);
+            let msg = text(rng, &pieces);
+            for (k, _) in notify::parse(&msg) {
+                assert!(!k.contains('\n'));
+            }
+            let _ = probe::http_verdict(msg.as_bytes());
+        });
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::storms::{kb, status};
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
@@ -64,27 +65,6 @@ fn clients_held(pid: u32, sock: &Path) -> usize {
         })
         .unwrap_or(0);
     held.saturating_sub(1)
-}
-
-/// A `/proc/PID/status` size field (`VmRSS`, `VmHWM`) in KB.
-fn kb(pid: u32, field: &str) -> u64 {
-    status_field(pid, field)
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// `tend status --json` through the client, and how long it took.
-fn status(t: &Running) -> (Value, Duration) {
-    let started = Instant::now();
-    let out = t.ctl(&["status", "--json"]);
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "status failed after {took:?}: {}\n{}",
-        stderr(&out),
-        t.log()
-    );
-    (serde_json::from_slice(&out.stdout).unwrap(), took)
 }
 
 /// name -> pid of every app, from a status reply.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::storms::{app_entry as app, fd_count, kb};
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
@@ -136,24 +137,6 @@ fn where_is(pid: u32) -> String {
     format!("wchan {wchan:?}, syscall {nr} on fd {fd}")
 }
 
-/// A `/proc/PID/status` size field (`VmRSS`, `VmHWM`) in KB.
-fn kb(pid: u32, field: &str) -> u64 {
-    status_field(pid, field)
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The status entry of app `name`.
-fn app(v: &Value, name: &str) -> Value {
-    v["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-}
-
 /// A pipe: (read end, write end), both close-on-exec (the write end loses
 /// it when it becomes a child's stdout).
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -167,13 +150,6 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 /// Number of lines in a file of the test dir.
 fn runs(dir: &TempDir, name: &str) -> usize {
     dir.read(name).lines().count()
-}
-
-/// Open fds of a process.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 #[test]

@@ -14,37 +14,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
+use super::storms::{app_entry as app, status};
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
 const STATUS_BOUND: Duration = Duration::from_secs(1);
-
-/// `tend status --json` and how long it took.
-fn status(t: &Running) -> (Value, Duration) {
-    let started = Instant::now();
-    let out = t.ctl(&["status", "--json"]);
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "status failed after {took:?}: {}\n{}",
-        stderr(&out),
-        t.log()
-    );
-    (serde_json::from_slice(&out.stdout).unwrap(), took)
-}
-
-/// The status entry of app `name`.
-fn app(v: &Value, name: &str) -> Value {
-    v["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-}
 
 /// tend's WARN and ERROR lines, except those about the apps named.
 fn complaints(t: &Running, except: &[&str]) -> Vec<String> {

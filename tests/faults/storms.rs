@@ -490,3 +490,24 @@ log = "prefix"
         "FIGURE leaks: {restarts} restarts in {secs:.1} s (half with log = prefix), tend fds {fds0} -> {fds1}, tend RSS {rss0} -> {rss1} KB"
     );
 }
+
+/// A `/proc/PID/status` size field (`VmRSS`, `VmHWM`) in KB.
+pub(crate) fn kb(pid: u32, field: &str) -> u64 {
+    status_field(pid, field)
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `tend status --json` through the client, and how long it took.
+pub(crate) fn status(t: &Running) -> (Value, Duration) {
+    let started = Instant::now();
+    let out = t.ctl(&["status", "--json"]);
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "status failed after {took:?}: {}\n{}",
+        stderr(&out),
+        t.log()
+    );
+    (serde_json::from_slice(&out.stdout).unwrap(), took)
+}

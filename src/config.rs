@@ -368,12 +368,14 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
         .map(|(n, _, _)| n.get_ref().as_str())
         .collect();
     for (name, raw, bad) in &raw_apps {
+        let room = MAX_INSTANCES.saturating_sub(u32::try_from(apps.len()).unwrap_or(u32::MAX));
         apps.extend(build_app(
             name,
             raw,
             bad,
             &defaults_raw,
             &app_names,
+            room,
             &mut problems,
         ));
     }
@@ -470,18 +472,21 @@ fn typed<T>(
     }
 }
 
-/// The most instances one app may have. Each is a process and a few
-/// hundred bytes of tend's memory; without a cap a typo (`instances =
-/// 4000000000`) would exhaust memory and take PID 1 down (found by fuzzing).
+/// The most app instances one file may declare, all apps together. Each is
+/// a process and a few hundred bytes of tend's memory; without a cap a typo
+/// (`instances = 4000000000`, found by fuzzing, or a large `[defaults]
+/// instances` over many apps) would exhaust memory and take PID 1 down.
 const MAX_INSTANCES: u32 = 10_000;
 
-/// Merges defaults into one app, types every value and expands instances.
+/// Merges defaults into one app, types every value and expands instances,
+/// at most `room` of them.
 fn build_app(
     name: &Spanned<String>,
     raw: &RawApp,
     bad_keys: &[String],
     defaults: &RawApp,
     app_names: &[&str],
+    room: u32,
     problems: &mut Vec<Problem>,
 ) -> Vec<AppSpec> {
     let n = name.get_ref();
@@ -648,6 +653,14 @@ fn build_app(
             span: instances.0,
             key: key("instances"),
             message: format!("must be between 1 and {MAX_INSTANCES}"),
+        });
+    } else if instances.1 > room {
+        problems.push(Problem {
+            span: instances.0.clone(),
+            key: key("instances"),
+            message: format!(
+                "too many instances: at most {MAX_INSTANCES} in one file, all apps together"
+            ),
         });
     }
     if problems.len() > before {
@@ -1350,6 +1363,18 @@ max_restarts = "ten"
         });
         println!("fuzz config-generated: {accepted} inputs accepted");
         assert!(accepted > 0, "the generator never reaches a valid config");
+    }
+
+    #[test]
+    fn instances_are_capped_over_all_apps() {
+        let mut text = String::from("[defaults]\ninstances = 4000\n");
+        for name in ["a", "b", "c"] {
+            text.push_str(&format!("[app.{name}]\ncommand = \"x\"\n"));
+        }
+        let got = parse(&text).unwrap_err();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].key, "app.c.instances");
+        assert!(got[0].message.contains("at most 10000"), "{got:?}");
     }
 
     #[test]

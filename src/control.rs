@@ -185,6 +185,21 @@ impl Conn {
     fn silent(&self) -> bool {
         self.input.is_empty() && self.output.is_empty() && !self.eof
     }
+
+    /// Bytes (or EOF) wait to be read.
+    fn has_input(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: peeking one byte into a local from a socket we own.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n >= 0
+    }
 }
 
 /// The listening socket and the connections being served.
@@ -261,15 +276,17 @@ impl Server {
         fds
     }
 
-    /// The earliest connection deadline, or when a slot may be freed for
-    /// a waiting client.
-    pub fn deadline(&self) -> Option<Instant> {
+    /// The earliest connection deadline, or when a slot may next be freed
+    /// for a waiting client. A slot already free to take is not a deadline:
+    /// the listener is polled then, and a waiting client wakes the loop.
+    pub fn deadline(&self, now: Instant) -> Option<Instant> {
         let full = self.conns.len() >= MAX_CONNECTIONS;
         let freed = self
             .conns
             .iter()
             .filter(|c| full && c.silent())
-            .map(|c| c.opened + SILENT_GRACE);
+            .map(|c| c.opened + SILENT_GRACE)
+            .filter(|&t| t > now);
         self.conns
             .iter()
             .map(|c| c.deadline)
@@ -278,12 +295,13 @@ impl Server {
             .min()
     }
 
-    /// The connection silent the longest, once past the grace period.
+    /// The connection silent the longest, once past the grace period. One
+    /// whose request arrived since the last read is not silent.
     fn evictable(&self, now: Instant) -> Option<usize> {
         self.conns
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.silent() && c.opened + SILENT_GRACE <= now)
+            .filter(|(_, c)| c.silent() && c.opened + SILENT_GRACE <= now && !c.has_input())
             .min_by_key(|(_, c)| c.opened)
             .map(|(i, _)| i)
     }

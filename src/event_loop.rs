@@ -26,7 +26,7 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
         let deadline = sup
             .next_deadline()
             .into_iter()
-            .chain(server.as_ref().and_then(Server::deadline))
+            .chain(server.as_ref().and_then(|s| s.deadline(Instant::now())))
             .min();
         let timeout = match deadline {
             None => PollTimeout::NONE,

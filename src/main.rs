@@ -170,7 +170,9 @@ fn supervise(
     let mut sup = Supervisor::new(apps, opts);
     log::nonblocking();
     let code = event_loop::run(&mut sup, &mut signals, server);
-    log::blocking(std::time::Duration::from_secs(1));
+    // The apps' output has had its second (flush_output); a stuck stderr
+    // must not hold the exit much longer.
+    log::blocking(std::time::Duration::from_millis(500));
     Ok((code, sup.power()))
 }
 

@@ -107,7 +107,7 @@ impl Sink {
     pub fn flush(&mut self) {
         let mut done = 0;
         while done < self.queue.len() {
-            let buf = &self.queue[done..];
+            let buf = whole_lines(&self.queue[done..]);
             // SAFETY: writing from a live buffer to an fd we hold.
             let n = unsafe {
                 match self.target {
@@ -149,6 +149,22 @@ impl Sink {
             unsafe { libc::poll(&mut p, 1, 50) };
             self.flush();
         }
+    }
+}
+
+/// The next write: whole lines of at most PIPE_BUF bytes when they fit. A
+/// pipe takes such a write whole or not at all, so the other writers of
+/// tend's stdout and stderr (tend's event lines, apps writing there
+/// directly) never land in the middle of a line. Only a line longer than
+/// PIPE_BUF can be split.
+fn whole_lines(queue: &[u8]) -> &[u8] {
+    const PIPE_BUF: usize = 4096;
+    if queue.len() <= PIPE_BUF {
+        return queue;
+    }
+    match queue[..PIPE_BUF].iter().rposition(|&b| b == b'\n') {
+        Some(end) => &queue[..=end],
+        None => &queue[..PIPE_BUF],
     }
 }
 
@@ -246,6 +262,21 @@ pub fn split_lines(partial: &mut Vec<u8>, data: &[u8]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_are_whole_lines_up_to_pipe_buf() {
+        let short = b"a\nbb\n";
+        assert_eq!(whole_lines(short), short);
+        let mut many = Vec::new();
+        for _ in 0..1000 {
+            many.extend_from_slice(b"0123456789\n");
+        }
+        let first = whole_lines(&many);
+        assert!(first.len() <= 4096 && first.ends_with(b"\n"));
+        assert_eq!(first.len() % 11, 0);
+        let long = vec![b'x'; 10_000];
+        assert_eq!(whole_lines(&long).len(), 4096);
+    }
 
     #[test]
     fn lines_are_split_on_newlines_and_at_the_cap() {

@@ -677,8 +677,14 @@ impl Supervisor {
         // As systemd does: a stopped process acts on the stop signal only
         // once continued, so SIGCONT follows it. Without it a SIGSTOPped
         // app always waits out stop_timeout and dies by SIGKILL.
+        // Not after a stop-type signal: SIGCONT discards a pending one.
         let signals: &[libc::c_int] = match sig {
-            libc::SIGKILL | libc::SIGCONT | libc::SIGSTOP => &[sig],
+            libc::SIGKILL
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU => &[sig],
             _ => &[sig, libc::SIGCONT],
         };
         for &sig in signals {

@@ -19,6 +19,38 @@ const T: Duration = Duration::from_secs(20);
 /// stop_timeout ("1s") + 1 s.
 const BOUND: Duration = Duration::from_secs(2);
 
+/// SIGTERM to tend; asserts it exits 0 within BOUND and that the apps' own
+/// stops got every process (none was left for the last sweep tend makes as
+/// PID 1). How long it took.
+fn shut_down(t: &mut Running) -> Duration {
+    let began = Instant::now();
+    t.signal(libc::SIGTERM);
+    let mut status = None;
+    let ended = wait_until(BOUND + Duration::from_secs(3), || {
+        status = t.child.try_wait().unwrap();
+        status.is_some()
+    });
+    let took = began.elapsed();
+    assert!(
+        ended,
+        "tend still runs {took:?} after SIGTERM:\n{}",
+        t.log()
+    );
+    assert_eq!(status.unwrap().code(), Some(0), "{}", t.log());
+    assert!(
+        took < BOUND,
+        "tend took {took:?} to shut down (stop_timeout 1s):\n{}",
+        t.log()
+    );
+    assert_eq!(
+        t.count("remaining processes"),
+        0,
+        "the stops left processes behind:\n{}",
+        t.log()
+    );
+    took
+}
+
 /// Waits until process `pid` is stopped by a signal (state T).
 fn wait_stopped(pid: u32) {
     let stopped = wait_until(Duration::from_secs(5), || {
@@ -69,33 +101,7 @@ stop_timeout = "1s"
     }
     let everything: Vec<ProcId> = descendants(tend).into_iter().filter_map(proc_id).collect();
 
-    let began = Instant::now();
-    t.signal(libc::SIGTERM);
-    let mut status = None;
-    let ended = wait_until(BOUND + Duration::from_secs(3), || {
-        status = t.child.try_wait().unwrap();
-        status.is_some()
-    });
-    let took = began.elapsed();
-    assert!(
-        ended,
-        "tend still runs {took:?} after SIGTERM:\n{}",
-        t.log()
-    );
-    assert_eq!(status.unwrap().code(), Some(0), "{}", t.log());
-    assert!(
-        took < BOUND,
-        "tend took {took:?} to shut down (stop_timeout 1s):\n{}",
-        t.log()
-    );
-    // The apps' own stops got every process: none was left for the last
-    // sweep tend makes as PID 1.
-    assert_eq!(
-        t.count("remaining processes"),
-        0,
-        "the stops left processes behind:\n{}",
-        t.log()
-    );
+    let took = shut_down(&mut t);
     let left: Vec<ProcId> = everything.into_iter().filter(|&p| present(p)).collect();
     assert!(left.is_empty(), "left in the namespace: {left:?}");
     println!(
@@ -235,31 +241,7 @@ fn shutdown_kills_stopped_escaped_layers() {
     t.wait_socket();
     let tree = stubborn_tree(&t);
 
-    let began = Instant::now();
-    t.signal(libc::SIGTERM);
-    let mut status = None;
-    let ended = wait_until(BOUND + Duration::from_secs(3), || {
-        status = t.child.try_wait().unwrap();
-        status.is_some()
-    });
-    let took = began.elapsed();
-    assert!(
-        ended,
-        "tend still runs {took:?} after SIGTERM:\n{}",
-        t.log()
-    );
-    assert_eq!(status.unwrap().code(), Some(0), "{}", t.log());
-    assert!(
-        took < BOUND,
-        "tend took {took:?} to shut down (stop_timeout 1s):\n{}",
-        t.log()
-    );
-    assert_eq!(
-        t.count("remaining processes"),
-        0,
-        "stubborn's stop left processes behind:\n{}",
-        t.log()
-    );
+    let took = shut_down(&mut t);
     let left: Vec<ProcId> = tree.into_iter().filter(|&p| present(p)).collect();
     assert!(left.is_empty(), "left: {left:?}");
     println!(

@@ -13,18 +13,6 @@ use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
 
-/// `tend status --json`, parsed.
-fn status(t: &Running) -> Value {
-    let out = t.ctl(&["status", "--json"]);
-    assert!(
-        out.status.success(),
-        "status failed: {}\n{}",
-        stderr(&out),
-        t.log()
-    );
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
-}
-
 /// The status entry of app `name`.
 fn app(v: &Value, name: &str) -> Value {
     v["apps"]
@@ -66,7 +54,7 @@ fn status_shows_the_right_pids_and_states() {
     assert!(wait_until(T, || ["web.0", "web.1", "db"]
         .iter()
         .all(|n| own_pid(&t, n) > 0)));
-    let v = status(&t);
+    let v = status_json(&t);
     assert_eq!(v["pid"], 1, "tend is PID 1");
     for name in ["web.0", "web.1", "db"] {
         let a = app(&v, name);
@@ -104,14 +92,14 @@ fn restart_changes_only_that_pid_and_stop_start_work() {
     assert!(wait_until(T, || ["web.0", "web.1", "db"]
         .iter()
         .all(|n| own_pid(&t, n) > 0)));
-    let before = status(&t);
+    let before = status_json(&t);
 
     let out = t.ctl(&["restart", "web.1"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(wait_until(T, || app(&status(&t), "web.1")["pid"]
+    assert!(wait_until(T, || app(&status_json(&t), "web.1")["pid"]
         != app(&before, "web.1")["pid"]
-        && app(&status(&t), "web.1")["state"] == "running"));
-    let after = status(&t);
+        && app(&status_json(&t), "web.1")["state"] == "running"));
+    let after = status_json(&t);
     assert_eq!(app(&after, "web.1")["pid"], own_pid(&t, "web.1"));
     assert_eq!(
         app(&after, "web.0")["pid"],
@@ -132,11 +120,11 @@ fn restart_changes_only_that_pid_and_stop_start_work() {
     // stop NAME acts on every instance; a stopped app stays stopped.
     assert!(t.ctl(&["stop", "web"]).status.success());
     assert!(wait_until(T, || {
-        let v = status(&t);
+        let v = status_json(&t);
         app(&v, "web.0")["state"] == "stopped" && app(&v, "web.1")["state"] == "stopped"
     }));
     std::thread::sleep(Duration::from_millis(1500));
-    let v = status(&t);
+    let v = status_json(&t);
     assert_eq!(app(&v, "web.0")["state"], "stopped", "no restart by policy");
     assert_eq!(app(&v, "web.0")["pid"], Value::Null);
 
@@ -149,8 +137,8 @@ fn restart_changes_only_that_pid_and_stop_start_work() {
     );
 
     assert!(t.ctl(&["start", "web.0"]).status.success());
-    assert!(wait_until(T, || app(&status(&t), "web.0")["state"] == "running"));
-    assert_eq!(app(&status(&t), "web.1")["state"], "stopped");
+    assert!(wait_until(T, || app(&status_json(&t), "web.0")["state"] == "running"));
+    assert_eq!(app(&status_json(&t), "web.1")["state"], "stopped");
 
     let out = t.ctl(&["stop", "nope"]);
     assert_eq!(out.status.code(), Some(1));
@@ -200,7 +188,7 @@ command = "echo $$ >> {dir}/removed; exec sleep 600"
     assert!(wait_until(T, || ["same", "changed", "removed"]
         .iter()
         .all(|n| own_pid(&t, n) > 0)));
-    let before = status(&t);
+    let before = status_json(&t);
     let config = t.dir.join("init.toml");
     let d = t.dir.path().display();
     std::fs::write(
@@ -226,7 +214,7 @@ command = "echo $$ >> {d}/added; exec sleep 600"
     );
     assert!(
         wait_until(T, || {
-            let v = status(&t);
+            let v = status_json(&t);
             let names: Vec<&str> = v["apps"]
                 .as_array()
                 .unwrap()
@@ -243,7 +231,7 @@ command = "echo $$ >> {d}/added; exec sleep 600"
         "{}",
         t.log()
     );
-    let after = status(&t);
+    let after = status_json(&t);
     assert_eq!(
         app(&after, "same")["pid"],
         app(&before, "same")["pid"],
@@ -272,7 +260,7 @@ command = "echo $$ >> {d}/added; exec sleep 600"
         "{err}"
     );
     assert_eq!(t.count("reload failed, nothing changed"), 1);
-    let v = status(&t);
+    let v = status_json(&t);
     assert_eq!(app(&v, "same")["pid"], app(&after, "same")["pid"]);
     assert_eq!(app(&v, "added")["state"], "running");
 
@@ -285,11 +273,14 @@ command = "echo $$ >> {d}/added; exec sleep 600"
     t.signal(libc::SIGHUP);
     t.wait_for("SIGHUP: reloaded", 1, T);
     assert!(
-        wait_until(T, || status(&t)["apps"].as_array().unwrap().len() == 1),
+        wait_until(T, || status_json(&t)["apps"].as_array().unwrap().len() == 1),
         "{}",
         t.log()
     );
-    assert_eq!(app(&status(&t), "same")["pid"], app(&before, "same")["pid"]);
+    assert_eq!(
+        app(&status_json(&t), "same")["pid"],
+        app(&before, "same")["pid"]
+    );
 }
 
 #[test]
@@ -398,7 +389,7 @@ fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
         t.log()
     );
     assert!(t.ctl(&["start", "only"]).status.success());
-    assert!(wait_until(T, || app(&status(&t), "only")["state"] == "running"));
+    assert!(wait_until(T, || app(&status_json(&t), "only")["state"] == "running"));
     // start during a slow stop: started again once stopped.
     assert!(t.ctl(&["stop", "only"]).status.success());
     assert!(t.ctl(&["start", "only"]).status.success());
@@ -407,7 +398,7 @@ fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
         "{}",
         t.log()
     );
-    assert!(wait_until(T, || app(&status(&t), "only")["state"] == "running"));
+    assert!(wait_until(T, || app(&status_json(&t), "only")["state"] == "running"));
 }
 
 #[test]

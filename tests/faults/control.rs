@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::storms::{kb, status};
+use super::storms::kb;
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
@@ -116,7 +116,7 @@ fn a_hundred_clients_at_once_are_served_sixteen_at_a_time_and_restarts_go_on() {
     t.wait_socket();
     let tend = t.pid();
     let sock = t.dir.join("tend.sock");
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     // The crash loop's own rate, undisturbed.
     let s0 = started(&t);
     std::thread::sleep(Duration::from_secs(2));
@@ -190,7 +190,7 @@ fn a_hundred_clients_at_once_are_served_sixteen_at_a_time_and_restarts_go_on() {
     let rate = during as f64 / secs;
     // Once the flood is over, a plain client answers at once, nothing was
     // restarted by it, and every slot is free again.
-    let (after, took) = status(&t);
+    let (after, took) = status_timed(&t);
     assert!(took < STATUS_BOUND, "status after the flood took {took:?}");
     assert_eq!(
         pids(&before)
@@ -289,7 +289,7 @@ fn fifty_silent_clients_give_way_to_a_real_one_and_are_dropped() {
     let _serial = serial();
     let t = Running::start("ctl-idle", CRASH_LOOP);
     t.wait_socket();
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     let s0 = started(&t);
     let window = Instant::now();
     let (gone, waited, held_max) = hold_idle(&t, 50);
@@ -317,7 +317,7 @@ fn fifty_silent_clients_give_way_to_a_real_one_and_are_dropped() {
         "{during} restarts in {secs:.1} s of idle clients:\n{}",
         t.log()
     );
-    let (after, took) = status(&t);
+    let (after, took) = status_timed(&t);
     assert!(took < STATUS_BOUND, "status took {took:?}");
     let idle_pid = |v: &Value| pids(v).into_iter().find(|(n, _)| n == "idle").unwrap();
     assert_eq!(idle_pid(&before), idle_pid(&after));
@@ -364,7 +364,7 @@ fn requests_of_10_mb_without_a_newline_are_cut_off_at_4_kib() {
     t.wait_socket();
     let tend = t.pid();
     let sock = t.dir.join("tend.sock");
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     let hwm_before = kb(tend, "VmHWM");
     // 20 clients at once (more than are served at a time), each sending
     // 10 MB of 'x' without a newline.
@@ -428,7 +428,7 @@ fn requests_of_10_mb_without_a_newline_are_cut_off_at_4_kib() {
         hwm < hwm_before + 1024,
         "tend's VmHWM grew from {hwm_before} to {hwm} KB"
     );
-    let (after, took) = status(&t);
+    let (after, took) = status_timed(&t);
     assert!(took < STATUS_BOUND, "status took {took:?}");
     let idle_pid = |v: &Value| pids(v).into_iter().find(|(n, _)| n == "idle").unwrap();
     assert_eq!(idle_pid(&before), idle_pid(&after));
@@ -461,7 +461,7 @@ command = "exec sleep 600"
     t.wait_socket();
     let tend = t.pid();
     let sock = t.dir.join("tend.sock");
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     let long_name = "n".repeat(3000);
     let long_request = format!("{{\"cmd\":\"stop\",\"name\":\"{long_name}\"}}\n");
     // (request, pieces the error must contain)
@@ -595,7 +595,7 @@ command = "exec sleep 600"
         stderr(&out)
     );
     // Nothing was stopped or restarted, tend is up.
-    let (after, took) = status(&t);
+    let (after, took) = status_timed(&t);
     assert_eq!(pids(&before), pids(&after));
     assert!(
         after["apps"]
@@ -625,12 +625,12 @@ fn a_json_array_is_not_a_request() {
     let t = Running::start("ctl-array", "[app.db]\ncommand = \"exec sleep 600\"\n");
     t.wait_socket();
     let sock = t.dir.join("tend.sock");
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     // The protocol is one JSON object per line (src/control.rs).
     let stop = ask_raw(&sock, b"[\"stop\",\"db\"]\n");
     let short = ask_raw(&sock, b"[\"status\"]\n");
     std::thread::sleep(Duration::from_millis(300));
-    let (after, _) = status(&t);
+    let (after, _) = status_timed(&t);
     assert_eq!(pids(&before), pids(&after), "db was stopped by {stop}");
     assert!(stop.contains("\"ok\":false"), "{stop}");
     assert!(!short.contains("RawRequest"), "{short}");

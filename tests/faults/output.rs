@@ -116,14 +116,7 @@ impl Tend {
 
 impl Drop for Tend {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            for pid in children_of(self.child.id()) {
-                // SAFETY: kill(2) with plain integers.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        kill_namespace(&mut self.child);
     }
 }
 

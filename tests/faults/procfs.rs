@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::storms::{app_entry as app, status};
+use super::storms::app_entry as app;
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
@@ -126,7 +126,7 @@ max_restarts = 1000
     );
     t.wait_socket();
     let tend = t.pid();
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     let calm = ["churn.0", "churn.1", "deep", "escape", "orphans", "steady"];
     let cpu0 = cpu_ticks(tend);
     let pid0 = last_pid();
@@ -134,7 +134,7 @@ max_restarts = 1000
     let mut worst = Duration::ZERO;
     let mut asks = 0;
     while window.elapsed() < Duration::from_secs(4) {
-        worst = worst.max(status(&t).1);
+        worst = worst.max(status_timed(&t).1);
         asks += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -151,7 +151,7 @@ max_restarts = 1000
         pid_max - pid0 + pid1 - 300
     };
     let forks = created as f64 / secs;
-    let (after, _) = status(&t);
+    let (after, _) = status_timed(&t);
     let memory_restarts = t.count("memory limit");
     let hog_restarts = t.count("app=hog: memory limit");
     let noise = complaints(&t, &["hog"]);
@@ -263,7 +263,7 @@ stop_timeout = "1s"
         !named(tend, b"a) R\n1 (x").is_empty(),
         "the odd name is not what the kernel shows"
     );
-    let (before, _) = status(&t);
+    let (before, _) = status_timed(&t);
     // oddleft's main exits at 0.3 s; its setsid'd child is stopped.
     assert!(
         wait_until(Duration::from_secs(5), || t
@@ -276,10 +276,10 @@ stop_timeout = "1s"
     let window = Instant::now();
     let mut worst = Duration::ZERO;
     while window.elapsed() < Duration::from_secs(2) {
-        worst = worst.max(status(&t).1);
+        worst = worst.max(status_timed(&t).1);
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (after, _) = status(&t);
+    let (after, _) = status_timed(&t);
     for name in ["zombie", "odd", "bigargs", "nobody"] {
         let (a, b) = (app(&before, name), app(&after, name));
         assert_eq!(a["pid"], b["pid"], "{name} changed pid:\n{}", t.log());
@@ -356,7 +356,7 @@ max_restarts = 1000
             .sum::<u64>()
     };
     assert!(wait_until(T, || real() > 40 << 10), "perl never grew");
-    let (v, _) = status(&t);
+    let (v, _) = status_timed(&t);
     let shown = app(&v, "hidden")["rss"].as_u64().unwrap_or(0);
     let caught = wait_until(Duration::from_secs(3), || {
         t.count("app=hidden: memory limit") >= 1

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::storms::{
-    ProcId, alive, app_entry, app_host_pid, assert_tend_alive, proc_id, rss_kb, status_json,
-    zombies,
+    ProcId, alive, app_entry, app_host_pid, assert_tend_alive, proc_id, rss_kb, zombies,
 };
 use crate::util::*;
 

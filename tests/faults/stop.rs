@@ -9,8 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::storms::{
-    ProcId, alive, app_entry, app_host_pid, assert_tend_alive, host_pid, present, proc_id,
-    status_json, zombies,
+    ProcId, alive, app_entry, app_host_pid, assert_tend_alive, host_pid, present, proc_id, zombies,
 };
 use crate::util::*;
 

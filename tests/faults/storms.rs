@@ -12,18 +12,6 @@ use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
 
-/// `tend status --json` of `t`, parsed; panics with the log when it fails.
-pub(crate) fn status_json(t: &Running) -> Value {
-    let out = t.ctl(&["status", "--json"]);
-    assert!(
-        out.status.success(),
-        "status failed: {}\n{}",
-        stderr(&out),
-        t.log()
-    );
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
-}
-
 /// The status entry of app `name`.
 pub(crate) fn app_entry(v: &Value, name: &str) -> Value {
     v["apps"]
@@ -496,18 +484,4 @@ pub(crate) fn kb(pid: u32, field: &str) -> u64 {
     status_field(pid, field)
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-/// `tend status --json` through the client, and how long it took.
-pub(crate) fn status(t: &Running) -> (Value, Duration) {
-    let started = Instant::now();
-    let out = t.ctl(&["status", "--json"]);
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "status failed after {took:?}: {}\n{}",
-        stderr(&out),
-        t.log()
-    );
-    (serde_json::from_slice(&out.stdout).unwrap(), took)
 }

@@ -323,16 +323,41 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // Killing unshare's child (tend, PID 1) takes the namespace down.
-        if let Ok(None) = self.child.try_wait() {
-            for pid in children_of(self.child.id()) {
-                // SAFETY: kill(2) with plain integers.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        kill_namespace(&mut self.child);
     }
+}
+
+/// Kills the PID 1 that `unshare` (the process `child`) started, which
+/// takes its namespace down, and `unshare` itself, unless already gone.
+pub fn kill_namespace(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        for pid in children_of(child.id()) {
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// `tend status --json` of `t`, parsed; panics with the log when it fails.
+pub fn status_json(t: &Running) -> serde_json::Value {
+    status_timed(t).0
+}
+
+/// `tend status --json` of `t`, parsed, and how long it took.
+pub fn status_timed(t: &Running) -> (serde_json::Value, Duration) {
+    let started = Instant::now();
+    let out = t.ctl(&["status", "--json"]);
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "status failed after {took:?}: {}\n{}",
+        stderr(&out),
+        t.log()
+    );
+    let v = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    (v, took)
 }
 
 /// Pids (host view) of every process in the subtree under `root`.

@@ -1,0 +1,454 @@
+//! Raw → typed: one section at a time, each bad key reported on its own
+//! (`section`); every string value typed with the span of its problem
+//! (`typed`); per app, `[defaults]` merged under the app's keys, values
+//! typed, `after` names and health tables checked and instances expanded
+//! under a cap over the whole file (`build_app`, `build_health`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::raw::{RawApp, RawCommandBox, RawHealth};
+use super::{AppSpec, LogMode, Problem};
+use crate::health::{self, HealthSpec, Probe};
+use crate::policy::Restart;
+use crate::units;
+
+/// Deserializes one section, reporting each bad key on its own; the good
+/// keys still come back (so their values are checked too), with the names
+/// of the bad ones.
+pub(super) fn section<T: for<'de> Deserialize<'de>>(
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+    problems: &mut Vec<Problem>,
+) -> Option<(T, Vec<String>)> {
+    let DeValue::Table(table) = value.get_ref() else {
+        problems.push(Problem {
+            span: value.span(),
+            key: path.to_string(),
+            message: format!("expected a table, found {}", value.get_ref().type_str()),
+        });
+        return None;
+    };
+    let mut good = DeTable::new();
+    let mut bad = Vec::new();
+    for (key, item) in table.iter() {
+        let mut single = DeTable::new();
+        single.insert(key.clone(), item.clone());
+        let one = Spanned::new(item.span(), DeValue::Table(single));
+        match T::deserialize(ValueDeserializer::from(one)) {
+            Ok(_) => {
+                good.insert(key.clone(), item.clone());
+            }
+            Err(e) => {
+                problems.push(Problem {
+                    span: e.span().unwrap_or_else(|| key.span()),
+                    key: format!("{path}.{}", key.get_ref()),
+                    message: e.message().trim().to_string(),
+                });
+                bad.push(key.get_ref().to_string());
+            }
+        }
+    }
+    let good = Spanned::new(value.span(), DeValue::Table(good));
+    match T::deserialize(ValueDeserializer::from(good)) {
+        Ok(t) => Some((t, bad)),
+        Err(e) => {
+            problems.push(Problem {
+                span: e.span().unwrap_or_else(|| value.span()),
+                key: path.to_string(),
+                message: e.message().trim().to_string(),
+            });
+            None
+        }
+    }
+}
+
+/// Types one optional string value, recording a problem when it is bad.
+pub(super) fn typed<T>(
+    value: &Option<Spanned<String>>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    let value = value.as_ref()?;
+    match parse(value.get_ref()) {
+        Ok(t) => Some(t),
+        Err(message) => {
+            problems.push(Problem {
+                span: value.span(),
+                key: key.to_string(),
+                message,
+            });
+            None
+        }
+    }
+}
+
+/// The most app instances one file may declare, all apps together. Each is
+/// a process and a few hundred bytes of tend's memory; without a cap a typo
+/// (`instances = 4000000000`, found by fuzzing, or a large `[defaults]
+/// instances` over many apps) would exhaust memory and take PID 1 down.
+pub(super) const MAX_INSTANCES: u32 = 10_000;
+
+/// Merges defaults into one app, types every value and expands instances,
+/// at most `room` of them.
+pub(super) fn build_app(
+    name: &Spanned<String>,
+    raw: &RawApp,
+    bad_keys: &[String],
+    defaults: &RawApp,
+    app_names: &[&str],
+    room: u32,
+    problems: &mut Vec<Problem>,
+) -> Vec<AppSpec> {
+    let n = name.get_ref();
+    let key = |k: &str| format!("app.{n}.{k}");
+    let before = problems.len();
+    if n.is_empty()
+        || !n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        problems.push(Problem {
+            span: name.span(),
+            key: format!("app.{n}"),
+            message: "invalid app name: use letters, digits, '-' and '_'".into(),
+        });
+    }
+    macro_rules! pick {
+        ($field:ident) => {
+            raw.$field.clone().or_else(|| defaults.$field.clone())
+        };
+    }
+    let mut spec = AppSpec::new(n, Vec::new());
+    match pick!(command) {
+        None if bad_keys.iter().any(|k| k == "command") => {}
+        None => problems.push(Problem {
+            span: name.span(),
+            key: format!("app.{n}"),
+            message: "missing key \"command\"".into(),
+        }),
+        Some(c) => {
+            let RawCommandBox(words, shell) = c.get_ref().clone();
+            if words.is_empty() || words[0].is_empty() {
+                problems.push(Problem {
+                    span: c.span(),
+                    key: key("command"),
+                    message: "empty command".into(),
+                });
+            } else if shell {
+                spec.command = ["/bin/sh", "-c", &words[0]].map(OsString::from).to_vec();
+            } else {
+                spec.command = words.into_iter().map(OsString::from).collect();
+            }
+        }
+    }
+    spec.cwd = pick!(cwd).map(|c| PathBuf::from(c.into_inner()));
+    spec.env = defaults.env.clone().unwrap_or_default();
+    spec.env.extend(raw.env.clone().unwrap_or_default());
+    spec.user = pick!(user).map(Spanned::into_inner);
+    spec.group = pick!(group).map(Spanned::into_inner);
+    if let Some(r) = typed(&pick!(restart), &key("restart"), problems, Restart::parse) {
+        spec.restart = r;
+    }
+    let duration = |field: Option<Spanned<String>>, k: &str, problems: &mut Vec<Problem>| {
+        typed(&field, &key(k), problems, units::parse_duration)
+    };
+    if let Some(d) = duration(pick!(restart_delay), "restart_delay", problems) {
+        spec.restart_delay = d;
+    }
+    match duration(pick!(max_restart_delay), "max_restart_delay", problems) {
+        Some(d) => spec.max_restart_delay = d,
+        // Unset: the default cap, but never below the first delay.
+        None => spec.max_restart_delay = spec.max_restart_delay.max(spec.restart_delay),
+    }
+    if spec.max_restart_delay < spec.restart_delay
+        && let Some(m) = pick!(max_restart_delay)
+    {
+        problems.push(Problem {
+            span: m.span(),
+            key: key("max_restart_delay"),
+            message: format!(
+                "{} is shorter than restart_delay ({})",
+                units::format_duration(spec.max_restart_delay),
+                units::format_duration(spec.restart_delay)
+            ),
+        });
+    }
+    if let Some(m) = pick!(max_restarts) {
+        spec.max_restarts = m.into_inner();
+    }
+    if let Some(d) = duration(pick!(restart_window), "restart_window", problems) {
+        spec.restart_window = d;
+        if d.is_zero()
+            && let Some(w) = pick!(restart_window)
+        {
+            problems.push(Problem {
+                span: w.span(),
+                key: key("restart_window"),
+                message: "must be longer than 0s (it would turn max_restarts off)".into(),
+            });
+        }
+    }
+    spec.max_memory = typed(
+        &pick!(max_memory),
+        &key("max_memory"),
+        problems,
+        units::parse_size,
+    );
+    if let Some(s) = typed(
+        &pick!(stop_signal),
+        &key("stop_signal"),
+        problems,
+        units::parse_signal,
+    ) {
+        spec.stop_signal = s;
+    }
+    if let Some(d) = duration(pick!(stop_timeout), "stop_timeout", problems) {
+        spec.stop_timeout = d;
+    }
+    spec.critical = pick!(critical).unwrap_or(false);
+    if let Some(mode) = typed(&pick!(log), &key("log"), problems, |s| match s {
+        "inherit" => Ok(LogMode::Inherit),
+        "prefix" => Ok(LogMode::Prefix),
+        _ => Err(format!(
+            "invalid log mode {s:?}: expected inherit or prefix"
+        )),
+    }) {
+        spec.log = mode;
+    }
+    spec.notify = pick!(notify).unwrap_or(false);
+    spec.watchdog = duration(pick!(watchdog), "watchdog", problems);
+    if let Some(w) = pick!(watchdog) {
+        if !spec.notify {
+            problems.push(Problem {
+                span: w.span(),
+                key: key("watchdog"),
+                message: "needs notify = true (WATCHDOG=1 comes through NOTIFY_SOCKET)".into(),
+            });
+        } else if spec.watchdog.is_some_and(|d| d.is_zero()) {
+            problems.push(Problem {
+                span: w.span(),
+                key: key("watchdog"),
+                message: "must be longer than 0s".into(),
+            });
+        }
+    }
+    if let Some(h) = pick!(health) {
+        spec.health = build_health(&h, &key("health"), problems);
+    }
+    if let Some(after) = pick!(after) {
+        for dep in after.get_ref() {
+            let d = dep.get_ref();
+            if d == n {
+                problems.push(Problem {
+                    span: dep.span(),
+                    key: key("after"),
+                    message: format!("app {n:?} cannot wait for itself"),
+                });
+            } else if !app_names.contains(&d.as_str()) {
+                problems.push(Problem {
+                    span: dep.span(),
+                    key: key("after"),
+                    message: format!("no app named {d:?}"),
+                });
+            } else if !spec.after.contains(d) {
+                spec.after.push(d.clone());
+            }
+        }
+    }
+    let instances = pick!(instances)
+        .map(|i| (i.span(), i.into_inner()))
+        .unwrap_or((0..0, 1));
+    if !(1..=MAX_INSTANCES).contains(&instances.1) {
+        problems.push(Problem {
+            span: instances.0,
+            key: key("instances"),
+            message: format!("must be between 1 and {MAX_INSTANCES}"),
+        });
+    } else if instances.1 > room {
+        problems.push(Problem {
+            span: instances.0.clone(),
+            key: key("instances"),
+            message: format!(
+                "too many instances: at most {MAX_INSTANCES} in one file, all apps together"
+            ),
+        });
+    }
+    if problems.len() > before {
+        return Vec::new();
+    }
+    if instances.1 == 1 {
+        return vec![spec];
+    }
+    (0..instances.1)
+        .map(|i| AppSpec {
+            name: format!("{n}.{i}"),
+            instance: i,
+            ..spec.clone()
+        })
+        .collect()
+}
+
+/// Types an app's `[app.NAME.health]` table.
+fn build_health(
+    raw: &Spanned<RawHealth>,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<HealthSpec> {
+    let h = raw.get_ref();
+    let sub = |k: &str| format!("{key}.{k}");
+    let before = problems.len();
+    let probes = [h.command.is_some(), h.tcp.is_some(), h.http.is_some()];
+    if probes.iter().filter(|&&p| p).count() != 1 {
+        problems.push(Problem {
+            span: raw.span(),
+            key: key.to_string(),
+            message: "needs exactly one of command, tcp or http".into(),
+        });
+    }
+    let probe = if let Some(RawCommandBox(words, shell)) = &h.command {
+        if words.is_empty() || words[0].is_empty() {
+            problems.push(Problem {
+                span: raw.span(),
+                key: sub("command"),
+                message: "empty command".into(),
+            });
+            None
+        } else if *shell {
+            Some(Probe::Exec(
+                ["/bin/sh", "-c", &words[0]].map(OsString::from).to_vec(),
+            ))
+        } else {
+            Some(Probe::Exec(words.iter().map(OsString::from).collect()))
+        }
+    } else if let Some(addr) = &h.tcp {
+        typed(
+            &Some(addr.clone()),
+            &sub("tcp"),
+            problems,
+            health::parse_addr,
+        )
+        .map(Probe::Tcp)
+    } else if let Some(url) = &h.http {
+        typed(
+            &Some(url.clone()),
+            &sub("http"),
+            problems,
+            health::parse_http,
+        )
+        .map(|(addr, host, path)| Probe::Http { addr, host, path })
+    } else {
+        None
+    };
+    let duration =
+        |v: &Option<Spanned<String>>, k: &str, default: u64, problems: &mut Vec<Problem>| {
+            typed(v, &sub(k), problems, units::parse_duration)
+                .unwrap_or(Duration::from_millis(default))
+        };
+    let interval = duration(&h.interval, "interval", 10_000, problems);
+    let timeout = duration(&h.timeout, "timeout", 2_000, problems);
+    let start_period = duration(&h.start_period, "start_period", 0, problems);
+    if interval.is_zero() {
+        problems.push(Problem {
+            span: h.interval.as_ref().map_or(raw.span(), |i| i.span()),
+            key: sub("interval"),
+            message: "must be longer than 0s".into(),
+        });
+    }
+    if timeout.is_zero() {
+        problems.push(Problem {
+            span: h.timeout.as_ref().map_or(raw.span(), |t| t.span()),
+            key: sub("timeout"),
+            message: "must be longer than 0s".into(),
+        });
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(HealthSpec {
+        probe: probe?,
+        interval,
+        timeout,
+        retries: h.retries.unwrap_or(3).max(1),
+        start_period,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use crate::config::tests::problems;
+
+    #[test]
+    fn notify_and_watchdog() {
+        let c =
+            parse("[app.a]\ncommand = \"x\"\nnotify = true\nwatchdog = \"30s\"\n").expect("valid");
+        assert!(c.apps[0].notify);
+        assert_eq!(c.apps[0].watchdog, Some(Duration::from_secs(30)));
+        let got = problems("[app.a]\ncommand = \"x\"\nwatchdog = \"30s\"\n");
+        assert!(
+            got[0].contains(":3:12: app.a.watchdog: needs notify = true"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn health_tables() {
+        let c = parse("[app.web]\ncommand = \"x\"\n[app.web.health]\nhttp = \"http://127.0.0.1:3000/health\"\ninterval = \"5s\"\nstart_period = \"30s\"\n").expect("valid");
+        let h = c.apps[0].health.clone().expect("health");
+        assert_eq!(h.interval, Duration::from_secs(5));
+        assert_eq!(h.timeout, Duration::from_secs(2));
+        assert_eq!(h.retries, 3);
+        assert_eq!(h.start_period, Duration::from_secs(30));
+        assert!(matches!(h.probe, Probe::Http { ref path, .. } if path == "/health"));
+        let c = parse(
+            "[app.db]\ncommand = \"x\"\nhealth = { command = [\"pg_isready\"], retries = 5 }\n",
+        )
+        .expect("valid");
+        let h = c.apps[0].health.clone().expect("health");
+        assert_eq!(h.probe, Probe::Exec(vec!["pg_isready".into()]));
+        assert_eq!(h.retries, 5);
+
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"db:5432\"\ninterval = \"0s\"\n",
+        );
+        assert!(
+            got[0].contains(":4:7: app.a.health.tcp: invalid address \"db:5432\""),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains(":5:12: app.a.health.interval: must be longer than 0s"),
+            "{got:?}"
+        );
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"127.0.0.1:1\"\nhttp = \"http://127.0.0.1/\"\n",
+        );
+        assert!(
+            got[0].contains("app.a.health: needs exactly one of command, tcp or http"),
+            "{got:?}"
+        );
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"127.0.0.1:1\"\nperiod = \"1s\"\n",
+        );
+        assert!(got[0].contains("unknown field `period`"), "{got:?}");
+    }
+
+    #[test]
+    fn instances_are_capped_over_all_apps() {
+        let mut text = String::from("[defaults]\ninstances = 4000\n");
+        for name in ["a", "b", "c"] {
+            text.push_str(&format!("[app.{name}]\ncommand = \"x\"\n"));
+        }
+        let got = parse(&text).unwrap_err();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].key, "app.c.instances");
+        assert!(got[0].message.contains("at most 10000"), "{got:?}");
+    }
+}

@@ -1,0 +1,304 @@
+//! init.toml → a validated `Config`, or every problem at once.
+//!
+//! Stage one parses the document into toml's spanned tree; stage two feeds
+//! each section to the raw serde structs (`deny_unknown_fields`), key by key
+//! so one bad key does not hide the next; stage three types the values
+//! (durations, sizes, signals), merges `[defaults]`, expands instances and
+//! checks `after`. Every problem carries the byte span toml gave it, turned
+//! into `file:line:column` only when printed.
+//!
+//! This file owns the typed result (`Config`, `AppSpec` and their parts)
+//! and the driver that runs the stages in order (`load`, `parse`). The
+//! stages live apart: `raw` (the serde structs), `build` (raw → typed,
+//! section by section and app by app), `checks` (what needs every app at
+//! once: unique names, `after` cycles) and `problem` (what went wrong, and
+//! how it prints).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::health::HealthSpec;
+use crate::policy::Restart;
+use crate::units;
+
+mod build;
+mod checks;
+mod problem;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use build::{MAX_INSTANCES, build_app, section, typed};
+use checks::{check_cycles, check_names};
+pub use problem::{Problem, Problems};
+use raw::{RawApp, RawTend};
+
+/// The whole validated file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub socket: Option<PathBuf>,
+    /// A group whose members may also use the control socket.
+    pub socket_group: Option<Id>,
+    /// VM mode forced on or off; None: detected.
+    pub vm: Option<bool>,
+    /// In VM mode: the host name to set.
+    pub hostname: Option<String>,
+    /// In VM mode: remount `/` read-write at boot.
+    pub root_rw: bool,
+    pub poll_interval: Duration,
+    pub log_format: LogFormat,
+    /// Every app instance, in file order of their apps.
+    pub apps: Vec<AppSpec>,
+}
+
+/// tend's own event lines: plain text or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A user or group, by name (looked up at start) or by number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Id {
+    Number(u32),
+    Name(String),
+}
+
+/// One app instance, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSpec {
+    /// `NAME`, or `NAME.i` when the app has several instances.
+    pub name: String,
+    /// The table key: what `after` and control commands refer to.
+    pub app: String,
+    pub instance: u32,
+    pub command: Vec<OsString>,
+    pub cwd: Option<PathBuf>,
+    /// Merged `[defaults] env` and app `env`, the app's keys winning.
+    pub env: BTreeMap<String, String>,
+    pub user: Option<Id>,
+    pub group: Option<Id>,
+    pub restart: Restart,
+    pub restart_delay: Duration,
+    pub max_restart_delay: Duration,
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+    pub max_memory: Option<u64>,
+    pub stop_signal: libc::c_int,
+    pub stop_timeout: Duration,
+    /// App names (not instance names) this one waits for.
+    pub after: Vec<String>,
+    pub critical: bool,
+    pub health: Option<HealthSpec>,
+    pub log: LogMode,
+    /// sd_notify: the app gets NOTIFY_SOCKET and counts as up once READY=1.
+    pub notify: bool,
+    /// With notify: restart when no WATCHDOG=1 came for this long.
+    pub watchdog: Option<Duration>,
+}
+
+/// Where an app's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogMode {
+    /// Straight to tend's own stdout and stderr: no copy.
+    #[default]
+    Inherit,
+    /// Through tend, each line as `NAME | line`.
+    Prefix,
+}
+
+impl AppSpec {
+    /// An app with every default, for wrapper mode and tests.
+    pub fn new(name: &str, command: Vec<OsString>) -> AppSpec {
+        AppSpec {
+            name: name.to_string(),
+            app: name.to_string(),
+            instance: 0,
+            command,
+            cwd: None,
+            env: BTreeMap::new(),
+            user: None,
+            group: None,
+            restart: Restart::Always,
+            restart_delay: Duration::from_secs(1),
+            max_restart_delay: Duration::from_secs(30),
+            max_restarts: 10,
+            restart_window: Duration::from_secs(60),
+            max_memory: None,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            after: Vec::new(),
+            critical: false,
+            health: None,
+            log: LogMode::Inherit,
+            notify: false,
+            watchdog: None,
+        }
+    }
+}
+
+/// Reads and validates `path`.
+pub fn load(path: &Path) -> Result<Config, Problems> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(Problems {
+                file: path.to_path_buf(),
+                text: String::new(),
+                list: vec![Problem {
+                    span: 0..0,
+                    key: String::new(),
+                    message: format!("cannot read the file: {e}"),
+                }],
+            });
+        }
+    };
+    parse(&text).map_err(|list| Problems {
+        file: path.to_path_buf(),
+        text,
+        list,
+    })
+}
+
+/// Validates the text of a config file; every problem, or the config.
+pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            return Err(vec![Problem {
+                span: e.span().unwrap_or(0..0),
+                key: String::new(),
+                message: e.message().trim().to_string(),
+            }]);
+        }
+    };
+    let mut tend = RawTend::default();
+    let mut defaults: Option<RawApp> = None;
+    let mut raw_apps: Vec<(Spanned<String>, RawApp, Vec<String>)> = Vec::new();
+
+    for (key, value) in root.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "tend" => {
+                if let Some((t, _)) = section::<RawTend>("tend", value, &mut problems) {
+                    tend = t;
+                }
+            }
+            "defaults" => {
+                if let Some((d, _)) = section::<RawApp>("defaults", value, &mut problems) {
+                    defaults = Some(d);
+                }
+            }
+            "app" => match value.get_ref() {
+                DeValue::Table(apps) => {
+                    for (name, app) in apps.iter() {
+                        let path = format!("app.{}", name.get_ref());
+                        if let Some((raw, bad)) = section::<RawApp>(&path, app, &mut problems) {
+                            let name = Spanned::new(name.span(), name.get_ref().to_string());
+                            raw_apps.push((name, raw, bad));
+                        }
+                    }
+                }
+                other => problems.push(Problem {
+                    span: value.span(),
+                    key: "app".into(),
+                    message: format!(
+                        "expected a table of apps ([app.NAME]), found {}",
+                        other.type_str()
+                    ),
+                }),
+            },
+            other => problems.push(Problem {
+                span: key.span(),
+                key: other.to_string(),
+                message: "unknown section (expected tend, defaults or app)".into(),
+            }),
+        }
+    }
+
+    let poll_interval = typed(
+        &tend.poll_interval,
+        "tend.poll_interval",
+        &mut problems,
+        units::parse_duration,
+    )
+    .unwrap_or(Duration::from_secs(1));
+    if poll_interval.is_zero()
+        && let Some(p) = &tend.poll_interval
+    {
+        problems.push(Problem {
+            span: p.span(),
+            key: "tend.poll_interval".into(),
+            message: "must be longer than 0s".into(),
+        });
+    }
+    let log_format = typed(
+        &tend.log_format,
+        "tend.log_format",
+        &mut problems,
+        |s| match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("invalid log format {s:?}: expected text or json")),
+        },
+    )
+    .unwrap_or_default();
+
+    if raw_apps.is_empty() && problems.is_empty() {
+        problems.push(Problem {
+            span: 0..0,
+            key: String::new(),
+            message: "no apps: add at least one [app.NAME] table with a command".into(),
+        });
+    }
+
+    // toml's tables are sorted by key; apps start in file order.
+    raw_apps.sort_by_key(|(name, _, _)| name.span().start);
+    let defaults_raw = defaults.unwrap_or_default();
+    let mut apps = Vec::new();
+    let app_names: Vec<&str> = raw_apps
+        .iter()
+        .map(|(n, _, _)| n.get_ref().as_str())
+        .collect();
+    for (name, raw, bad) in &raw_apps {
+        let room = MAX_INSTANCES.saturating_sub(u32::try_from(apps.len()).unwrap_or(u32::MAX));
+        apps.extend(build_app(
+            name,
+            raw,
+            bad,
+            &defaults_raw,
+            &app_names,
+            room,
+            &mut problems,
+        ));
+    }
+    let raw_apps: Vec<(Spanned<String>, RawApp)> =
+        raw_apps.into_iter().map(|(n, r, _)| (n, r)).collect();
+    check_names(&raw_apps, &apps, &mut problems);
+    check_cycles(&raw_apps, &defaults_raw, &mut problems);
+
+    if problems.is_empty() {
+        Ok(Config {
+            socket: tend.socket.map(PathBuf::from),
+            socket_group: tend.socket_group,
+            vm: tend.vm,
+            hostname: tend.hostname,
+            root_rw: tend.root_rw.unwrap_or(false),
+            poll_interval,
+            log_format,
+            apps,
+        })
+    } else {
+        problems.sort_by_key(|p| p.span.start);
+        Err(problems)
+    }
+}

@@ -1,0 +1,85 @@
+//! The raw serde structs: init.toml as written, each table with
+//! `deny_unknown_fields` so a misspelt key is an error, not a silent
+//! default. Values that need typing (durations, sizes, signals) stay
+//! spanned strings here; `build` types them and names the place of each
+//! bad one. Only the command forms have a deserializer of their own.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Id;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTend {
+    pub(super) socket: Option<String>,
+    pub(super) socket_group: Option<Id>,
+    pub(super) vm: Option<bool>,
+    pub(super) hostname: Option<String>,
+    pub(super) root_rw: Option<bool>,
+    pub(super) poll_interval: Option<Spanned<String>>,
+    pub(super) log_format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawCommand {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub(super) command: Option<Spanned<RawCommandBox>>,
+    pub(super) cwd: Option<Spanned<String>>,
+    pub(super) env: Option<BTreeMap<String, String>>,
+    pub(super) user: Option<Spanned<Id>>,
+    pub(super) group: Option<Spanned<Id>>,
+    pub(super) restart: Option<Spanned<String>>,
+    pub(super) restart_delay: Option<Spanned<String>>,
+    pub(super) max_restart_delay: Option<Spanned<String>>,
+    pub(super) max_restarts: Option<Spanned<u32>>,
+    pub(super) restart_window: Option<Spanned<String>>,
+    pub(super) max_memory: Option<Spanned<String>>,
+    pub(super) stop_signal: Option<Spanned<String>>,
+    pub(super) stop_timeout: Option<Spanned<String>>,
+    pub(super) instances: Option<Spanned<u32>>,
+    pub(super) after: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) critical: Option<bool>,
+    pub(super) health: Option<Spanned<RawHealth>>,
+    pub(super) log: Option<Spanned<String>>,
+    pub(super) notify: Option<bool>,
+    pub(super) watchdog: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub(super) command: Option<RawCommandBox>,
+    pub(super) tcp: Option<Spanned<String>>,
+    pub(super) http: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) retries: Option<u32>,
+    pub(super) start_period: Option<Spanned<String>>,
+}
+
+/// `RawCommand` behind a Clone-able wrapper, with a message that says what
+/// forms are accepted instead of serde's "did not match any variant".
+#[derive(Debug, Clone)]
+pub(super) struct RawCommandBox(pub(super) Vec<String>, pub(super) bool);
+
+impl<'de> Deserialize<'de> for RawCommandBox {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match RawCommand::deserialize(d) {
+            Ok(RawCommand::Argv(v)) => Ok(RawCommandBox(v, false)),
+            Ok(RawCommand::Shell(s)) => Ok(RawCommandBox(vec![s], true)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected an array of strings (run directly) or a string (run by /bin/sh -c)",
+            )),
+        }
+    }
+}

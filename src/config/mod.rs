@@ -7,12 +7,12 @@
 //! checks `after`. Every problem carries the byte span toml gave it, turned
 //! into `file:line:column` only when printed.
 //!
-//! This file owns the typed result (`Config`, `AppSpec` and their parts)
-//! and the driver that runs the stages in order (`load`, `parse`). The
-//! stages live apart: `raw` (the serde structs), `build` (raw → typed,
-//! section by section and app by app), `checks` (what needs every app at
-//! once: unique names, `after` cycles) and `problem` (what went wrong, and
-//! how it prints).
+//! This file owns the typed result (`Config`, `AppSpec` and their parts),
+//! the driver that runs the stages in order (`load`, `parse`) and the search
+//! for the file (`find`). The stages live apart: `raw` (the serde structs),
+//! `build` (raw → typed, section by section and app by app), `checks` (what
+//! needs every app at once: unique names, `after` cycles) and `problem`
+//! (what went wrong, and how it prints).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -300,5 +300,59 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     } else {
         problems.sort_by_key(|p| p.span.start);
         Err(problems)
+    }
+}
+
+/// The config file to use: `given` (`-c`), else `$TEND_CONFIG`, else the
+/// first of `./init.toml` and `/etc/tend/init.toml` that exists; None when
+/// there is none. A path given or named by the environment comes back as it
+/// is, found or not: loading it then says the file is missing, where a
+/// search would silently pick another one.
+// Not called yet: the control split wires it in for main.rs `config_path`
+// and ctl.rs `configured_socket`, which both search this way today.
+#[allow(dead_code)]
+pub fn find(given: Option<PathBuf>) -> Option<PathBuf> {
+    find_in(
+        given,
+        std::env::var_os("TEND_CONFIG"),
+        &["init.toml", "/etc/tend/init.toml"],
+    )
+}
+
+/// `find` with the environment and the searched places as parameters, so
+/// that tests need not change the process environment.
+fn find_in(given: Option<PathBuf>, env: Option<OsString>, searched: &[&str]) -> Option<PathBuf> {
+    given
+        .or_else(|| env.map(PathBuf::from))
+        .or_else(|| searched.iter().map(PathBuf::from).find(|p| p.exists()))
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::*;
+
+    const EXISTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    const MISSING: &str = "/nonexistent/tend/init.toml";
+
+    #[test]
+    fn a_given_path_wins_even_when_missing() {
+        assert_eq!(find(Some(MISSING.into())), Some(PathBuf::from(MISSING)));
+        assert_eq!(
+            find_in(Some(MISSING.into()), Some(EXISTS.into()), &[EXISTS]),
+            Some(PathBuf::from(MISSING))
+        );
+    }
+
+    #[test]
+    fn then_the_environment_then_the_first_file_that_exists() {
+        assert_eq!(
+            find_in(None, Some(MISSING.into()), &[EXISTS]),
+            Some(PathBuf::from(MISSING))
+        );
+        assert_eq!(
+            find_in(None, None, &[MISSING, EXISTS]),
+            Some(PathBuf::from(EXISTS))
+        );
+        assert_eq!(find_in(None, None, &[MISSING]), None);
     }
 }

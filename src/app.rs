@@ -100,6 +100,25 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// A short name, for log lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Start => "start",
+            Event::Restart => "restart",
+            Event::Spawned { .. } => "spawned",
+            Event::SpawnFailed { .. } => "spawn_failed",
+            Event::Exited { .. } => "exited",
+            Event::TreeGone => "tree_gone",
+            Event::Tick => "tick",
+            Event::Stop => "stop",
+            Event::Kill => "kill",
+            Event::MemoryOver { .. } => "memory_over",
+            Event::Unhealthy { .. } => "unhealthy",
+        }
+    }
+}
+
 /// What the supervisor must do for an app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -204,8 +223,15 @@ impl App {
     }
 
     /// Moves the state machine; returns the actions to carry out, in order.
+    ///
+    /// Every (state, event) pair is decided here, with no catch-all arm: a
+    /// new state or event does not compile until each pair is thought
+    /// through. First the pairs that act, then those that can happen and
+    /// change nothing, then those the supervisor never sends (see
+    /// `unexpected`).
     pub fn on_event(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let stop_timeout = self.spec.stop_timeout;
+        let name = event.name();
         match (&mut self.state, event) {
             (State::Waiting | State::Backoff { .. }, Event::Start | Event::Restart) => {
                 vec![Action::Spawn]
@@ -323,6 +349,8 @@ impl App {
                 self.begin_stop(pid, since, now, Then::Stay, note)
             }
 
+            // With `main` None this cannot happen (its exit was seen
+            // already); it is decided as a main exit all the same.
             (
                 State::Stopping { main, status, .. },
                 Event::Exited {
@@ -348,10 +376,12 @@ impl App {
             (State::Stopping { main: None, .. }, Event::TreeGone) => self.finish_stop(now),
             (
                 State::Stopping {
-                    kill_at, killed, ..
+                    kill_at,
+                    killed: killed @ false,
+                    ..
                 },
                 Event::Tick,
-            ) if !*killed && now >= *kill_at => {
+            ) if now >= *kill_at => {
                 *killed = true;
                 vec![
                     log(
@@ -365,7 +395,13 @@ impl App {
                     Action::Kill,
                 ]
             }
-            (State::Stopping { killed, .. }, Event::Kill) if !*killed => {
+            (
+                State::Stopping {
+                    killed: killed @ false,
+                    ..
+                },
+                Event::Kill,
+            ) => {
                 *killed = true;
                 vec![
                     log(Level::Warn, "killing", "sending SIGKILL".into()),
@@ -377,12 +413,113 @@ impl App {
                 Vec::new()
             }
 
-            (State::Backoff { .. }, Event::Tick) => Vec::new(),
-            (State::Stopped | State::Exited | State::Failed, Event::Stop) => Vec::new(),
-            // Anything else cannot happen in that state; ignoring it keeps
-            // the supervisor running rather than trusting a bad assumption.
-            (_, _) => Vec::new(),
+            // Possible, and nothing to do.
+            //
+            // Already running: a start asked by a user changes nothing.
+            (State::Running { .. }, Event::Start) => Vec::new(),
+            // A tick before the deadline: nothing is due yet. (The loop
+            // ticks only apps whose deadline has passed; an early tick is
+            // harmless all the same.)
+            (State::Backoff { .. } | State::Stopping { killed: false, .. }, Event::Tick) => {
+                Vec::new()
+            }
+            // SIGKILL was sent already (stop_timeout ran out, or a third TERM).
+            (State::Stopping { killed: true, .. }, Event::Kill) => Vec::new(),
+            // Already down: a stop asked twice, or the second TERM of a
+            // shutdown, which reaches every app.
+            (State::Stopped | State::Exited | State::Failed, Event::Stop | Event::Kill) => {
+                Vec::new()
+            }
+            // An exec health check in flight when the run ended may be
+            // reaped before the next tick cancels it: its verdict is on a
+            // run that is already stopping or over.
+            (
+                State::Stopping { .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Unhealthy { .. },
+            ) => Vec::new(),
+
+            // Cannot happen: the supervisor never sends these. Ignored with
+            // a warning, the state unchanged, rather than trusting a bad
+            // assumption or stopping the loop.
+            //
+            // Spawned and SpawnFailed answer a Spawn, and whatever returns
+            // a Spawn leaves the app Waiting or in Backoff.
+            (
+                State::Running { .. }
+                | State::Stopping { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Spawned { .. } | Event::SpawnFailed { .. },
+            )
+            // Only a main process not yet reaped can exit: there is one
+            // while Running or Stopping, never in another state.
+            | (
+                State::Waiting
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Exited { .. },
+            )
+            // TreeGone is sent only once the main process is reaped.
+            | (
+                State::Waiting
+                | State::Running { .. }
+                | State::Stopping { main: Some(_), .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::TreeGone,
+            )
+            // Tick comes only to an app with a deadline (`deadline`).
+            | (
+                State::Waiting
+                | State::Running { .. }
+                | State::Stopping { killed: true, .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Tick,
+            )
+            // Kill follows a Stop at once, which leaves no app waiting,
+            // running or in backoff.
+            | (
+                State::Waiting | State::Running { .. } | State::Backoff { .. },
+                Event::Kill,
+            )
+            // Memory is sampled for running apps only.
+            | (
+                State::Waiting
+                | State::Stopping { .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::MemoryOver { .. },
+            )
+            // A waiting app has no run to judge: a start cancels the check
+            // of the run before, and the watchdog runs only while running.
+            | (State::Waiting, Event::Unhealthy { .. }) => self.unexpected(name),
         }
+    }
+
+    /// An event the supervisor should never send in the current state:
+    /// one warning, nothing done.
+    fn unexpected(&self, event: &str) -> Vec<Action> {
+        vec![log(
+            Level::Warn,
+            "unexpected",
+            format!(
+                "ignored event {event} while {}: not expected in that state",
+                self.state_name()
+            ),
+        )]
     }
 
     /// Running → Stopping: `then` says what follows once the tree is gone.

@@ -46,9 +46,7 @@ command = "echo $$ >> {dir}/db; exec sleep 600"
 
 #[test]
 fn status_shows_the_right_pids_and_states() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start("status", TWO_APPS);
     t.wait_socket();
     assert!(wait_until(T, || ["web.0", "web.1", "db"]
@@ -84,9 +82,7 @@ fn status_shows_the_right_pids_and_states() {
 
 #[test]
 fn restart_changes_only_that_pid_and_stop_start_work() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start("restart", TWO_APPS);
     t.wait_socket();
     assert!(wait_until(T, || ["web.0", "web.1", "db"]
@@ -151,9 +147,7 @@ fn restart_changes_only_that_pid_and_stop_start_work() {
 
 #[test]
 fn status_check_exit_codes() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "check",
         "[app.up]\ncommand = \"exec sleep 600\"\n[app.flaky]\ncommand = \"exit 1\"\nrestart_delay = \"10s\"\n",
@@ -170,9 +164,7 @@ fn status_check_exit_codes() {
 
 #[test]
 fn reload_applies_only_what_changed() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "reload",
         r#"
@@ -285,10 +277,7 @@ command = "echo $$ >> {d}/added; exec sleep 600"
 
 #[test]
 fn other_users_are_refused() {
-    if skip_without_namespaces() || unsafe { libc::getuid() } != 0 {
-        eprintln!("skipped: needs root to act as another user");
-        return;
-    }
+    require_namespaces!(root, "to act as another user");
     let t = Running::start("refused", "[app.a]\ncommand = \"exec sleep 600\"\n");
     t.wait_socket();
     let socket = t.dir.join("tend.sock");
@@ -331,9 +320,7 @@ fn other_users_are_refused() {
 
 #[test]
 fn silent_clients_do_not_delay_supervision() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "silent",
         "[app.crash]\ncommand = \"echo run >> {dir}/runs; sleep 0.1; exit 1\"\nrestart_delay = \"0s\"\nmax_restarts = 1000\n",
@@ -372,9 +359,7 @@ fn silent_clients_do_not_delay_supervision() {
 
 #[test]
 fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "last-app",
         "[app.only]\ncommand = \"trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done\"\n",
@@ -403,9 +388,7 @@ fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
 
 #[test]
 fn clients_that_hang_up_cost_nothing() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start("hangup", "[app.a]\ncommand = \"exec sleep 600\"\n");
     t.wait_socket();
     let tend = t.pid();
@@ -441,9 +424,9 @@ fn clients_that_hang_up_cost_nothing() {
 
 #[test]
 fn supplementary_members_of_socket_group_may_control() {
-    let have_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
-    if skip_without_namespaces() || unsafe { libc::getuid() } != 0 || !have_setpriv {
-        eprintln!("skipped: needs root and setpriv");
+    require_namespaces!(root, "to act as another user");
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
         return;
     }
     let t = Running::start(
@@ -495,10 +478,7 @@ fn client_commands_fail_fast_with_no_tend_running() {
 
 #[test]
 fn socket_group_members_may_control() {
-    if skip_without_namespaces() || unsafe { libc::getuid() } != 0 {
-        eprintln!("skipped: needs root to act as another user");
-        return;
-    }
+    require_namespaces!(root, "to act as another user");
     let t = Running::start(
         "group",
         "[tend]\nsocket_group = 65534\n[app.a]\ncommand = \"exec sleep 600\"\n",

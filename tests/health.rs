@@ -13,9 +13,7 @@ const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn exec_check_going_unhealthy_restarts_the_app() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "exec-check",
         r#"
@@ -45,9 +43,7 @@ retries = 2
 
 #[test]
 fn exec_checks_stay_quiet_and_leave_nothing_behind() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "quiet-check",
         r#"
@@ -74,9 +70,7 @@ interval = "100ms"
 
 #[test]
 fn tcp_check_going_unhealthy_restarts_the_app() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let t = Running::start(
@@ -94,9 +88,7 @@ fn tcp_check_going_unhealthy_restarts_the_app() {
 
 #[test]
 fn http_check_wants_2xx_or_3xx() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let ok = Arc::new(AtomicBool::new(true));
@@ -140,9 +132,7 @@ fn http_check_wants_2xx_or_3xx() {
 
 #[test]
 fn after_waits_for_healthy() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "after-healthy",
         r#"
@@ -202,9 +192,7 @@ while True:
 
 #[test]
 fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     if std::process::Command::new("python3")
         .arg("-V")
         .output()
@@ -261,9 +249,7 @@ fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
 
 #[test]
 fn notify_messages_from_outside_the_tree_are_ignored() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     if std::process::Command::new("python3")
         .arg("-V")
         .output()

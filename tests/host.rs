@@ -11,9 +11,7 @@ const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn tend_speaks_sd_notify_to_its_own_manager() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let dir = TempDir::new("host-notify");
     let sock_path = dir.join("manager.sock");
     let manager = UnixDatagram::bind(&sock_path).unwrap();

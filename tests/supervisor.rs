@@ -13,9 +13,7 @@ fn lines(text: &str) -> Vec<String> {
 
 #[test]
 fn crash_loop_with_max_restarts_3_starts_4_times_then_fails() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "crashloop",
         r#"
@@ -38,9 +36,7 @@ max_restarts = 3
 
 #[test]
 fn restart_policies_never_and_on_failure() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "policies",
         r#"
@@ -76,9 +72,7 @@ restart = "on-failure"
 
 #[test]
 fn all_apps_ending_cleanly_exits_0() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "clean",
         "[app.a]\ncommand = \"true\"\nrestart = \"never\"\n[app.b]\ncommand = \"sleep 0.2\"\nrestart = \"on-failure\"\n",
@@ -88,9 +82,7 @@ fn all_apps_ending_cleanly_exits_0() {
 
 #[test]
 fn restart_delays_are_respected_and_double() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "delays",
         r#"
@@ -124,9 +116,7 @@ max_restarts = 3
 
 #[test]
 fn a_150m_grandchild_over_max_memory_64m_is_restarted() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     // dd fills a 150M buffer, then blocks writing to sleep, which never reads.
     let t = Running::start(
         "memory",
@@ -288,9 +278,7 @@ max_restarts = 1
 
 #[test]
 fn shutdown_stops_apps_in_parallel_and_exits_0() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let app = |n: &str| {
         format!(
             "[app.{n}]\ncommand = \"trap 'sleep 0.3; echo {n} >> {{dir}}/stopped; exit 0' TERM; echo up >> {{dir}}/up; while :; do sleep 0.05; done\"\n"
@@ -321,9 +309,7 @@ fn shutdown_stops_apps_in_parallel_and_exits_0() {
 
 #[test]
 fn shutdown_order_follows_after_in_reverse() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let app = |n: &str, after: &str| {
         format!(
             "[app.{n}]\ncommand = \"trap 'echo {n} >> {{dir}}/order; exit 0' TERM; echo {n} >> {{dir}}/started; while :; do sleep 0.05; done\"\nafter = [{after}]\n"
@@ -359,9 +345,7 @@ fn shutdown_order_follows_after_in_reverse() {
 
 #[test]
 fn a_second_term_kills_at_once() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "twice",
         "[app.slow]\ncommand = \"trap '' TERM; echo up > {dir}/up; while :; do sleep 0.05; done\"\nstop_timeout = \"30s\"\n",
@@ -377,9 +361,7 @@ fn a_second_term_kills_at_once() {
 
 #[test]
 fn a_critical_app_ending_sets_the_exit_code_and_stops_the_rest() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "critical",
         r#"
@@ -399,9 +381,7 @@ critical = true
 
 #[test]
 fn instances_get_their_names_and_numbers() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "instances",
         "[app.web]\ncommand = 'echo \"$TEND_APP $TEND_INSTANCE\" >> {dir}/ids'\ninstances = 3\nrestart = \"never\"\n",
@@ -417,9 +397,7 @@ fn instances_get_their_names_and_numbers() {
 
 #[test]
 fn env_cwd_and_the_shell_form() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut cmd_env = Running::start(
         "env",
         r#"
@@ -445,10 +423,7 @@ restart = "never"
 
 #[test]
 fn user_nobody_runs_as_65534() {
-    if skip_without_namespaces() || unsafe { libc::getuid() } != 0 {
-        eprintln!("skipped: needs root to switch users");
-        return;
-    }
+    require_namespaces!(root, "to switch users");
     // The app writes as nobody into a dir made before tend starts.
     let out_dir = TempDir::new("user-out");
     std::fs::set_permissions(
@@ -478,9 +453,7 @@ fn user_nobody_runs_as_65534() {
 
 #[test]
 fn a_command_that_cannot_start_is_retried_with_backoff() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "execfail",
         "[app.ghost]\ncommand = [\"/nonexistent/ghost\"]\nrestart_delay = \"100ms\"\nmax_restart_delay = \"400ms\"\nmax_restarts = 3\n",
@@ -505,9 +478,7 @@ fn a_command_that_cannot_start_is_retried_with_backoff() {
 
 #[test]
 fn an_idle_supervisor_never_wakes_up() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "idle",
         "[app.a]\ncommand = \"exec sleep 60\"\n[app.b]\ncommand = [\"sleep\", \"60\"]\ninstances = 2\n",
@@ -528,9 +499,7 @@ fn an_idle_supervisor_never_wakes_up() {
 
 #[test]
 fn memory_limits_wake_tend_once_per_poll_interval() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "sampling",
         "[tend]\npoll_interval = \"500ms\"\n[app.a]\ncommand = \"exec sleep 60\"\nmax_memory = \"1G\"\n",
@@ -626,9 +595,7 @@ fn wrapper_restart_flags_supervise_one_command() {
 
 #[test]
 fn as_pid1_leftovers_nobody_can_attribute_are_stopped_at_shutdown() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     // The daemon leaves its session and its environment: no app claims it.
     let mut t = Running::start(
         "leftover-pid1",
@@ -658,9 +625,7 @@ command = "(env -i setsid sh -c 'echo $$ > {dir}/daemon; exec sleep 60' &); exec
 
 #[test]
 fn json_log_lines_have_stable_fields() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "json",
         "[tend]\nlog_format = \"json\"\n[app.a]\ncommand = [\"true\"]\nrestart = \"never\"\n",
@@ -693,9 +658,7 @@ fn json_log_lines_have_stable_fields() {
 
 #[test]
 fn other_signals_are_forwarded_to_every_app() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let app = |n: &str| {
         format!(
             "[app.{n}]\ncommand = \"trap 'echo {n} >> {{dir}}/usr1' USR1; echo up >> {{dir}}/up; while :; do sleep 0.05; done\"\n"
@@ -715,9 +678,7 @@ fn other_signals_are_forwarded_to_every_app() {
 
 #[test]
 fn a_stuck_reader_of_prefixed_logs_does_not_stall_supervision() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let dir = TempDir::new("stuck-reader");
     let d = dir.path().display();
     std::fs::write(
@@ -767,9 +728,7 @@ fn a_stuck_reader_of_prefixed_logs_does_not_stall_supervision() {
 
 #[test]
 fn prefixed_logs_never_mix_lines() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     // Two apps write 3,000 lines each as fast as they can, to stdout and
     // stderr, then one last line without a newline.
     let chatty = |n: &str| {
@@ -862,9 +821,7 @@ fn a_closed_stderr_does_not_kill_the_apps() {
 
 #[test]
 fn a_missing_command_with_zero_delay_does_not_spin() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let t = Running::start(
         "nospin",
         "[app.ghost]\ncommand = [\"/nonexistent\"]\nrestart_delay = \"0s\"\nmax_restart_delay = \"0s\"\nmax_restarts = 100000\n[app.other]\ncommand = \"exec sleep 600\"\n",
@@ -881,9 +838,7 @@ fn a_missing_command_with_zero_delay_does_not_spin() {
 
 #[test]
 fn nothing_restarts_during_a_shutdown() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut t = Running::start(
         "no-restart-in-shutdown",
         r#"

@@ -11,9 +11,7 @@ const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn exit_codes_pass_through_as_pid1() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     for (script, want) in [
         ("exit 0", 0),
         ("exit 3", 3),
@@ -28,9 +26,7 @@ fn exit_codes_pass_through_as_pid1() {
 
 #[test]
 fn child_is_pid2_in_its_own_session_when_no_terminal() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     // Fields 1, 5, 6 of /proc/self/stat: pid, pgrp, session.
     let out = output_or_kill(
         tend_pid1([
@@ -47,9 +43,7 @@ fn child_is_pid2_in_its_own_session_when_no_terminal() {
 
 #[test]
 fn sigterm_reaches_child_and_grandchild_under_sh_c() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let dir = TempDir::new("term");
     let log = dir.join("log");
     let log = log.display();
@@ -81,9 +75,7 @@ fn sigterm_reaches_child_and_grandchild_under_sh_c() {
 
 #[test]
 fn every_catchable_signal_is_forwarded() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let dir = TempDir::new("fwd");
     let log = dir.join("log");
     let log = log.display();
@@ -133,9 +125,7 @@ fn signal_number(name: &str) -> i32 {
 
 #[test]
 fn five_thousand_orphans_leave_no_zombie_as_pid1() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     // Each `(true &)` is a subshell that forks one more and exits at once:
     // the inner one is orphaned to PID 1 and dies there. Then the child
     // counts zombies in the namespace while tend still runs.
@@ -183,9 +173,7 @@ fn subreaper_adopts_and_reaps_orphans_when_not_pid1() {
 
 #[test]
 fn child_starts_with_empty_mask_and_no_ignored_signals() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut cmd = tend_pid1(["--", "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
     // tend itself starts with signals blocked and ignored, as a careless
     // parent might leave them.
@@ -229,9 +217,7 @@ fn child_starts_with_empty_mask_and_no_ignored_signals() {
 
 #[test]
 fn exec_failures_exit_127_and_126_with_one_clear_line() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let dir = TempDir::new("exec");
     let script = dir.join("not-executable");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
@@ -263,9 +249,7 @@ fn exec_failures_exit_127_and_126_with_one_clear_line() {
 
 #[test]
 fn ten_megabytes_stream_through_untouched() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let data: Vec<u8> = (0..10u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -423,9 +407,7 @@ use std::process::Command;
 
 #[test]
 fn idle_wrapper_never_wakes_up() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let mut child = tend_pid1(["--", "sleep", "3"]).spawn().expect("spawn");
     let tend = pid1_of(&child);
     let switches = || {

@@ -42,7 +42,8 @@ pub fn pid1_prefix() -> Option<&'static [&'static str]> {
     })
 }
 
-/// Prints why a PID-1 test is skipped and returns true when it must be.
+/// Prints why a PID-1 test is skipped and returns true when it must be;
+/// tests call it through `require_namespaces!`.
 pub fn skip_without_namespaces() -> bool {
     if pid1_prefix().is_none() {
         eprintln!(
@@ -53,13 +54,34 @@ pub fn skip_without_namespaces() -> bool {
     false
 }
 
+/// The first line of every test that runs tend as PID 1 of a PID
+/// namespace: returns from the test, saying why, where no namespace can be
+/// made. `require_namespaces!(root, "to switch users")` also returns, with
+/// "skipped: needs root to switch users", unless the tests run as root.
+macro_rules! require_namespaces {
+    () => {
+        if $crate::util::skip_without_namespaces() {
+            return;
+        }
+    };
+    (root, $why:literal) => {
+        $crate::util::require_namespaces!();
+        // SAFETY: getuid(2) cannot fail.
+        if unsafe { libc::getuid() } != 0 {
+            eprintln!(concat!("skipped: needs root ", $why));
+            return;
+        }
+    };
+}
+pub(crate) use require_namespaces;
+
 /// `tend ARGS...` as PID 1 of a new PID namespace.
 pub fn tend_pid1<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let prefix = pid1_prefix().expect("call skip_without_namespaces first");
+    let prefix = pid1_prefix().expect("call require_namespaces! first");
     let mut cmd = Command::new(prefix[0]);
     cmd.args(&prefix[1..]).arg(tend_bin()).args(args);
     cmd.env("TEND_SOCKET", fresh_socket());
@@ -238,7 +260,7 @@ impl Running {
 
     /// As `start`, with extra arguments after `-c FILE`.
     pub fn start_with(name: &str, toml: &str, extra: &[&str]) -> Running {
-        let prefix = pid1_prefix().expect("call skip_without_namespaces first");
+        let prefix = pid1_prefix().expect("call require_namespaces! first");
         Running::start_under(name, toml, extra, prefix)
     }
 

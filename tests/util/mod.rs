@@ -233,6 +233,11 @@ impl Drop for TempDir {
     }
 }
 
+/// The lines of `text`, owned, to compare with a list.
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines().map(String::from).collect()
+}
+
 /// stderr of an `Output` as text, for assertions and failure messages.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -45,9 +45,11 @@ fn an_idle_supervisor_never_wakes_up() {
     require_namespaces!();
     let t = Running::start(
         "idle",
-        "[app.a]\ncommand = \"exec sleep 60\"\n[app.b]\ncommand = [\"sleep\", \"60\"]\ninstances = 2\n",
+        "[tend]\nlog_format = \"json\"\n[app.a]\ncommand = \"exec sleep 60\"\n[app.b]\ncommand = [\"sleep\", \"60\"]\ninstances = 2\n",
     );
-    t.wait_for("started", 3, T);
+    for app in ["a", "b.0", "b.1"] {
+        t.wait_event(app, "started", 1, T);
+    }
     let tend = t.pid();
     let switches = || {
         ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
@@ -66,9 +68,9 @@ fn memory_limits_wake_tend_once_per_poll_interval() {
     require_namespaces!();
     let t = Running::start(
         "sampling",
-        "[tend]\npoll_interval = \"500ms\"\n[app.a]\ncommand = \"exec sleep 60\"\nmax_memory = \"1G\"\n",
+        "[tend]\npoll_interval = \"500ms\"\nlog_format = \"json\"\n[app.a]\ncommand = \"exec sleep 60\"\nmax_memory = \"1G\"\n",
     );
-    t.wait_for("started", 1, T);
+    t.wait_event("a", "started", 1, T);
     let tend = t.pid();
     let woken = || {
         status_field(tend, "voluntary_ctxt_switches")

@@ -70,6 +70,8 @@ fn wrapper_flags_keep_127_for_a_missing_command() {
 #[test]
 fn a_critical_app_ending_sets_the_exit_code_and_stops_the_rest() {
     require_namespaces!();
+    // Text log on purpose: this test keeps the wording of the critical lines
+    // checked; most tests read JSON events (`t.events`).
     let mut t = Running::start(
         "critical",
         r#"

@@ -106,14 +106,14 @@ fn instances_get_their_names_and_numbers() {
     require_namespaces!();
     let mut t = Running::start(
         "instances",
-        "[app.web]\ncommand = 'echo \"$TEND_APP $TEND_INSTANCE\" >> {dir}/ids'\ninstances = 3\nrestart = \"never\"\n",
+        "[tend]\nlog_format = \"json\"\n[app.web]\ncommand = 'echo \"$TEND_APP $TEND_INSTANCE\" >> {dir}/ids'\ninstances = 3\nrestart = \"never\"\n",
     );
     assert_eq!(t.wait(T).code(), Some(0));
     let mut ids = lines(&t.dir.read("ids"));
     ids.sort();
     assert_eq!(ids, ["web.0 0", "web.1 1", "web.2 2"]);
     for i in 0..3 {
-        assert_eq!(t.count(&format!("app=web.{i}: started")), 1);
+        assert_eq!(t.events(&format!("web.{i}"), "started").len(), 1);
     }
 }
 

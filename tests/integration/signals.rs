@@ -119,11 +119,11 @@ fn a_second_term_kills_at_once() {
     require_namespaces!();
     let mut t = Running::start(
         "twice",
-        "[app.slow]\ncommand = \"trap '' TERM; echo up > {dir}/up; while :; do sleep 0.05; done\"\nstop_timeout = \"30s\"\n",
+        "[tend]\nlog_format = \"json\"\n[app.slow]\ncommand = \"trap '' TERM; echo up > {dir}/up; while :; do sleep 0.05; done\"\nstop_timeout = \"30s\"\n",
     );
     assert!(wait_until(T, || !t.dir.read("up").is_empty()));
     t.signal(libc::SIGTERM);
-    t.wait_for("app=slow: stopping", 1, T);
+    t.wait_event("slow", "stopping", 1, T);
     let started = Instant::now();
     t.signal(libc::SIGINT);
     assert_eq!(t.wait(T).code(), Some(0));

@@ -248,6 +248,49 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// One of tend's event lines about an app, as `log_format = "json"` writes
+/// them: `{"ts":..,"level":..,"pid":..,"app":..,"event":..,"msg":..}`.
+/// Tests count and wait for events by their stable names (started,
+/// exited, restarting, failed, memory_limit, stopping, killing, stopped,
+/// healthy, unhealthy, ready, critical, spawn_failed, ...) rather than by
+/// the wording of the text lines; a few tests keep checking that wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub app: String,
+    /// The `event` field.
+    pub name: String,
+    /// What the text format prints after `app=NAME: `.
+    pub msg: String,
+}
+
+impl Event {
+    /// Whether this is the `name` event of app `app`.
+    pub fn is(&self, app: &str, name: &str) -> bool {
+        self.app == app && self.name == name
+    }
+}
+
+/// The app events among the lines of `log`, in order; other lines (apps'
+/// output, tend's lines about no app) are skipped. Panics at one of tend's
+/// text lines: events need `log_format = "json"` under `[tend]`, and
+/// without it every count would quietly be 0.
+pub fn events_in(log: &str) -> Vec<Event> {
+    log.lines()
+        .filter_map(|line| {
+            assert!(
+                !line.starts_with("tend["),
+                "this tend logs text, set log_format = \"json\" under [tend] to read events: {line}"
+            );
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            Some(Event {
+                app: v["app"].as_str()?.to_string(),
+                name: v["event"].as_str()?.to_string(),
+                msg: v["msg"].as_str()?.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// A tend running an init.toml as PID 1 of a PID namespace, its stderr
 /// (tend's event lines) going to a file that tests read as it grows.
 pub struct Running {
@@ -330,6 +373,34 @@ impl Running {
                 self.log()
             );
         }
+    }
+
+    /// tend's events about apps so far, in order (see `events_in`).
+    pub fn all_events(&self) -> Vec<Event> {
+        events_in(&self.log())
+    }
+
+    /// The messages of the `event` events of app `app` so far, in order:
+    /// `t.events("crash", "failed").len()` counts them. Needs
+    /// `log_format = "json"`.
+    pub fn events(&self, app: &str, event: &str) -> Vec<String> {
+        self.all_events()
+            .into_iter()
+            .filter(|e| e.is(app, event))
+            .map(|e| e.msg)
+            .collect()
+    }
+
+    /// Waits until app `app` has had `n` `event` events; their messages.
+    /// Panics with the log after `timeout`.
+    pub fn wait_event(&self, app: &str, event: &str, n: usize, timeout: Duration) -> Vec<String> {
+        if !wait_until(timeout, || self.events(app, event).len() >= n) {
+            panic!(
+                "waited {timeout:?} for {n}x {event:?} of app {app:?}; log:\n{}",
+                self.log()
+            );
+        }
+        self.events(app, event)
     }
 
     /// tend's pid as seen from here.

@@ -10,6 +10,9 @@ const T: Duration = Duration::from_secs(20);
 #[test]
 fn a_command_that_cannot_start_is_retried_with_backoff() {
     require_namespaces!();
+    // Text log on purpose: this test keeps the wording of the spawn_failed,
+    // restarting and failed lines checked; most tests read JSON events
+    // (`t.events`).
     let mut t = Running::start(
         "execfail",
         "[app.ghost]\ncommand = [\"/nonexistent/ghost\"]\nrestart_delay = \"100ms\"\nmax_restart_delay = \"400ms\"\nmax_restarts = 3\n",
@@ -37,11 +40,18 @@ fn a_missing_command_with_zero_delay_does_not_spin() {
     require_namespaces!();
     let t = Running::start(
         "nospin",
-        "[app.ghost]\ncommand = [\"/nonexistent\"]\nrestart_delay = \"0s\"\nmax_restart_delay = \"0s\"\nmax_restarts = 100000\n[app.other]\ncommand = \"exec sleep 600\"\n",
+        "[tend]\nlog_format = \"json\"\n[app.ghost]\ncommand = [\"/nonexistent\"]\nrestart_delay = \"0s\"\nmax_restart_delay = \"0s\"\nmax_restarts = 100000\n[app.other]\ncommand = \"exec sleep 600\"\n",
     );
-    t.wait_for("app=other: started", 1, T);
+    t.wait_event("other", "started", 1, T);
     std::thread::sleep(Duration::from_millis(1000));
-    let tries = t.count("cannot start \"/nonexistent\"");
+    let tries = t.events("ghost", "spawn_failed");
+    assert!(
+        tries
+            .iter()
+            .all(|m| m.contains("cannot start \"/nonexistent\"")),
+        "{tries:?}"
+    );
+    let tries = tries.len();
     assert!(
         (3..=15).contains(&tries),
         "one try per 100 ms at most: {tries}"

@@ -17,22 +17,17 @@ fn shutdown_order_follows_after_in_reverse() {
             "[app.{n}]\ncommand = \"trap 'echo {n} >> {{dir}}/order; exit 0' TERM; echo {n} >> {{dir}}/started; while :; do sleep 0.05; done\"\nafter = [{after}]\n"
         )
     };
-    let toml = app("db", "") + &app("api", "\"db\"") + &app("web", "\"api\"");
+    let toml = "[tend]\nlog_format = \"json\"\n".to_string()
+        + &app("db", "")
+        + &app("api", "\"db\"")
+        + &app("web", "\"api\"");
     let mut t = Running::start("order", &toml);
     assert!(wait_until(T, || t.dir.read("started").lines().count() == 3));
     let started: Vec<String> = t
-        .log()
-        .lines()
-        .filter(|l| l.contains(": started, pid"))
-        .map(|l| {
-            l.split("app=")
-                .nth(1)
-                .unwrap()
-                .split(':')
-                .next()
-                .unwrap()
-                .to_string()
-        })
+        .all_events()
+        .into_iter()
+        .filter(|e| e.name == "started")
+        .map(|e| e.app)
         .collect();
     assert_eq!(started, ["db", "api", "web"], "start order");
     t.signal(libc::SIGTERM);

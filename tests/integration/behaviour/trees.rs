@@ -167,6 +167,8 @@ command = "(env -i setsid sh -c 'echo $$ > {dir}/daemon; exec sleep 60' &); exec
 
 #[test]
 fn leftovers_of_an_exited_main_are_stopped_before_a_restart() {
+    // Text log on purpose: this test keeps the wording of the stopping lines
+    // checked; most tests read JSON events (`t.events`).
     let dir = TempDir::new("leftover");
     let d = dir.path().display();
     std::fs::write(
@@ -205,6 +207,9 @@ max_restarts = 1
 #[test]
 fn a_150m_grandchild_over_max_memory_64m_is_restarted() {
     require_namespaces!();
+    // Text log on purpose: this test keeps the wording of the memory_limit,
+    // started and exited lines checked; most tests read JSON events
+    // (`t.events`).
     // dd fills a 150M buffer, then blocks writing to sleep, which never reads.
     let t = Running::start(
         "memory",

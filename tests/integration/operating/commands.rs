@@ -112,11 +112,11 @@ fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
     require_namespaces!();
     let t = Running::start(
         "last-app",
-        "[app.only]\ncommand = \"trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done\"\n",
+        "[tend]\nlog_format = \"json\"\n[app.only]\ncommand = \"trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done\"\n",
     );
     t.wait_socket();
     assert!(t.ctl(&["stop", "only"]).status.success());
-    t.wait_for("app=only: stopped", 1, T);
+    t.wait_event("only", "stopped", 1, T);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         t.ctl(&["status"]).status.success(),
@@ -129,7 +129,7 @@ fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
     assert!(t.ctl(&["stop", "only"]).status.success());
     assert!(t.ctl(&["start", "only"]).status.success());
     assert!(
-        wait_until(T, || t.count("app=only: started") == 3),
+        wait_until(T, || t.events("only", "started").len() == 3),
         "{}",
         t.log()
     );
@@ -177,10 +177,14 @@ fn status_check_exit_codes() {
     require_namespaces!();
     let t = Running::start(
         "check",
-        "[app.up]\ncommand = \"exec sleep 600\"\n[app.flaky]\ncommand = \"exit 1\"\nrestart_delay = \"10s\"\n",
+        "[tend]\nlog_format = \"json\"\n[app.up]\ncommand = \"exec sleep 600\"\n[app.flaky]\ncommand = \"exit 1\"\nrestart_delay = \"10s\"\n",
     );
     t.wait_socket();
-    t.wait_for("app=flaky: restarting in 10s", 1, T);
+    let restarting = t.wait_event("flaky", "restarting", 1, T);
+    assert!(
+        restarting[0].contains("restarting in 10s"),
+        "{restarting:?}"
+    );
     let out = t.ctl(&["status", "--check"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout(&out).trim(), "not running: flaky (backoff)");
@@ -192,6 +196,8 @@ fn status_check_exit_codes() {
 #[test]
 fn reload_applies_only_what_changed() {
     require_namespaces!();
+    // Text log on purpose: this test keeps the wording of the stopped (and
+    // reload) lines checked; most tests read JSON events (`t.events`).
     let t = Running::start(
         "reload",
         r#"

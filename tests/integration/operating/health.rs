@@ -15,6 +15,9 @@ const T: Duration = Duration::from_secs(20);
 #[test]
 fn exec_check_going_unhealthy_restarts_the_app() {
     require_namespaces!();
+    // Text log on purpose: this test keeps the wording of the healthy,
+    // unhealthy and check_failed lines checked; most tests read JSON events
+    // (`t.events`).
     let t = Running::start(
         "exec-check",
         r#"
@@ -48,6 +51,9 @@ fn exec_checks_stay_quiet_and_leave_nothing_behind() {
     let t = Running::start(
         "quiet-check",
         r#"
+[tend]
+log_format = "json"
+
 [app.web]
 command = "exec sleep 600"
 [app.web.health]
@@ -55,7 +61,7 @@ command = "echo PROBE-OUTPUT; sleep 300 & exit 0"
 interval = "100ms"
 "#,
     );
-    t.wait_for("app=web: healthy", 1, T);
+    t.wait_event("web", "healthy", 1, T);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!t.log().contains("PROBE-OUTPUT"), "{}", t.log());
     let tend = t.pid();
@@ -77,14 +83,14 @@ fn tcp_check_going_unhealthy_restarts_the_app() {
     let t = Running::start(
         "tcp-check",
         &format!(
-            "[app.db]\ncommand = \"exec sleep 600\"\n[app.db.health]\ntcp = \"127.0.0.1:{port}\"\ninterval = \"200ms\"\nretries = 2\n"
+            "[tend]\nlog_format = \"json\"\n[app.db]\ncommand = \"exec sleep 600\"\n[app.db.health]\ntcp = \"127.0.0.1:{port}\"\ninterval = \"200ms\"\nretries = 2\n"
         ),
     );
-    t.wait_for("app=db: healthy", 1, T);
+    t.wait_event("db", "healthy", 1, T);
     drop(listener);
-    t.wait_for("app=db: unhealthy", 1, T);
-    assert!(t.log().contains("Connection refused"), "{}", t.log());
-    t.wait_for("app=db: started", 2, T);
+    let unhealthy = t.wait_event("db", "unhealthy", 1, T);
+    assert!(unhealthy[0].contains("Connection refused"), "{unhealthy:?}");
+    t.wait_event("db", "started", 2, T);
 }
 
 #[test]
@@ -116,19 +122,19 @@ fn http_check_wants_2xx_or_3xx() {
     let t = Running::start(
         "http-check",
         &format!(
-            "[app.api]\ncommand = \"exec sleep 600\"\n[app.api.health]\nhttp = \"http://127.0.0.1:{port}/health\"\ninterval = \"200ms\"\nretries = 2\n"
+            "[tend]\nlog_format = \"json\"\n[app.api]\ncommand = \"exec sleep 600\"\n[app.api.health]\nhttp = \"http://127.0.0.1:{port}/health\"\ninterval = \"200ms\"\nretries = 2\n"
         ),
     );
-    t.wait_for("app=api: healthy", 1, T);
+    t.wait_event("api", "healthy", 1, T);
     ok.store(false, Ordering::Relaxed);
-    t.wait_for(
-        "app=api: unhealthy (2 failed checks in a row, last: HTTP 503), restarting",
-        1,
-        T,
+    let unhealthy = t.wait_event("api", "unhealthy", 1, T);
+    assert!(
+        unhealthy[0].contains("2 failed checks in a row") && unhealthy[0].contains("HTTP 503"),
+        "{unhealthy:?}"
     );
-    t.wait_for("app=api: started", 2, T);
+    t.wait_event("api", "started", 2, T);
     ok.store(true, Ordering::Relaxed);
-    t.wait_for("app=api: healthy", 2, T);
+    t.wait_event("api", "healthy", 2, T);
 }
 
 #[test]
@@ -137,6 +143,9 @@ fn after_waits_for_healthy() {
     let t = Running::start(
         "after-healthy",
         r#"
+[tend]
+log_format = "json"
+
 [app.db]
 command = "exec sleep 600"
 [app.db.health]
@@ -150,10 +159,10 @@ after = ["db"]
 "#,
     );
     t.wait_socket();
-    t.wait_for("app=db: started", 1, T);
+    t.wait_event("db", "started", 1, T);
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(
-        t.count("app=web: started"),
+        t.events("web", "started").len(),
         0,
         "web started before db was healthy"
     );
@@ -164,10 +173,10 @@ after = ["db"]
         "not running: db (running/starting), web (waiting)"
     );
     std::fs::write(t.dir.join("ready"), "").unwrap();
-    t.wait_for("app=web: started", 1, T);
-    let log = t.log();
-    let healthy = log.find("app=db: healthy").unwrap();
-    let web = log.find("app=web: started").unwrap();
-    assert!(healthy < web, "{log}");
+    t.wait_event("web", "started", 1, T);
+    let events = t.all_events();
+    let healthy = events.iter().position(|e| e.is("db", "healthy")).unwrap();
+    let web = events.iter().position(|e| e.is("web", "started")).unwrap();
+    assert!(healthy < web, "{events:?}");
     assert_eq!(t.ctl(&["status", "--check"]).status.code(), Some(0));
 }

@@ -41,26 +41,32 @@ fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
         return;
     }
     let toml = format!(
-        "[app.db]\n{}\nnotify = true\nwatchdog = \"2s\"\n\n[app.web]\ncommand = \"exec sleep 600\"\nafter = [\"db\"]\n",
+        "[tend]\nlog_format = \"json\"\n[app.db]\n{}\nnotify = true\nwatchdog = \"2s\"\n\n[app.web]\ncommand = \"exec sleep 600\"\nafter = [\"db\"]\n",
         notify_app("0.7")
     );
     let t = Running::start("notify", &toml);
     std::fs::write(t.dir.join("feed"), "").unwrap();
     t.wait_socket();
-    t.wait_for("app=db: started", 1, T);
+    t.wait_event("db", "started", 1, T);
     let out = t.ctl(&["status"]);
     assert!(
         stdout(&out).contains("running/starting"),
         "{}",
         stdout(&out)
     );
-    assert_eq!(t.count("app=web: started"), 0, "web must wait for READY=1");
-    t.wait_for("app=web: started", 1, T);
-    let log = t.log();
-    assert!(
-        log.find("app=db: ready (READY=1)").unwrap() < log.find("app=web: started").unwrap(),
-        "{log}"
+    assert_eq!(
+        t.events("web", "started").len(),
+        0,
+        "web must wait for READY=1"
     );
+    t.wait_event("web", "started", 1, T);
+    let events = t.all_events();
+    let ready = events
+        .iter()
+        .position(|e| e.is("db", "ready") && e.msg.contains("READY=1"))
+        .unwrap();
+    let web = events.iter().position(|e| e.is("web", "started")).unwrap();
+    assert!(ready < web, "{events:?}");
     let v: serde_json::Value =
         serde_json::from_slice(&t.ctl(&["status", "--json"]).stdout).unwrap();
     let db = v["apps"]
@@ -75,15 +81,16 @@ fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
 
     // Fed, the watchdog holds for longer than its timeout ...
     std::thread::sleep(Duration::from_millis(3000));
-    assert_eq!(t.count("watchdog"), 0, "{}", t.log());
+    // (A watchdog that runs out shows as an unhealthy event of db.)
+    assert!(t.events("db", "unhealthy").is_empty(), "{}", t.log());
     // ... starved, it restarts the app.
     std::fs::remove_file(t.dir.join("feed")).unwrap();
-    t.wait_for(
-        "app=db: unhealthy (watchdog: no WATCHDOG=1 within 2s), restarting",
-        1,
-        T,
+    let unhealthy = t.wait_event("db", "unhealthy", 1, T);
+    assert!(
+        unhealthy[0].contains("watchdog: no WATCHDOG=1 within 2s"),
+        "{unhealthy:?}"
     );
-    t.wait_for("app=db: started", 2, T);
+    t.wait_event("db", "started", 2, T);
 }
 
 #[test]
@@ -99,6 +106,9 @@ fn notify_messages_from_outside_the_tree_are_ignored() {
     }
     // The app never says READY=1; a stranger (another app) claims it for db.
     let toml = r#"
+[tend]
+log_format = "json"
+
 [app.db]
 command = "echo $NOTIFY_SOCKET > {dir}/sock; exec sleep 600"
 notify = true
@@ -125,7 +135,12 @@ time.sleep(600)
         t.log()
     );
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(t.count("ready (READY=1)"), 0, "{}", t.log());
+    let ready: Vec<Event> = t
+        .all_events()
+        .into_iter()
+        .filter(|e| e.name == "ready")
+        .collect();
+    assert_eq!(ready, [], "{}", t.log());
 }
 
 #[test]

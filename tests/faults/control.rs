@@ -108,9 +108,7 @@ fn started(t: &Running) -> usize {
 
 #[test]
 fn a_hundred_clients_at_once_are_served_sixteen_at_a_time_and_restarts_go_on() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start("ctl-flood", CRASH_LOOP);
     t.wait_socket();
@@ -283,9 +281,7 @@ fn hold_idle(t: &Running, n: usize) -> (Vec<Duration>, Duration, usize) {
 
 #[test]
 fn fifty_silent_clients_give_way_to_a_real_one_and_are_dropped() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start("ctl-idle", CRASH_LOOP);
     t.wait_socket();
@@ -333,9 +329,7 @@ fn fifty_silent_clients_give_way_to_a_real_one_and_are_dropped() {
 
 #[test]
 fn tend_status_answers_while_fifty_silent_clients_are_held() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start("ctl-idle-cli", CRASH_LOOP);
     t.wait_socket();
@@ -356,9 +350,7 @@ fn tend_status_answers_while_fifty_silent_clients_are_held() {
 
 #[test]
 fn requests_of_10_mb_without_a_newline_are_cut_off_at_4_kib() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start("ctl-huge", CRASH_LOOP);
     t.wait_socket();
@@ -443,9 +435,7 @@ fn requests_of_10_mb_without_a_newline_are_cut_off_at_4_kib() {
 
 #[test]
 fn nonsense_requests_get_replies_naming_what_is_wrong() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start(
         "ctl-nonsense",
@@ -618,9 +608,7 @@ command = "exec sleep 600"
 
 #[test]
 fn a_json_array_is_not_a_request() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start("ctl-array", "[app.db]\ncommand = \"exec sleep 600\"\n");
     t.wait_socket();

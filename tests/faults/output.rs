@@ -147,9 +147,7 @@ fn runs(dir: &TempDir, name: &str) -> usize {
 
 #[test]
 fn apps_that_close_their_stdout_and_stderr_leave_tend_unaffected() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // Each app says hello, closes both outputs and lives on (quiet*) or
     // exits a little later (crashy*); prefixed and inherited alike. talker
@@ -313,9 +311,7 @@ fn read_flood(out: ChildStdout, expect: u64) -> FloodReader {
 
 #[test]
 fn a_50_mb_flood_of_prefixed_lines_arrives_whole_and_tend_stays_small() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // 520,000 numbered lines of 100 digits: 52.5 MB (50 MiB) as fast as
     // seq writes them, while beat restarts every 0.3 s.
@@ -392,9 +388,7 @@ max_restarts = 1000
 
 #[test]
 fn a_10_mb_line_is_cut_at_16_kib_and_tend_stays_small() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // long: 10 MiB + 100 bytes without a newline, then a newline and a
     // short line. tail: 20,000 bytes and EOF, no newline at all.
@@ -549,9 +543,7 @@ fn supervision_goes_on(t: &Tend, secs: u64) -> (usize, Duration) {
 
 #[test]
 fn tend_with_stdout_closed_or_its_reader_gone_goes_on() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // 1. tend started with fd 1 closed.
     let t = Tend::start_cmd("out-closed", CHATTY, Some(Stdio::null()), None, |cmd| {
@@ -595,9 +587,7 @@ fn tend_with_stdout_closed_or_its_reader_gone_goes_on() {
 
 #[test]
 fn a_stuck_reader_of_tends_stdout_delays_nothing() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // tend's stdout is a pipe nobody reads (a stuck log collector); its
     // stderr goes to the log file. chatty fills the pipe at once.
@@ -627,9 +617,7 @@ fn a_stuck_reader_of_tends_stdout_delays_nothing() {
 
 #[test]
 fn a_stuck_reader_of_tends_stdout_and_stderr_delays_nothing() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // `tend 2>&1 | collector` with the collector stuck: stdout and stderr
     // are the same pipe, nobody reads it.

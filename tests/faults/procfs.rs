@@ -83,9 +83,7 @@ fn copy_as(dir: &TempDir, from: &str, name: &[u8]) -> PathBuf {
 
 #[test]
 fn churning_trees_under_a_100ms_poll_cause_no_noise_and_no_spurious_restarts() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // poll_interval only has to be above 0s (src/config.rs); 100ms is what
     // a user would call aggressive. Every limited app is far under 256M but
@@ -193,9 +191,7 @@ max_restarts = 1000
 
 #[test]
 fn zombies_odd_names_huge_command_lines_and_other_users_are_measured_calmly() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let dir = TempDir::new("procfs-odd-bin");
     // Names that look like /proc/PID/stat fields: ')', spaces, a newline.
@@ -324,9 +320,7 @@ fn with_non_utf8_name(name: &str, body: &str) -> (Running, TempDir) {
 
 #[test]
 fn a_process_with_a_non_utf8_name_is_still_measured() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let (t, _bin) = with_non_utf8_name(
         "procfs-bad-mem",
@@ -372,9 +366,7 @@ max_restarts = 1000
 
 #[test]
 fn a_leftover_with_a_non_utf8_name_is_stopped_with_its_app() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let (t, _bin) = with_non_utf8_name(
         "procfs-bad-left",

@@ -55,9 +55,7 @@ fn prlimit_pid(pid: u32, limit: &str) {
 
 #[test]
 fn fork_failing_with_eagain_backs_off_and_recovers() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // As root RLIMIT_NPROC is not enforced; as nobody in a user namespace
     // (where nobody is root, so tend still runs as PID 1) it is. The limit
@@ -160,9 +158,7 @@ kids[0].wait()
 
 #[test]
 fn a_full_fd_table_neither_kills_nor_spins_and_recovers() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // Prefixed logs cost tend two pipe ends per instance: 12 instances do
     // not fit in 20 fds.

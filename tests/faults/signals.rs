@@ -196,9 +196,7 @@ fn signal_storm(name: &str, kinds: &[libc::c_int], over: Duration) {
 
 #[test]
 fn a_storm_of_100000_mixed_signals_over_2s_leaves_tend_supervising() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let mut kinds = STANDARD.to_vec();
     kinds.extend(40..=50);
@@ -207,9 +205,7 @@ fn a_storm_of_100000_mixed_signals_over_2s_leaves_tend_supervising() {
 
 #[test]
 fn a_burst_of_100000_standard_signals_and_one_realtime_kind_leaves_tend_supervising() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let mut kinds = STANDARD.to_vec();
     kinds.push(40);
@@ -219,9 +215,7 @@ fn a_burst_of_100000_standard_signals_and_one_realtime_kind_leaves_tend_supervis
 
 #[test]
 fn a_burst_of_100000_mixed_signals_leaves_tend_supervising() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let mut kinds = STANDARD.to_vec();
     kinds.extend(40..=50);

@@ -64,9 +64,7 @@ fn wait_stopped(pid: u32) {
 
 #[test]
 fn sigstopped_apps_do_not_hold_up_the_shutdown() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // frozen's main process has a TERM handler it cannot run while stopped;
     // frozen_group is stopped whole, TERM left at its default.
@@ -194,9 +192,7 @@ fn stubborn_tree(t: &Running) -> Vec<ProcId> {
 
 #[test]
 fn tend_stop_kills_stopped_escaped_layers_while_tend_runs() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let mut t = Running::start("stop-layers", STUBBORN);
     t.wait_socket();
@@ -232,9 +228,7 @@ fn tend_stop_kills_stopped_escaped_layers_while_tend_runs() {
 
 #[test]
 fn shutdown_kills_stopped_escaped_layers() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let mut t = Running::start("shutdown-layers", STUBBORN);
     t.wait_socket();
@@ -254,9 +248,7 @@ fn shutdown_kills_stopped_escaped_layers() {
 /// than waiting out stop_timeout for SIGKILL.
 #[test]
 fn a_sigstopped_app_is_continued_after_its_stop_signal_and_ends_gracefully() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let t = Running::start(
         "stop-cont",

@@ -234,27 +234,21 @@ max_restarts = 1000000
 
 #[test]
 fn a_crash_storm_of_50_apps_with_no_delay_keeps_status_fast_and_memory_small() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     crash_storm("crash-storm-0s", "0s");
 }
 
 #[test]
 fn a_crash_storm_of_50_apps_with_a_5ms_delay_keeps_status_fast_and_memory_small() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     crash_storm("crash-storm-5ms", "5ms");
 }
 
 #[test]
 fn an_exec_failure_storm_of_20_apps_costs_little_cpu() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     let mut t = Running::start(
         "exec-storm",
@@ -297,9 +291,7 @@ max_restarts = 1000000
 
 #[test]
 fn a_fork_storm_capped_by_nproc_is_stopped_whole() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // As nobody, RLIMIT_NPROC holds: the forker runs until fork fails (dash
     // then prints "Cannot fork" and exits). Half the sleeps stay in the
@@ -422,9 +414,7 @@ fn wait_restarts(t: &Running, names: &[&str], n: u64) {
 
 #[test]
 fn a_thousand_restarts_leak_no_fds_and_little_memory() {
-    if skip_without_namespaces() {
-        return;
-    }
+    require_namespaces!();
     let _serial = serial();
     // blink inherits tend's output; chatty's goes through two pipes per run.
     let mut t = Running::start(

@@ -42,7 +42,8 @@ pub fn pid1_prefix() -> Option<&'static [&'static str]> {
     })
 }
 
-/// Prints why a PID-1 test is skipped and returns true when it must be.
+/// Prints why a PID-1 test is skipped and returns true when it must be;
+/// tests call it through `require_namespaces!`.
 pub fn skip_without_namespaces() -> bool {
     if pid1_prefix().is_none() {
         eprintln!(
@@ -53,13 +54,34 @@ pub fn skip_without_namespaces() -> bool {
     false
 }
 
+/// The first line of every test that runs tend as PID 1 of a PID
+/// namespace: returns from the test, saying why, where no namespace can be
+/// made. `require_namespaces!(root, "to switch users")` also returns, with
+/// "skipped: needs root to switch users", unless the tests run as root.
+macro_rules! require_namespaces {
+    () => {
+        if $crate::util::skip_without_namespaces() {
+            return;
+        }
+    };
+    (root, $why:literal) => {
+        $crate::util::require_namespaces!();
+        // SAFETY: getuid(2) cannot fail.
+        if unsafe { libc::getuid() } != 0 {
+            eprintln!(concat!("skipped: needs root ", $why));
+            return;
+        }
+    };
+}
+pub(crate) use require_namespaces;
+
 /// `tend ARGS...` as PID 1 of a new PID namespace.
 pub fn tend_pid1<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let prefix = pid1_prefix().expect("call skip_without_namespaces first");
+    let prefix = pid1_prefix().expect("call require_namespaces! first");
     let mut cmd = Command::new(prefix[0]);
     cmd.args(&prefix[1..]).arg(tend_bin()).args(args);
     cmd.env("TEND_SOCKET", fresh_socket());
@@ -211,6 +233,11 @@ impl Drop for TempDir {
     }
 }
 
+/// The lines of `text`, owned, to compare with a list.
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines().map(String::from).collect()
+}
+
 /// stderr of an `Output` as text, for assertions and failure messages.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -219,6 +246,49 @@ pub fn stderr(out: &Output) -> String {
 /// stdout of an `Output` as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One of tend's event lines about an app, as `log_format = "json"` writes
+/// them: `{"ts":..,"level":..,"pid":..,"app":..,"event":..,"msg":..}`.
+/// Tests count and wait for events by their stable names (started,
+/// exited, restarting, failed, memory_limit, stopping, killing, stopped,
+/// healthy, unhealthy, ready, critical, spawn_failed, ...) rather than by
+/// the wording of the text lines; a few tests keep checking that wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub app: String,
+    /// The `event` field.
+    pub name: String,
+    /// What the text format prints after `app=NAME: `.
+    pub msg: String,
+}
+
+impl Event {
+    /// Whether this is the `name` event of app `app`.
+    pub fn is(&self, app: &str, name: &str) -> bool {
+        self.app == app && self.name == name
+    }
+}
+
+/// The app events among the lines of `log`, in order; other lines (apps'
+/// output, tend's lines about no app) are skipped. Panics at one of tend's
+/// text lines: events need `log_format = "json"` under `[tend]`, and
+/// without it every count would quietly be 0.
+pub fn events_in(log: &str) -> Vec<Event> {
+    log.lines()
+        .filter_map(|line| {
+            assert!(
+                !line.starts_with("tend["),
+                "this tend logs text, set log_format = \"json\" under [tend] to read events: {line}"
+            );
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            Some(Event {
+                app: v["app"].as_str()?.to_string(),
+                name: v["event"].as_str()?.to_string(),
+                msg: v["msg"].as_str()?.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// A tend running an init.toml as PID 1 of a PID namespace, its stderr
@@ -238,7 +308,7 @@ impl Running {
 
     /// As `start`, with extra arguments after `-c FILE`.
     pub fn start_with(name: &str, toml: &str, extra: &[&str]) -> Running {
-        let prefix = pid1_prefix().expect("call skip_without_namespaces first");
+        let prefix = pid1_prefix().expect("call require_namespaces! first");
         Running::start_under(name, toml, extra, prefix)
     }
 
@@ -303,6 +373,34 @@ impl Running {
                 self.log()
             );
         }
+    }
+
+    /// tend's events about apps so far, in order (see `events_in`).
+    pub fn all_events(&self) -> Vec<Event> {
+        events_in(&self.log())
+    }
+
+    /// The messages of the `event` events of app `app` so far, in order:
+    /// `t.events("crash", "failed").len()` counts them. Needs
+    /// `log_format = "json"`.
+    pub fn events(&self, app: &str, event: &str) -> Vec<String> {
+        self.all_events()
+            .into_iter()
+            .filter(|e| e.is(app, event))
+            .map(|e| e.msg)
+            .collect()
+    }
+
+    /// Waits until app `app` has had `n` `event` events; their messages.
+    /// Panics with the log after `timeout`.
+    pub fn wait_event(&self, app: &str, event: &str, n: usize, timeout: Duration) -> Vec<String> {
+        if !wait_until(timeout, || self.events(app, event).len() >= n) {
+            panic!(
+                "waited {timeout:?} for {n}x {event:?} of app {app:?}; log:\n{}",
+                self.log()
+            );
+        }
+        self.events(app, event)
     }
 
     /// tend's pid as seen from here.

@@ -1,0 +1,165 @@
+//! init.toml (DESIGN.md "init.toml"): the command's two forms, env and
+//! cwd, user, restart policies, instances and their names; `tend check`
+//! names every problem with line:column and exits 2, and the shipped
+//! init.toml passes it. Health checks are tested in operating::health.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+const T: Duration = Duration::from_secs(20);
+
+#[test]
+fn env_cwd_and_the_shell_form() {
+    require_namespaces!();
+    let mut cmd_env = Running::start(
+        "env",
+        r#"
+[defaults]
+env = { FROM_DEFAULTS = "d", OVERRIDDEN = "default" }
+
+[app.shell]
+command = 'echo "$FROM_DEFAULTS $OVERRIDDEN $INHERITED $(pwd)" > {dir}/out'
+env = { OVERRIDDEN = "app" }
+cwd = "/tmp"
+restart = "never"
+
+[app.argv]
+command = ["sh", "-c", "echo \"$0 $1\" > {dir}/argv", "zero", "one  two"]
+restart = "never"
+"#,
+    );
+    assert_eq!(cmd_env.wait(T).code(), Some(0), "{}", cmd_env.log());
+    // INHERITED comes from the test's own environment through unshare.
+    assert_eq!(cmd_env.dir.read("out").trim(), "d app yes /tmp");
+    assert_eq!(cmd_env.dir.read("argv").trim(), "zero one  two");
+}
+
+#[test]
+fn user_nobody_runs_as_65534() {
+    require_namespaces!(root, "to switch users");
+    // The app writes as nobody into a dir made before tend starts.
+    let out_dir = TempDir::new("user-out");
+    std::fs::set_permissions(
+        out_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let o = out_dir.path().display();
+    let mut t = Running::start(
+        "user",
+        &format!(
+            "[app.id]\ncommand = 'id -u > {o}/out; id -g >> {o}/out; echo \"$HOME $USER\" >> {o}/out'\nuser = \"nobody\"\nrestart = \"never\"\n"
+        ),
+    );
+    assert_eq!(t.wait(T).code(), Some(0), "{}", t.log());
+    let out = lines(&out_dir.read("out"));
+    assert_eq!(out[0], "65534");
+    let nobody_gid = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .and_then(|l| l.split(':').nth(3).map(String::from))
+        .unwrap();
+    assert_eq!(out[1], nobody_gid, "the primary group of nobody");
+    assert_eq!(out[2], "/nonexistent nobody");
+}
+
+#[test]
+fn restart_policies_never_and_on_failure() {
+    require_namespaces!();
+    let mut t = Running::start(
+        "policies",
+        r#"
+[defaults]
+restart_delay = "0s"
+max_restarts = 1
+
+[app.never]
+command = "echo run >> {dir}/never; exit 3"
+restart = "never"
+
+[app.ok]
+command = "echo run >> {dir}/ok; exit 0"
+restart = "on-failure"
+
+[app.bad]
+command = "echo run >> {dir}/bad; exit 1"
+restart = "on-failure"
+
+[app.killed]
+command = "echo run >> {dir}/killed; kill -9 $$"
+restart = "on-failure"
+"#,
+    );
+    let status = t.wait(T);
+    let runs = |f: &str| t.dir.read(f).lines().count();
+    assert_eq!(runs("never"), 1, "{}", t.log());
+    assert_eq!(runs("ok"), 1, "on-failure does not restart a clean exit");
+    assert_eq!(runs("bad"), 2, "on-failure restarts a non-zero exit");
+    assert_eq!(runs("killed"), 2, "on-failure restarts a death by signal");
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn instances_get_their_names_and_numbers() {
+    require_namespaces!();
+    let mut t = Running::start(
+        "instances",
+        "[tend]\nlog_format = \"json\"\n[app.web]\ncommand = 'echo \"$TEND_APP $TEND_INSTANCE\" >> {dir}/ids'\ninstances = 3\nrestart = \"never\"\n",
+    );
+    assert_eq!(t.wait(T).code(), Some(0));
+    let mut ids = lines(&t.dir.read("ids"));
+    ids.sort();
+    assert_eq!(ids, ["web.0 0", "web.1 1", "web.2 2"]);
+    for i in 0..3 {
+        assert_eq!(t.events(&format!("web.{i}"), "started").len(), 1);
+    }
+}
+
+#[test]
+fn check_reports_every_problem_with_line_and_column() {
+    let dir = TempDir::new("check");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[app.web]\ncommand = \"x\"\nrestart_delay = \"3x\"\nbogus = true\n",
+    )
+    .unwrap();
+    let out = output_or_kill(tend(["check", &bad.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let b = bad.display();
+    assert!(
+        err.contains(&format!(
+            "{b}:3:17: app.web.restart_delay: invalid duration \"3x\""
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{b}:4:1: app.web.bogus: unknown field `bogus`")),
+        "{err}"
+    );
+
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[app.web]\ncommand = [\"sh\", \"-c\", \"true\"]\ninstances = 2\n",
+    )
+    .unwrap();
+    let out = output_or_kill(tend(["check", &good.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ok, 2 apps: web.0, web.1"));
+
+    // Starting on a bad file: exit 2 before anything runs.
+    let out = output_or_kill(tend(["-c", &bad.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("started"));
+}
+
+#[test]
+fn the_shipped_init_toml_is_valid() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/init.toml");
+    let out = output_or_kill(tend(["check", file]), T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -4,6 +4,12 @@
 //! each connection has a deadline, so a slow or hostile client cannot stall
 //! supervision. Only root and tend's own uid (and `[tend] socket_group`)
 //! may ask anything (SO_PEERCRED); anyone else gets a refusal.
+//!
+//! The loop polls the fds `poll_fds` lists, each tagged with a `ControlFd`,
+//! and hands every ready one back to `on_ready`; `expire` then drops what
+//! is over. A connection is read only when poll says it is ready, except
+//! right after accept: a client that connected and wrote at once is
+//! answered in the same turn.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -25,8 +31,19 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// cannot keep `tend status` out (found by the control fault tests).
 const SILENT_GRACE: Duration = Duration::from_millis(250);
 
+/// Which of the server's fds an entry of the poll set is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlFd {
+    /// The listening socket: a client waits to be accepted.
+    Listener,
+    /// A connection, by an id that is never reused: an entry for a
+    /// connection that is gone cannot reach a newer one on the same fd.
+    Client(u64),
+}
+
 /// One client connection in progress.
 struct Conn {
+    id: u64,
     stream: UnixStream,
     input: Vec<u8>,
     /// The client closed its side: no more input will come.
@@ -69,6 +86,8 @@ pub struct Server {
     /// After accept(2) failed (EMFILE...), the listener rests until then
     /// instead of polling readable in a loop.
     accept_pause: Option<Instant>,
+    /// The id given to the last connection accepted (ids start at 1).
+    next_id: u64,
 }
 
 impl Server {
@@ -117,18 +136,20 @@ impl Server {
             uid: unsafe { libc::getuid() },
             group,
             accept_pause: None,
+            next_id: 0,
         })
     }
 
-    /// The fds to poll, with the events each waits for.
-    pub fn poll_fds(&self, now: Instant) -> Vec<(BorrowedFd<'_>, bool)> {
+    /// The fds to poll now: (fd, true when waiting to write, which).
+    pub fn poll_fds(&self, now: Instant) -> Vec<(BorrowedFd<'_>, bool, ControlFd)> {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
         let room = self.conns.len() < MAX_CONNECTIONS || self.evictable(now).is_some();
         if room && self.accept_pause.is_none() {
-            fds.push((self.listener.as_fd(), false));
+            fds.push((self.listener.as_fd(), false, ControlFd::Listener));
         }
         for c in &self.conns {
-            fds.push((c.stream.as_fd(), !c.output.is_empty()));
+            let writing = !c.output.is_empty();
+            fds.push((c.stream.as_fd(), writing, ControlFd::Client(c.id)));
         }
         fds
     }
@@ -163,24 +184,31 @@ impl Server {
             .map(|(i, _)| i)
     }
 
-    /// Accepts, reads, answers and expires connections; `handle` turns each
-    /// complete request into its response.
-    pub fn serve(&mut self, now: Instant, mut handle: impl FnMut(Request) -> Value) {
-        self.accept(now);
-        for c in &mut self.conns {
-            if c.output.is_empty() {
-                let reply = match read_request(c, self.uid, self.group) {
-                    None => None,
-                    Some(Incoming::Answer(v)) => Some(v),
-                    Some(Incoming::Handle(req)) => Some(handle(req)),
-                };
-                if let Some(reply) = reply {
-                    c.output = format!("{reply}\n").into_bytes();
+    /// poll(2) found this fd ready: accept, or read / answer / flush that
+    /// client. `handle` turns a complete request into its response. A
+    /// client that no longer exists is ignored.
+    pub fn on_ready(
+        &mut self,
+        fd: ControlFd,
+        now: Instant,
+        mut handle: impl FnMut(Request) -> Value,
+    ) {
+        let (uid, group) = (self.uid, self.group);
+        match fd {
+            ControlFd::Listener => self.accept(now, &mut handle),
+            ControlFd::Client(id) => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
+                    serve(c, uid, group, &mut handle);
                 }
             }
-            if !c.output.is_empty() {
-                flush(c);
-            }
+        }
+    }
+
+    /// Once per loop turn after dispatch: drops finished, late, oversized
+    /// and closed connections; ends an accept pause that is over.
+    pub fn expire(&mut self, now: Instant) {
+        if self.accept_pause.is_some_and(|t| t <= now) {
+            self.accept_pause = None;
         }
         // Done, late, oversized, or closed before saying anything: an fd at
         // EOF polls readable forever, so it must not stay.
@@ -191,7 +219,9 @@ impl Server {
         });
     }
 
-    fn accept(&mut self, now: Instant) {
+    /// Accepts while there is room (or a silent slot to give away), and
+    /// reads each new client at once: its request may already be there.
+    fn accept(&mut self, now: Instant, handle: &mut impl FnMut(Request) -> Value) {
         if self.accept_pause.is_some_and(|t| t > now) {
             return;
         }
@@ -213,7 +243,9 @@ impl Server {
                         // Dropping the stream hangs up on the silent client.
                         self.conns.swap_remove(i);
                     }
-                    self.conns.push(Conn {
+                    self.next_id += 1;
+                    let mut conn = Conn {
+                        id: self.next_id,
                         stream,
                         input: Vec::new(),
                         eof: false,
@@ -221,7 +253,9 @@ impl Server {
                         written: 0,
                         opened: now,
                         deadline: now + CLIENT_TIMEOUT,
-                    });
+                    };
+                    serve(&mut conn, self.uid, self.group, handle);
+                    self.conns.push(conn);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -239,6 +273,29 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Reads what `c` sent and answers it once the request is complete, then
+/// writes what the socket takes of the answer.
+fn serve(
+    c: &mut Conn,
+    own_uid: u32,
+    group: Option<u32>,
+    handle: &mut impl FnMut(Request) -> Value,
+) {
+    if c.output.is_empty() {
+        let reply = match read_request(c, own_uid, group) {
+            None => None,
+            Some(Incoming::Answer(v)) => Some(v),
+            Some(Incoming::Handle(req)) => Some(handle(req)),
+        };
+        if let Some(reply) = reply {
+            c.output = format!("{reply}\n").into_bytes();
+        }
+    }
+    if !c.output.is_empty() {
+        flush(c);
     }
 }
 
@@ -357,4 +414,68 @@ fn peer_in_group(stream: &UnixStream, gid: u32) -> bool {
     };
     let n = len as usize / std::mem::size_of::<libc::gid_t>();
     rc == 0 && groups[..n.min(groups.len())].contains(&gid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bound(name: &str) -> Server {
+        let path = std::env::temp_dir().join(format!("tend-{}-{name}.sock", std::process::id()));
+        Server::bind(&path, None).unwrap()
+    }
+
+    fn which(server: &Server, now: Instant) -> Vec<ControlFd> {
+        server
+            .poll_fds(now)
+            .into_iter()
+            .map(|(_, _, w)| w)
+            .collect()
+    }
+
+    #[test]
+    fn a_client_that_wrote_before_accept_is_answered_on_accept() {
+        let mut server = bound("accept");
+        let mut client = UnixStream::connect(&server.path).unwrap();
+        client.write_all(b"{\"cmd\":\"status\"}\n").unwrap();
+        let now = Instant::now();
+        let mut asked = Vec::new();
+        server.on_ready(ControlFd::Listener, now, |req| {
+            asked.push(req);
+            json!({"ok": true})
+        });
+        assert_eq!(asked, [Request::Status]);
+        // Answered in full, so dropped: the client reads to EOF.
+        server.expire(now);
+        assert_eq!(which(&server, now), [ControlFd::Listener]);
+        let mut reply = String::new();
+        client.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "{\"ok\":true}\n");
+    }
+
+    #[test]
+    fn clients_are_dispatched_by_an_id_never_reused() {
+        let mut server = bound("ids");
+        let never = |_| -> Value { panic!("no request was sent") };
+        let first = UnixStream::connect(&server.path).unwrap();
+        let now = Instant::now();
+        server.on_ready(ControlFd::Listener, now, never);
+        let [ControlFd::Listener, gone @ ControlFd::Client(_)] = which(&server, now)[..] else {
+            panic!("{:?}", which(&server, now));
+        };
+        // Closed before saying anything: read once, then never polled again.
+        drop(first);
+        server.on_ready(gone, now, never);
+        server.expire(now);
+        assert_eq!(which(&server, now), [ControlFd::Listener]);
+        // A connection that is gone is ignored; the next one has a new id.
+        server.on_ready(gone, now, never);
+        let _second = UnixStream::connect(&server.path).unwrap();
+        server.on_ready(ControlFd::Listener, now, never);
+        let fds = which(&server, now);
+        assert_eq!(fds.len(), 2);
+        assert!(matches!(fds[1], ControlFd::Client(_)) && fds[1] != gone);
+    }
 }

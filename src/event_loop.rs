@@ -9,7 +9,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::control::Server;
+use crate::control::{ControlFd, Server};
 use crate::log;
 use crate::reaper;
 use crate::signals::Signals;
@@ -41,7 +41,10 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             .as_ref()
             .map(|s| s.poll_fds(Instant::now()))
             .unwrap_or_default();
-        for (fd, writing) in server_fds.into_iter().chain(sup.probe_fds()) {
+        let server_at = fds.len();
+        let server_which: Vec<ControlFd> = server_fds.iter().map(|&(_, _, which)| which).collect();
+        let server_fds = server_fds.into_iter().map(|(fd, writing, _)| (fd, writing));
+        for (fd, writing) in server_fds.chain(sup.probe_fds()) {
             let events = if writing {
                 PollFlags::POLLOUT
             } else {
@@ -80,6 +83,12 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         let notified = has_notify && fds[notify_at].revents().is_some_and(|r| !r.is_empty());
+        let server_ready: Vec<ControlFd> = fds[server_at..]
+            .iter()
+            .zip(server_which)
+            .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, which)| which)
+            .collect();
         drop(fds);
         let now = Instant::now();
         log::flush();
@@ -93,7 +102,10 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
         }
         reaper::reap_all(|pid, status| sup.on_exit(pid, status, now));
         if let Some(server) = &mut server {
-            server.serve(now, |req| sup.handle(req, now));
+            for which in server_ready {
+                server.on_ready(which, now, |req| sup.handle(req, now));
+            }
+            server.expire(now);
         }
         sup.tick(now);
     }

@@ -11,7 +11,6 @@ mod app;
 mod cli;
 mod config;
 mod control;
-mod ctl;
 mod error;
 mod event_loop;
 #[cfg(test)]
@@ -139,7 +138,7 @@ fn run(mode: Mode) -> Result<u8, Error> {
             command,
             config,
             socket,
-        } => ctl::run(command, config, socket).map_err(Error::Ctl),
+        } => control::client::run(command, config, socket).map_err(Error::Ctl),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::util::*;
 const T: Duration = Duration::from_secs(20);
 /// What `tend status` may take once a flood is over.
 const STATUS_BOUND: Duration = Duration::from_secs(1);
-/// From src/control.rs: connections served at once, request cap, client
+/// From src/control/: connections served at once, request cap, client
 /// timeout.
 const MAX_CONNECTIONS: usize = 16;
 const MAX_REQUEST: usize = 4096;
@@ -392,7 +392,7 @@ fn requests_of_10_mb_without_a_newline_are_cut_off_at_4_kib() {
     let mut most = 0;
     let mut slowest = Duration::ZERO;
     for (i, (sent, error, reply, took)) in results.iter().enumerate() {
-        // src/control.rs: over MAX_REQUEST bytes without a newline, tend
+        // src/control/server.rs: over MAX_REQUEST bytes without a newline, tend
         // answers an error and closes the connection.
         let v: Value = serde_json::from_str(reply)
             .unwrap_or_else(|e| panic!("client {i}: {e}: {reply:?} after {sent} bytes"));
@@ -614,7 +614,7 @@ fn a_json_array_is_not_a_request() {
     t.wait_socket();
     let sock = t.dir.join("tend.sock");
     let (before, _) = status_timed(&t);
-    // The protocol is one JSON object per line (src/control.rs).
+    // The protocol is one JSON object per line (src/control/protocol.rs).
     let stop = ask_raw(&sock, b"[\"stop\",\"db\"]\n");
     let short = ask_raw(&sock, b"[\"status\"]\n");
     std::thread::sleep(Duration::from_millis(300));

@@ -1,14 +1,18 @@
-//! The client commands: `tend status|start|stop|restart|reload` send one
-//! request to the running tend and print its answer. Rendering is pure, so
-//! the table is unit-tested without a server.
+//! The client side of the control socket: `tend status`, `start`, `stop`,
+//! `restart` and `reload` each send one request to the running tend
+//! (`ask`) and print its answer. Rendering is pure, so the table is
+//! unit-tested without a server.
 
-use std::path::PathBuf;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use super::protocol::{CLIENT_TIMEOUT, Request, request_line};
 use crate::cli::CtlCommand;
 use crate::config;
-use crate::control::{self, Request};
 use crate::units::format_size;
 
 /// Runs a client command; Ok(exit code) or an error line (exit 1).
@@ -18,12 +22,12 @@ pub fn run(
     socket: Option<PathBuf>,
 ) -> Result<u8, String> {
     let configured = configured_socket(config_file);
-    let path = control::socket_path(socket, configured);
+    let path = super::socket_path(socket, configured);
     let req = match &command {
         CtlCommand::Status { .. } => Request::Status,
         CtlCommand::Send(req) => req.clone(),
     };
-    let reply = control::ask(&path, &req)?;
+    let reply = ask(&path, &req)?;
     if reply["ok"] != Value::Bool(true) {
         let msg = reply["error"].as_str().unwrap_or("the request failed");
         return Err(msg.to_string());
@@ -60,6 +64,41 @@ pub fn run(
         }
         CtlCommand::Send(_) => Ok(0),
     }
+}
+
+/// Sends `req` to the tend listening on `path` and returns its answer.
+/// Fails at once when nobody listens, and within the timeout when
+/// the server does not answer.
+pub fn ask(path: &Path, req: &Request) -> Result<Value, String> {
+    let mut stream = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "cannot reach a running tend at {}: {e} (is tend running? --socket or TEND_SOCKET choose the socket)",
+            path.display()
+        )
+    })?;
+    let timeout = Some(CLIENT_TIMEOUT + Duration::from_secs(3));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    stream
+        .write_all(request_line(req).as_bytes())
+        .map_err(|e| format!("sending the request to {}: {e}", path.display()))?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.ends_with(b"\n") {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading the answer from {}: {e}", path.display())),
+        }
+    }
+    serde_json::from_slice(&reply)
+        .map_err(|e| format!("unreadable answer from {}: {e}", path.display()))
 }
 
 /// `[tend] socket` of the config file, when one is found and valid; the

@@ -1,11 +1,15 @@
-//! The control socket, both ends. One request line in, one response line
-//! out, both JSON, one request per connection.
+//! The server side of the control socket. It lives in the supervisor's
+//! poll loop and never blocks it: the listener and every connection are
+//! non-blocking, requests are capped in size, connections in number, and
+//! each connection has a deadline, so a slow or hostile client cannot stall
+//! supervision. Only root and tend's own uid (and `[tend] socket_group`)
+//! may ask anything (SO_PEERCRED); anyone else gets a refusal.
 //!
-//! The server lives in the supervisor's poll loop and never blocks it: the
-//! listener and every connection are non-blocking, requests are capped in
-//! size, connections in number, and each connection has a deadline, so a
-//! slow or hostile client cannot stall supervision. Only root and tend's
-//! own uid may ask anything (SO_PEERCRED); anyone else gets a refusal.
+//! The loop polls the fds `poll_fds` lists, each tagged with a `ControlFd`,
+//! and hands every ready one back to `on_ready`; `expire` then drops what
+//! is over. A connection is read only when poll says it is ready, except
+//! right after accept: a client that connected and wrote at once is
+//! answered in the same turn.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -14,162 +18,32 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// Longest request accepted, newline included.
-pub const MAX_REQUEST: usize = 4096;
+use super::protocol::{CLIENT_TIMEOUT, MAX_REQUEST, Request, error, parse_request};
+
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 16;
 /// How long the listener rests after accept(2) failed for lack of fds.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// How long a client has to send its request and read the answer.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// With every slot taken and clients waiting, a connection that has sent
 /// nothing for this long gives its slot to the next one: silent clients
 /// cannot keep `tend status` out (found by the control fault tests).
 const SILENT_GRACE: Duration = Duration::from_millis(250);
 
-/// What a client asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Status,
-    Start(String),
-    Stop(String),
-    Restart(String),
-    Reload,
-    Poweroff,
-    Reboot,
-}
-
-/// Only to refuse duplicate fields.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Strict {
-    cmd: String,
-    name: Option<String>,
-}
-
-/// The fields of a request object, typed by hand so that every error names
-/// the field (serde's derive would also take a JSON array for the struct).
-struct RawRequest {
-    cmd: String,
-    name: Option<String>,
-}
-
-/// Parses one request line: `{"cmd":"status"}`, `{"cmd":"stop","name":"web"}`.
-pub fn parse_request(line: &[u8]) -> Result<Request, String> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| format!("invalid request: {e}"))?;
-    let Value::Object(fields) = value else {
-        return Err(format!(
-            "invalid request: expected a JSON object like {{\"cmd\":\"status\"}}, got {}",
-            kind_of(&value)
-        ));
-    };
-    let (mut cmd, mut name) = (None, None);
-    for (key, v) in fields {
-        if key != "cmd" && key != "name" {
-            return Err(format!(
-                "invalid request: unknown field {key:?} (expected \"cmd\" and \"name\")"
-            ));
-        }
-        let text = match v {
-            Value::String(text) => Some(text),
-            Value::Null if key == "name" => None,
-            other => {
-                return Err(format!(
-                    "invalid request: \"{key}\" must be a string, got {}",
-                    kind_of(&other)
-                ));
-            }
-        };
-        if key == "cmd" {
-            cmd = text;
-        } else {
-            name = text;
-        }
-    }
-    let raw = RawRequest {
-        cmd: cmd.ok_or("invalid request: missing field \"cmd\"")?,
-        name,
-    };
-    // A JSON map keeps the last of duplicate keys; serde's derive sees them.
-    serde_json::from_slice::<Strict>(line).map_err(|e| format!("invalid request: {e}"))?;
-    let name = || {
-        raw.name
-            .clone()
-            .ok_or_else(|| format!("{} needs \"name\"", raw.cmd))
-    };
-    let no_name = |r: Request| match &raw.name {
-        Some(_) => Err(format!("{} takes no \"name\"", raw.cmd)),
-        None => Ok(r),
-    };
-    match raw.cmd.as_str() {
-        "status" => no_name(Request::Status),
-        "reload" => no_name(Request::Reload),
-        "poweroff" => no_name(Request::Poweroff),
-        "reboot" => no_name(Request::Reboot),
-        "start" => Ok(Request::Start(name()?)),
-        "stop" => Ok(Request::Stop(name()?)),
-        "restart" => Ok(Request::Restart(name()?)),
-        other => Err(format!(
-            "unknown command {other:?} (expected status, start, stop, restart, reload, poweroff or reboot)"
-        )),
-    }
-}
-
-/// A JSON value's kind and, for scalars, the value: `a number (7)`.
-fn kind_of(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("a boolean ({b})"),
-        Value::Number(n) => format!("a number ({n})"),
-        Value::String(s) => format!("a string ({s:?})"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-/// The request line a client sends.
-pub fn request_line(req: &Request) -> String {
-    let v = match req {
-        Request::Status => json!({"cmd": "status"}),
-        Request::Reload => json!({"cmd": "reload"}),
-        Request::Poweroff => json!({"cmd": "poweroff"}),
-        Request::Reboot => json!({"cmd": "reboot"}),
-        Request::Start(n) => json!({"cmd": "start", "name": n}),
-        Request::Stop(n) => json!({"cmd": "stop", "name": n}),
-        Request::Restart(n) => json!({"cmd": "restart", "name": n}),
-    };
-    format!("{v}\n")
-}
-
-/// An error response.
-pub fn error(msg: &str) -> Value {
-    json!({"ok": false, "error": msg})
-}
-
-/// The socket path: `--socket`, else $TEND_SOCKET, else the config's
-/// `[tend] socket`, else /run/tend.sock as root and
-/// $XDG_RUNTIME_DIR/tend.sock otherwise.
-pub fn socket_path(flag: Option<PathBuf>, configured: Option<PathBuf>) -> PathBuf {
-    if let Some(p) = flag.or_else(|| std::env::var_os("TEND_SOCKET").map(PathBuf::from)) {
-        return p;
-    }
-    if let Some(p) = configured {
-        return p;
-    }
-    // SAFETY: getuid has no memory effects.
-    let uid = unsafe { libc::getuid() };
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        _ if uid == 0 => PathBuf::from("/run/tend.sock"),
-        Some(dir) => Path::new(&dir).join("tend.sock"),
-        None => PathBuf::from(format!("/tmp/tend-{uid}.sock")),
-    }
+/// Which of the server's fds an entry of the poll set is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlFd {
+    /// The listening socket: a client waits to be accepted.
+    Listener,
+    /// A connection, by an id that is never reused: an entry for a
+    /// connection that is gone cannot reach a newer one on the same fd.
+    Client(u64),
 }
 
 /// One client connection in progress.
 struct Conn {
+    id: u64,
     stream: UnixStream,
     input: Vec<u8>,
     /// The client closed its side: no more input will come.
@@ -212,6 +86,8 @@ pub struct Server {
     /// After accept(2) failed (EMFILE...), the listener rests until then
     /// instead of polling readable in a loop.
     accept_pause: Option<Instant>,
+    /// The id given to the last connection accepted (ids start at 1).
+    next_id: u64,
 }
 
 impl Server {
@@ -260,18 +136,20 @@ impl Server {
             uid: unsafe { libc::getuid() },
             group,
             accept_pause: None,
+            next_id: 0,
         })
     }
 
-    /// The fds to poll, with the events each waits for.
-    pub fn poll_fds(&self, now: Instant) -> Vec<(BorrowedFd<'_>, bool)> {
+    /// The fds to poll now: (fd, true when waiting to write, which).
+    pub fn poll_fds(&self, now: Instant) -> Vec<(BorrowedFd<'_>, bool, ControlFd)> {
         let mut fds = Vec::with_capacity(self.conns.len() + 1);
         let room = self.conns.len() < MAX_CONNECTIONS || self.evictable(now).is_some();
         if room && self.accept_pause.is_none() {
-            fds.push((self.listener.as_fd(), false));
+            fds.push((self.listener.as_fd(), false, ControlFd::Listener));
         }
         for c in &self.conns {
-            fds.push((c.stream.as_fd(), !c.output.is_empty()));
+            let writing = !c.output.is_empty();
+            fds.push((c.stream.as_fd(), writing, ControlFd::Client(c.id)));
         }
         fds
     }
@@ -306,24 +184,31 @@ impl Server {
             .map(|(i, _)| i)
     }
 
-    /// Accepts, reads, answers and expires connections; `handle` turns each
-    /// complete request into its response.
-    pub fn serve(&mut self, now: Instant, mut handle: impl FnMut(Request) -> Value) {
-        self.accept(now);
-        for c in &mut self.conns {
-            if c.output.is_empty() {
-                let reply = match read_request(c, self.uid, self.group) {
-                    None => None,
-                    Some(Incoming::Answer(v)) => Some(v),
-                    Some(Incoming::Handle(req)) => Some(handle(req)),
-                };
-                if let Some(reply) = reply {
-                    c.output = format!("{reply}\n").into_bytes();
+    /// poll(2) found this fd ready: accept, or read / answer / flush that
+    /// client. `handle` turns a complete request into its response. A
+    /// client that no longer exists is ignored.
+    pub fn on_ready(
+        &mut self,
+        fd: ControlFd,
+        now: Instant,
+        mut handle: impl FnMut(Request) -> Value,
+    ) {
+        let (uid, group) = (self.uid, self.group);
+        match fd {
+            ControlFd::Listener => self.accept(now, &mut handle),
+            ControlFd::Client(id) => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
+                    serve(c, uid, group, &mut handle);
                 }
             }
-            if !c.output.is_empty() {
-                flush(c);
-            }
+        }
+    }
+
+    /// Once per loop turn after dispatch: drops finished, late, oversized
+    /// and closed connections; ends an accept pause that is over.
+    pub fn expire(&mut self, now: Instant) {
+        if self.accept_pause.is_some_and(|t| t <= now) {
+            self.accept_pause = None;
         }
         // Done, late, oversized, or closed before saying anything: an fd at
         // EOF polls readable forever, so it must not stay.
@@ -334,7 +219,9 @@ impl Server {
         });
     }
 
-    fn accept(&mut self, now: Instant) {
+    /// Accepts while there is room (or a silent slot to give away), and
+    /// reads each new client at once: its request may already be there.
+    fn accept(&mut self, now: Instant, handle: &mut impl FnMut(Request) -> Value) {
         if self.accept_pause.is_some_and(|t| t > now) {
             return;
         }
@@ -356,7 +243,9 @@ impl Server {
                         // Dropping the stream hangs up on the silent client.
                         self.conns.swap_remove(i);
                     }
-                    self.conns.push(Conn {
+                    self.next_id += 1;
+                    let mut conn = Conn {
+                        id: self.next_id,
                         stream,
                         input: Vec::new(),
                         eof: false,
@@ -364,7 +253,9 @@ impl Server {
                         written: 0,
                         opened: now,
                         deadline: now + CLIENT_TIMEOUT,
-                    });
+                    };
+                    serve(&mut conn, self.uid, self.group, handle);
+                    self.conns.push(conn);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -382,6 +273,29 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Reads what `c` sent and answers it once the request is complete, then
+/// writes what the socket takes of the answer.
+fn serve(
+    c: &mut Conn,
+    own_uid: u32,
+    group: Option<u32>,
+    handle: &mut impl FnMut(Request) -> Value,
+) {
+    if c.output.is_empty() {
+        let reply = match read_request(c, own_uid, group) {
+            None => None,
+            Some(Incoming::Answer(v)) => Some(v),
+            Some(Incoming::Handle(req)) => Some(handle(req)),
+        };
+        if let Some(reply) = reply {
+            c.output = format!("{reply}\n").into_bytes();
+        }
+    }
+    if !c.output.is_empty() {
+        flush(c);
     }
 }
 
@@ -502,143 +416,66 @@ fn peer_in_group(stream: &UnixStream, gid: u32) -> bool {
     rc == 0 && groups[..n.min(groups.len())].contains(&gid)
 }
 
-/// Client side: sends `req` to the tend listening on `path` and returns its
-/// answer. Fails at once when nobody listens, and within the timeout when
-/// the server does not answer.
-pub fn ask(path: &Path, req: &Request) -> Result<Value, String> {
-    let mut stream = UnixStream::connect(path).map_err(|e| {
-        format!(
-            "cannot reach a running tend at {}: {e} (is tend running? --socket or TEND_SOCKET choose the socket)",
-            path.display()
-        )
-    })?;
-    let timeout = Some(CLIENT_TIMEOUT + Duration::from_secs(3));
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
-    stream
-        .write_all(request_line(req).as_bytes())
-        .map_err(|e| format!("sending the request to {}: {e}", path.display()))?;
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                reply.extend_from_slice(&buf[..n]);
-                if reply.ends_with(b"\n") {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("reading the answer from {}: {e}", path.display())),
-        }
-    }
-    serde_json::from_slice(&reply)
-        .map_err(|e| format!("unreadable answer from {}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    #[test]
-    fn requests_round_trip() {
-        for req in [
-            Request::Status,
-            Request::Reload,
-            Request::Start("web".into()),
-            Request::Stop("web.1".into()),
-            Request::Restart("db".into()),
-            Request::Poweroff,
-            Request::Reboot,
-        ] {
-            let line = request_line(&req);
-            assert_eq!(parse_request(line.trim_end().as_bytes()), Ok(req));
-        }
+    fn bound(name: &str) -> Server {
+        let path = std::env::temp_dir().join(format!("tend-{}-{name}.sock", std::process::id()));
+        Server::bind(&path, None).unwrap()
+    }
+
+    fn which(server: &Server, now: Instant) -> Vec<ControlFd> {
+        server
+            .poll_fds(now)
+            .into_iter()
+            .map(|(_, _, w)| w)
+            .collect()
     }
 
     #[test]
-    fn bad_requests_say_why() {
-        let cases: [(&[u8], &str); 9] = [
-            (b"", "invalid request"),
-            (b"not json", "invalid request"),
-            (b"{\"cmd\":\"explode\"}", "unknown command \"explode\""),
-            (b"{\"cmd\":\"stop\"}", "stop needs \"name\""),
-            (
-                b"{\"cmd\":\"status\",\"name\":\"x\"}",
-                "status takes no \"name\"",
-            ),
-            (
-                b"{\"cmd\":\"status\",\"extra\":1}",
-                "unknown field \"extra\"",
-            ),
-            (b"{\"cmd\":5}", "\"cmd\" must be a string, got a number (5)"),
-            (b"[\"stop\",\"db\"]", "expected a JSON object"),
-            (b"{\"name\":\"db\"}", "missing field \"cmd\""),
-        ];
-        for (line, want) in cases {
-            let err = parse_request(line).unwrap_err();
-            assert!(
-                err.contains(want),
-                "{:?}: {err}",
-                String::from_utf8_lossy(line)
-            );
-        }
-    }
-
-    /// Fuzz target: random bytes and mutated requests never panic, every
-    /// rejection says why, and what is accepted round-trips through the
-    /// client's own encoding.
-    #[test]
-    fn fuzz_requests() {
-        let seeds: [&[u8]; 5] = [
-            b"{\"cmd\":\"stop\",\"name\":\"web\"}",
-            b"{\"cmd\":\"status\"}",
-            b"{}",
-            b"{\"cmd\":\"restart\",\"name\":\"web.1\",\"x\":[1,{\"y\":null}]}",
-            b"{\"cmd\":\"reload\",\"name\":null}",
-        ];
-        crate::fuzz::run("control-requests", 20_000, Duration::from_secs(1), |rng| {
-            let mut line = seeds[rng.below(seeds.len())].to_vec();
-            for _ in 0..1 + rng.below(4) {
-                let at = rng.below(line.len() + 1);
-                match rng.below(4) {
-                    0 => line.insert(at, rng.next() as u8),
-                    1 if at < line.len() => {
-                        line.remove(at);
-                    }
-                    2 => {
-                        let piece = rng.pick(&[
-                            "\"cmd\"",
-                            "\"name\"",
-                            "\"status\"",
-                            "\"start\"",
-                            "\"poweroff\"",
-                            "\\u0000",
-                            "\\ud800",
-                            "1e999",
-                            "[[[[",
-                            "}}",
-                            "\u{feff}",
-                            "\"é\"",
-                        ]);
-                        line.splice(at..at, piece.bytes());
-                    }
-                    _ => line.insert(at, b"{}[]\":,"[rng.below(7)]),
-                }
-            }
-            match parse_request(&line) {
-                Err(e) => assert!(!e.is_empty()),
-                Ok(req) => assert_eq!(parse_request(request_line(&req).as_bytes()).ok(), Some(req)),
-            }
+    fn a_client_that_wrote_before_accept_is_answered_on_accept() {
+        let mut server = bound("accept");
+        let mut client = UnixStream::connect(&server.path).unwrap();
+        client.write_all(b"{\"cmd\":\"status\"}\n").unwrap();
+        let now = Instant::now();
+        let mut asked = Vec::new();
+        server.on_ready(ControlFd::Listener, now, |req| {
+            asked.push(req);
+            json!({"ok": true})
         });
+        assert_eq!(asked, [Request::Status]);
+        // Answered in full, so dropped: the client reads to EOF.
+        server.expire(now);
+        assert_eq!(which(&server, now), [ControlFd::Listener]);
+        let mut reply = String::new();
+        client.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "{\"ok\":true}\n");
     }
 
     #[test]
-    fn socket_path_precedence() {
-        assert_eq!(
-            socket_path(Some("/a".into()), Some("/b".into())),
-            PathBuf::from("/a")
-        );
+    fn clients_are_dispatched_by_an_id_never_reused() {
+        let mut server = bound("ids");
+        let never = |_| -> Value { panic!("no request was sent") };
+        let first = UnixStream::connect(&server.path).unwrap();
+        let now = Instant::now();
+        server.on_ready(ControlFd::Listener, now, never);
+        let [ControlFd::Listener, gone @ ControlFd::Client(_)] = which(&server, now)[..] else {
+            panic!("{:?}", which(&server, now));
+        };
+        // Closed before saying anything: read once, then never polled again.
+        drop(first);
+        server.on_ready(gone, now, never);
+        server.expire(now);
+        assert_eq!(which(&server, now), [ControlFd::Listener]);
+        // A connection that is gone is ignored; the next one has a new id.
+        server.on_ready(gone, now, never);
+        let _second = UnixStream::connect(&server.path).unwrap();
+        server.on_ready(ControlFd::Listener, now, never);
+        let fds = which(&server, now);
+        assert_eq!(fds.len(), 2);
+        assert!(matches!(fds[1], ControlFd::Client(_)) && fds[1] != gone);
     }
 }

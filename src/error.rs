@@ -16,7 +16,7 @@ pub enum Error {
     Config(Problems),
     /// A client command failed (no tend running, refused, bad name): exit 1.
     Ctl(String),
-    /// A set-up step failed (signal handlers, ...): exit 1.
+    /// A set-up step failed (the signalfd, ...): exit 1.
     Setup { op: &'static str, source: io::Error },
     /// Wrapper mode could not start its command: 127 or 126.
     Spawn(SpawnError),

@@ -21,6 +21,7 @@ mod log;
 mod notify;
 mod output;
 mod policy;
+mod poll_set;
 mod probe;
 mod procfs;
 mod reaper;
@@ -150,7 +151,7 @@ fn supervise(
     socket: Option<(PathBuf, Option<u32>)>,
 ) -> Result<(u8, vm::Power), Error> {
     let mut signals = Signals::install().map_err(|source| Error::Setup {
-        op: "installing signal handlers",
+        op: "opening the signalfd",
         source,
     })?;
     reaper::adopt_orphans();
@@ -229,20 +230,13 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.
 fn config_path(given: Option<PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(path) = given.or_else(|| std::env::var_os("TEND_CONFIG").map(PathBuf::from)) {
-        return Ok(path);
-    }
-    ["init.toml", "/etc/tend/init.toml"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            Error::Usage(
-                "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
+    config::find(given).ok_or_else(|| {
+        Error::Usage(
+            "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
                  nor /etc/tend/init.toml exists (to run one command: tend -- CMD)"
-                    .into(),
-            )
-        })
+                .into(),
+        )
+    })
 }
 
 /// `tend check`: validate, then warn about what depends on this machine.

@@ -50,43 +50,47 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// Collects every child that has ended, calling `on_exit` for each; returns
-/// when none is left to collect right now. Also reaps orphans re-parented to
-/// tend (as PID 1 or as a subreaper); their statuses come through `on_exit`.
-pub fn reap_all(on_exit: impl FnMut(Pid, Status)) {
-    reap(false, on_exit, |_, _| {});
+/// Collects children that have ended, calling `on_exit` for each, up to
+/// `limit` of them; also orphans re-parented to tend (as PID 1 or as a
+/// subreaper). Returns true when it stopped at the limit: more may wait,
+/// and the caller comes back after serving signals and clients (a fork
+/// storm must not keep the loop in here). SIGCHLD does not come again for
+/// children already dead, so the caller must not sleep before then.
+pub fn reap_some(limit: usize, on_exit: impl FnMut(Pid, Status)) -> bool {
+    reap(false, limit, on_exit, |_, _| {})
 }
 
 /// As `reap_all`, also reporting children stopped by a signal (WUNTRACED),
 /// for job control in wrapper mode.
 pub fn reap_all_and_stops(on_exit: impl FnMut(Pid, Status), on_stop: impl FnMut(Pid, libc::c_int)) {
-    reap(true, on_exit, on_stop);
+    reap(true, usize::MAX, on_exit, on_stop);
 }
 
 fn reap(
     untraced: bool,
+    limit: usize,
     mut on_exit: impl FnMut(Pid, Status),
     mut on_stop: impl FnMut(Pid, libc::c_int),
-) {
+) -> bool {
     let flags = if untraced {
         libc::WNOHANG | libc::WUNTRACED
     } else {
         libc::WNOHANG
     };
-    loop {
+    for _ in 0..limit {
         let mut raw: libc::c_int = 0;
         // Raw waitpid: nix's decoder rejects deaths by real-time signals
         // (EINVAL after the child is already reaped), losing the status.
         // SAFETY: `raw` is a valid out-pointer for the duration of the call.
         let pid = unsafe { libc::waitpid(-1, &mut raw, flags) };
         match pid {
-            0 => return,
+            0 => return false,
             -1 => match Errno::last() {
-                Errno::ECHILD => return,
+                Errno::ECHILD => return false,
                 Errno::EINTR => continue,
                 e => {
                     crate::log::error(&format!("waitpid failed: {e}"));
-                    return;
+                    return false;
                 }
             },
             pid => {
@@ -98,6 +102,7 @@ fn reap(
             }
         }
     }
+    true
 }
 
 /// Decodes a wait status; `None` for stops and continues, which tend does

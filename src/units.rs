@@ -59,6 +59,24 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// How long something has lasted, for people: `340ms`, `2.1s`, `45s`,
+/// `5m3s`, `2h10m`, `3d4h`. Tenths of a second below a minute, when there
+/// are any; whole units above. Run lengths in event lines and uptimes in
+/// `tend status` both use it.
+pub fn format_elapsed(d: Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    match ms {
+        0 => "0s".to_string(),
+        1..1_000 => format!("{ms}ms"),
+        1_000..60_000 if (ms % 1_000) / 100 == 0 => format!("{s}s"),
+        1_000..60_000 => format!("{s}.{}s", (ms % 1_000) / 100),
+        60_000..3_600_000 => format!("{}m{}s", s / 60, s % 60),
+        3_600_000..86_400_000 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
 /// Parses `512K`, `256M`, `1G`, `2T` or a plain count of bytes with `B`;
 /// `KB`/`KiB` spellings are accepted as the same powers of 1024.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -228,6 +246,20 @@ pub fn signal_name(sig: libc::c_int) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elapsed() {
+        let ms = Duration::from_millis;
+        assert_eq!(format_elapsed(ms(0)), "0s");
+        assert_eq!(format_elapsed(ms(340)), "340ms");
+        assert_eq!(format_elapsed(ms(2_100)), "2.1s");
+        assert_eq!(format_elapsed(ms(45_000)), "45s");
+        assert_eq!(format_elapsed(ms(45_090)), "45s");
+        assert_eq!(format_elapsed(ms(303_000)), "5m3s");
+        assert_eq!(format_elapsed(ms(3_720_000)), "1h2m");
+        assert_eq!(format_elapsed(ms(7_800_000)), "2h10m");
+        assert_eq!(format_elapsed(ms(273_600_000)), "3d4h");
+    }
 
     #[test]
     fn durations() {

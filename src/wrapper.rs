@@ -18,10 +18,10 @@ use crate::spawn::{self, Session};
 
 /// Runs `command` until it exits; returns the exit code tend should end with.
 pub fn run(command: &[OsString]) -> Result<u8, Error> {
-    // Handlers first: a signal sent while the child is being started waits
-    // in the pipe and is forwarded once the child leads its own group.
+    // Signals first: one sent while the child is being started waits in
+    // the signalfd and is forwarded once the child leads its own group.
     let mut signals = Signals::install().map_err(|source| Error::Setup {
-        op: "installing signal handlers",
+        op: "opening the signalfd",
         source,
     })?;
     reaper::adopt_orphans();
@@ -74,7 +74,7 @@ fn wait_forwarding(signals: &mut Signals, child: Pid, session: Session) -> Statu
         if stopped && job_control {
             spawn::reclaim_terminal();
             // SAFETY: raise(3) with a plain signal; tend stops here until
-            // its shell sends SIGCONT, which the self-pipe then reports.
+            // its shell sends SIGCONT, which the signalfd then reports.
             unsafe { libc::raise(libc::SIGSTOP) };
         }
     }

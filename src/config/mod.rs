@@ -308,9 +308,6 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
 /// there is none. A path given or named by the environment comes back as it
 /// is, found or not: loading it then says the file is missing, where a
 /// search would silently pick another one.
-// Not called yet: the control split wires it in for main.rs `config_path`
-// and ctl.rs `configured_socket`, which both search this way today.
-#[allow(dead_code)]
 pub fn find(given: Option<PathBuf>) -> Option<PathBuf> {
     find_in(
         given,

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::protocol::{CLIENT_TIMEOUT, Request, request_line};
 use crate::cli::CtlCommand;
 use crate::config;
-use crate::units::format_size;
+use crate::units::{format_elapsed, format_size};
 
 /// Runs a client command; Ok(exit code) or an error line (exit 1).
 pub fn run(
@@ -104,15 +104,7 @@ pub fn ask(path: &Path, req: &Request) -> Result<Value, String> {
 /// `[tend] socket` of the config file, when one is found and valid; the
 /// client must find the server without being told twice.
 fn configured_socket(given: Option<PathBuf>) -> Option<PathBuf> {
-    let path = given
-        .or_else(|| std::env::var_os("TEND_CONFIG").map(PathBuf::from))
-        .or_else(|| {
-            ["init.toml", "/etc/tend/init.toml"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-        })?;
-    config::load(&path).ok()?.socket
+    config::load(&config::find(given)?).ok()?.socket
 }
 
 /// Apps that should run but do not: `name (state)`. Running apps, apps
@@ -207,15 +199,9 @@ fn state_text(a: &Value) -> String {
     }
 }
 
-/// `45s`, `5m3s`, `2h10m`, `3d4h`.
+/// Whole seconds: `45s`, `5m3s`, `2h10m`, `3d4h`.
 fn secs(s: f64) -> String {
-    let s = s.max(0.0) as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
+    format_elapsed(Duration::from_secs(s.max(0.0) as u64))
 }
 
 #[cfg(test)]

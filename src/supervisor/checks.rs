@@ -1,74 +1,91 @@
-//! Driving health checks from the loop: starting due probes, moving those
-//! in flight, timing out late ones, and acting on a change of health.
+//! Driving health checks: starting due probes, stepping tcp and http
+//! probes when their socket is ready, taking exec probes' exits from the
+//! reaper, timing out late ones. What a result means for the app is its
+//! state machine's call (`Event::Probe`).
 
-use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
-use super::{Supervisor, app_env};
+use nix::unistd::Pid;
+
+use super::{Supervisor, app_env, tree};
 use crate::app::{Event, State};
-use crate::health::{Health, HealthSpec, Probe};
+use crate::health::{HealthSpec, Probe};
 use crate::ids;
-use crate::log::{self, Level};
 use crate::probe::{InFlight, NetProbe, Outcome};
+use crate::procfs::Proc;
+use crate::reaper::Status;
 use crate::signals::kill_group;
 use crate::spawn::{self, Launch, Session};
 use crate::units;
 
 impl Supervisor {
-    /// The sockets of tcp and http probes in flight, for poll(2): each
-    /// with true when it waits to write.
-    pub fn probe_fds(&self) -> Vec<(BorrowedFd<'_>, bool)> {
-        self.probes
-            .iter()
-            .filter_map(|p| match p {
-                Some(InFlight::Net(n)) => Some(n.poll_fd()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Starts due probes, moves those in flight, times out the late ones;
-    /// an app that is not running has no probe.
+    /// Starts due probes and times out late ones; an app that is not
+    /// running has no probe.
     pub(super) fn run_health(&mut self, now: Instant) {
-        for i in 0..self.apps.len() {
-            let Some(spec) = self.apps[i].spec.health.clone() else {
+        for i in 0..self.slots.len() {
+            let Some(spec) = self.slots[i].app.spec.health.clone() else {
                 continue;
             };
-            if !matches!(self.apps[i].state, State::Running { .. }) {
+            if !matches!(self.slots[i].app.state, State::Running { .. }) {
                 self.cancel_probe(i);
-                self.probe_due[i] = None;
+                self.slots[i].probe_due = None;
                 continue;
             }
-            let outcome = match &mut self.probes[i] {
-                Some(InFlight::Net(p)) => match p.step() {
-                    Outcome::Pending if now >= p.deadline => Outcome::Failed("timed out".into()),
-                    other => other,
-                },
-                Some(InFlight::Exec { deadline, .. }) if now >= *deadline => {
-                    self.cancel_probe(i);
-                    Outcome::Failed(format!(
-                        "check command timed out after {}",
-                        units::format_duration(spec.timeout)
-                    ))
-                }
-                _ => Outcome::Pending,
+            let late = match &self.slots[i].probe {
+                Some(InFlight::Net(p)) if now >= p.deadline => Some("timed out".to_string()),
+                Some(InFlight::Exec { deadline, .. }) if now >= *deadline => Some(format!(
+                    "check command timed out after {}",
+                    units::format_duration(spec.timeout)
+                )),
+                _ => None,
             };
-            match outcome {
-                Outcome::Passed => self.probe_result(i, true, "", now),
-                Outcome::Failed(reason) => {
-                    self.cancel_probe(i);
-                    self.probe_result(i, false, &reason, now);
-                }
-                Outcome::Pending => {}
+            if let Some(reason) = late {
+                self.cancel_probe(i);
+                self.probe_result(i, false, &reason, now);
             }
-            if self.probes[i].is_none() && self.probe_due[i].is_some_and(|d| d <= now) {
-                self.probe_due[i] = None;
+            let slot = &mut self.slots[i];
+            if slot.probe.is_none() && slot.probe_due.is_some_and(|d| d <= now) {
+                slot.probe_due = None;
                 self.start_probe(i, &spec, now);
             }
         }
     }
 
-    pub(super) fn start_probe(&mut self, i: usize, spec: &HealthSpec, now: Instant) {
+    /// Slot `i`'s tcp or http probe has its socket ready: moves it on.
+    pub(super) fn step_probe(&mut self, i: usize, now: Instant) {
+        let Some(InFlight::Net(p)) = self.slots.get_mut(i).and_then(|s| s.probe.as_mut()) else {
+            return;
+        };
+        match p.step() {
+            Outcome::Pending => {}
+            Outcome::Passed => self.probe_result(i, true, "", now),
+            Outcome::Failed(reason) => {
+                self.cancel_probe(i);
+                self.probe_result(i, false, &reason, now);
+            }
+        }
+    }
+
+    /// An exec probe of slot `i` was reaped: what it left in its session
+    /// goes with it, and its status is the result unless it was given up.
+    pub(super) fn probe_exited(&mut self, i: usize, pid: Pid, status: Status, now: Instant) {
+        let leftovers: Vec<Proc> = self
+            .snapshot()
+            .procs()
+            .iter()
+            .filter(|p| p.session == pid.as_raw())
+            .copied()
+            .collect();
+        for p in leftovers {
+            tree::signal_process(p, libc::SIGKILL);
+        }
+        if matches!(self.slots[i].probe, Some(InFlight::Exec { pid: p, .. }) if p == pid) {
+            let reason = format!("check command {status}");
+            self.probe_result(i, status.success(), &reason, now);
+        }
+    }
+
+    fn start_probe(&mut self, i: usize, spec: &HealthSpec, now: Instant) {
         let deadline = now + spec.timeout;
         let started = match &spec.probe {
             Probe::Tcp(addr) => NetProbe::start(*addr, None, deadline).map(InFlight::Net),
@@ -76,7 +93,7 @@ impl Supervisor {
                 NetProbe::start(*addr, Some((host, path)), deadline).map(InFlight::Net)
             }
             Probe::Exec(argv) => {
-                let app = &self.apps[i].spec;
+                let app = &self.slots[i].app.spec;
                 let creds = ids::resolve(app.user.as_ref(), app.group.as_ref());
                 let launch = creds.map(|creds| Launch {
                     argv,
@@ -97,7 +114,9 @@ impl Supervisor {
             }
         };
         match started {
-            Ok(p) => self.probes[i] = Some(p),
+            // A tcp probe may have connected already: poll finds its socket
+            // writable at once and steps it.
+            Ok(p) => self.slots[i].probe = Some(p),
             Err(reason) => self.probe_result(i, false, &reason, now),
         }
     }
@@ -105,39 +124,22 @@ impl Supervisor {
     /// Drops the probe in flight; an exec probe's group is killed (its pid
     /// is not reaped yet, so the group id is still its own).
     pub(super) fn cancel_probe(&mut self, i: usize) {
-        if let Some(InFlight::Exec { pid, .. }) = self.probes[i].take() {
+        if let Some(InFlight::Exec { pid, .. }) = self.slots[i].probe.take() {
             kill_group(pid, libc::SIGKILL);
         }
     }
 
-    /// Records one probe result and acts on a change of health.
-    pub(super) fn probe_result(&mut self, i: usize, passed: bool, reason: &str, now: Instant) {
-        self.probes[i] = None;
-        let Some(spec) = self.apps[i].spec.health.clone() else {
+    /// Records one probe result: the next probe is due one interval on;
+    /// the app's state machine judges the result.
+    fn probe_result(&mut self, i: usize, passed: bool, reason: &str, now: Instant) {
+        let slot = &mut self.slots[i];
+        slot.probe = None;
+        let Some(interval) = slot.app.spec.health.as_ref().map(|h| h.interval) else {
             return;
         };
-        self.probe_due[i] = Some(now + spec.interval);
-        let name = self.apps[i].spec.name.clone();
-        let Some(tracker) = self.apps[i].health.as_mut() else {
-            return;
-        };
-        let change = tracker.record(passed, now, &spec);
-        if !passed && change.is_none() {
-            log::event(
-                Level::Warn,
-                &name,
-                "check_failed",
-                &format!("health check failed: {reason}"),
-            );
-        }
-        match change {
-            Some(Health::Healthy) => log::event(Level::Info, &name, "healthy", "healthy"),
-            Some(Health::Unhealthy) => {
-                let reason = format!("{} failed checks in a row, last: {reason}", spec.retries);
-                self.apply(i, Event::Unhealthy { reason }, now);
-            }
-            _ => {}
-        }
+        slot.probe_due = Some(now + interval);
+        let reason = reason.to_string();
+        self.apply(i, Event::Probe { passed, reason }, now);
     }
 }
 

@@ -2,12 +2,11 @@
 //! WATCHDOG=1) and tend's own READY=1, STATUS= and STOPPING=1 to the
 //! service manager above it.
 
-use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
-use super::Supervisor;
-use crate::app::{App, Event, State};
-use crate::log::{self, Level};
+use super::{Supervisor, order};
+use crate::app::{Event, State};
+use crate::log;
 use crate::notify::NotifySocket;
 use crate::procfs;
 use crate::units;
@@ -15,7 +14,7 @@ use crate::units;
 impl Supervisor {
     /// Makes the notification socket once some app needs it.
     pub(super) fn open_notify(&mut self) {
-        if self.notify.is_some() || !self.apps.iter().any(|a| a.spec.notify) {
+        if self.notify.is_some() || !self.slots.iter().any(|s| s.app.spec.notify) {
             return;
         }
         match NotifySocket::bind() {
@@ -26,29 +25,24 @@ impl Supervisor {
         }
     }
 
-    /// The notification socket's fd, for poll(2).
-    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.notify.as_ref().map(NotifySocket::fd)
-    }
-
     /// Reads sd_notify messages; each counts only for the app whose tree
     /// the sender belongs to, and only when that app has notify = true.
     pub fn read_notify(&mut self, now: Instant) {
         let Some(sock) = &self.notify else { return };
         for msg in sock.drain() {
-            let Some(i) = self.app_of(msg.pid).filter(|&i| self.apps[i].spec.notify) else {
+            let Some(i) = self
+                .app_of(msg.pid)
+                .filter(|&i| self.slots[i].app.spec.notify)
+            else {
                 continue;
             };
-            let name = self.apps[i].spec.name.clone();
             for (key, value) in msg.fields {
                 match (key.as_str(), value.as_str()) {
-                    ("READY", "1") if !self.apps[i].ready => {
-                        self.apps[i].ready = true;
-                        log::event(Level::Info, &name, "ready", "ready (READY=1)");
-                    }
-                    ("STATUS", text) => self.apps[i].notify_status = Some(text.to_string()),
+                    ("READY", "1") => self.apply(i, Event::Ready, now),
+                    ("STATUS", _) => self.apply(i, Event::Status { text: value }, now),
                     ("WATCHDOG", "1") => {
-                        self.watchdog_due[i] = self.apps[i].spec.watchdog.map(|w| now + w);
+                        let slot = &mut self.slots[i];
+                        slot.watchdog_due = slot.app.spec.watchdog.map(|w| now + w);
                     }
                     _ => {}
                 }
@@ -74,15 +68,16 @@ impl Supervisor {
 
     /// Restarts apps whose watchdog ran out; apps not running have none.
     pub(super) fn run_watchdogs(&mut self, now: Instant) {
-        for i in 0..self.apps.len() {
-            if !matches!(self.apps[i].state, State::Running { .. }) {
-                self.watchdog_due[i] = None;
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            if !matches!(slot.app.state, State::Running { .. }) {
+                slot.watchdog_due = None;
                 continue;
             }
-            if let (Some(due), Some(w)) = (self.watchdog_due[i], self.apps[i].spec.watchdog)
+            if let (Some(due), Some(w)) = (slot.watchdog_due, slot.app.spec.watchdog)
                 && due <= now
             {
-                self.watchdog_due[i] = None;
+                slot.watchdog_due = None;
                 let reason = format!(
                     "watchdog: no WATCHDOG=1 within {}",
                     units::format_duration(w)
@@ -97,7 +92,8 @@ impl Supervisor {
     /// whenever the counts change.
     pub(super) fn tell_parent(&mut self) {
         let Some(parent) = &self.parent else { return };
-        let count = |f: &dyn Fn(&App) -> bool| self.apps.iter().filter(|a| f(a)).count();
+        let count =
+            |f: &dyn Fn(&crate::app::App) -> bool| self.slots.iter().filter(|s| f(&s.app)).count();
         let running = count(&|a| matches!(a.state, State::Running { .. }));
         let backoff = count(&|a| matches!(a.state, State::Backoff { .. }));
         let failed = count(&|a| a.state == State::Failed);
@@ -107,8 +103,9 @@ impl Supervisor {
         );
         let mut msg = String::new();
         if !self.parent_ready && self.shutdown.is_none() {
-            let started = (0..self.apps.len())
-                .all(|i| self.apps[i].state != State::Waiting || !self.deps_up(i));
+            let started = (0..self.slots.len()).all(|i| {
+                self.slots[i].app.state != State::Waiting || !order::deps_up(&self.slots, i)
+            });
             if started {
                 self.parent_ready = true;
                 msg.push_str("READY=1\n");

@@ -6,7 +6,7 @@ use std::time::Instant;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use super::Supervisor;
+use super::{Slot, Supervisor, order};
 use crate::app::{Event, State};
 use crate::config;
 use crate::control::{self, Request};
@@ -39,23 +39,12 @@ impl Supervisor {
             }
             Request::Poweroff | Request::Reboot => {
                 if self.shutdown.is_none() {
-                    self.power = if req == Request::Reboot {
-                        Power::Reboot
-                    } else {
-                        Power::Off
+                    let (power, why) = match req {
+                        Request::Reboot => (Power::Reboot, "reboot"),
+                        _ => (Power::Off, "poweroff"),
                     };
-                    log::info(&format!(
-                        "{}: stopping every app",
-                        if req == Request::Reboot {
-                            "reboot"
-                        } else {
-                            "poweroff"
-                        }
-                    ));
-                    self.begin_shutdown(0);
-                    if let Some(s) = self.shutdown.as_mut() {
-                        s.signal_turn = Some(self.turn);
-                    }
+                    self.power = power;
+                    self.shutdown_asked(why, now);
                 }
                 return json!({"ok": true});
             }
@@ -68,16 +57,13 @@ impl Supervisor {
         }
         let chosen = self.select(&name);
         if chosen.is_empty() {
-            let known: Vec<&str> = self
-                .live()
-                .map(|i| self.apps[i].spec.name.as_str())
-                .collect();
+            let known: Vec<&str> = self.live().map(|i| self.slots[i].name()).collect();
             let known = known.join(", ");
             return control::error(&format!("no app named {name:?} (apps: {known})"));
         }
         let names: Vec<String> = chosen
             .iter()
-            .map(|&i| self.apps[i].spec.name.clone())
+            .map(|&i| self.slots[i].name().to_string())
             .collect();
         for i in chosen {
             self.apply(i, event.clone(), now);
@@ -87,13 +73,13 @@ impl Supervisor {
 
     /// Indices of the apps not removed by a reload.
     pub(super) fn live(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.apps.len()).filter(|&i| !self.retired[i])
+        (0..self.slots.len()).filter(|&i| !self.slots[i].retired)
     }
 
     /// `NAME`: every instance of the app; `NAME.i`: that one.
     pub(super) fn select(&self, name: &str) -> Vec<usize> {
         self.live()
-            .filter(|&i| self.apps[i].spec.app == name || self.apps[i].spec.name == name)
+            .filter(|&i| self.slots[i].app.spec.app == name || self.slots[i].name() == name)
             .collect()
     }
 
@@ -101,21 +87,14 @@ impl Supervisor {
     pub(super) fn status(&mut self, now: Instant) -> Value {
         self.adopt_orphans();
         self.snapshot = None;
-        let shown: Vec<usize> = (0..self.apps.len())
-            .filter(|&i| !self.retired[i] || !self.apps[i].is_down())
+        let shown: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| !self.slots[i].retired || !self.slots[i].app.is_down())
             .collect();
         let mut apps = Vec::with_capacity(shown.len());
         for i in shown {
-            let main = self.apps[i].main_pid();
-            let roots = self.roots(i, main);
-            let rss = (!roots.is_empty()).then(|| {
-                self.members(&roots)
-                    .iter()
-                    .map(|p| p.rss_pages)
-                    .sum::<u64>()
-                    * self.page_size
-            });
-            let app = &self.apps[i];
+            let main = self.slots[i].app.main_pid();
+            let rss = self.tree_rss(i);
+            let app = &self.slots[i].app;
             let uptime = match app.state {
                 State::Running { since, .. } | State::Stopping { since, .. } => {
                     Some(now.saturating_duration_since(since).as_secs_f64())
@@ -137,15 +116,15 @@ impl Supervisor {
                 "app": app.spec.app,
                 "instance": app.spec.instance,
                 "state": app.state_name(),
-                "health": app.health.as_ref().filter(|_| main.is_some()).map(|h| h.health.name()),
-                "ready": (app.spec.notify && main.is_some()).then_some(app.ready),
-                "status": app.notify_status.as_deref().filter(|_| main.is_some()),
+                "health": app.health().filter(|_| main.is_some()).map(|h| h.name()),
+                "ready": (app.spec.notify && main.is_some()).then_some(app.ready()),
+                "status": app.notify_status().filter(|_| main.is_some()),
                 "pid": main.map(Pid::as_raw),
                 "uptime_s": uptime,
                 "restarts": app.restarts,
                 "rss": rss,
                 "last_exit": last_exit,
-                "removed": self.retired[i],
+                "removed": self.slots[i].retired,
             }));
         }
         json!({"ok": true, "pid": std::process::id(), "apps": apps})
@@ -170,32 +149,32 @@ impl Supervisor {
         let (mut added, mut removed, mut changed, mut kept) = (0, 0, 0, 0);
         let live: Vec<usize> = self.live().collect();
         for &i in &live {
-            let name = self.apps[i].spec.name.clone();
-            match config.apps.iter().find(|s| s.name == name) {
+            let slot = &mut self.slots[i];
+            match config.apps.iter().find(|s| s.name == slot.app.spec.name) {
                 None => {
                     removed += 1;
-                    self.retired[i] = true;
+                    slot.retired = true;
                     self.apply(i, Event::Stop, now);
                 }
-                Some(spec) if *spec == self.apps[i].spec => kept += 1,
+                Some(spec) if *spec == slot.app.spec => kept += 1,
                 Some(spec) => {
                     changed += 1;
-                    if matches!(self.apps[i].state, State::Waiting | State::Stopped) {
-                        self.apps[i].spec = spec.clone();
+                    if matches!(slot.app.state, State::Waiting | State::Stopped) {
+                        slot.app.spec = spec.clone();
                     } else {
-                        self.pending[i] = Some(spec.clone());
+                        slot.pending = Some(spec.clone());
                         self.apply(i, Event::Restart, now);
                     }
                 }
             }
         }
         for spec in config.apps {
-            if !live.iter().any(|&i| self.apps[i].spec.name == spec.name) {
+            if !live.iter().any(|&i| self.slots[i].name() == spec.name) {
                 added += 1;
-                self.push_app(spec);
+                self.slots.push(Slot::new(spec));
             }
         }
-        self.link();
+        order::link(&mut self.slots);
         self.open_notify();
         self.next_sample = None;
         Ok(format!(

@@ -1,0 +1,389 @@
+//! Scenario tests of the state machine: runs, crash loops, backoff,
+//! policies, stops and restarts, followed event by event.
+
+use super::*;
+use crate::policy::Restart;
+
+const MS: Duration = Duration::from_millis(1);
+const S: Duration = Duration::from_secs(1);
+
+fn app(restart: Restart) -> App {
+    let mut spec = AppSpec::new("web", vec!["x".into()]);
+    spec.restart = restart;
+    spec.restart_delay = S;
+    spec.max_restart_delay = 4 * S;
+    spec.max_restarts = 3;
+    spec.restart_window = 60 * S;
+    spec.stop_timeout = 10 * S;
+    spec.max_memory = Some(64 << 20);
+    App::new(spec)
+}
+
+fn pid(n: i32) -> Pid {
+    Pid::from_raw(n)
+}
+
+/// The actions without their log lines.
+fn acts(actions: Vec<Action>) -> Vec<Action> {
+    actions
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Log { .. }))
+        .collect()
+}
+
+fn events(actions: &[Action]) -> Vec<&'static str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log { event, .. } => Some(*event),
+            _ => None,
+        })
+        .collect()
+}
+
+fn exited(code: i32) -> Event {
+    Event::Exited {
+        status: Status::Exited(code),
+        tree_left: false,
+    }
+}
+
+#[test]
+fn start_run_exit_and_restart_with_backoff() {
+    let t0 = Instant::now();
+    let mut a = app(Restart::Always);
+    assert_eq!(acts(a.on_event(Event::Start, t0)), [Action::Spawn]);
+    let out = a.on_event(Event::Spawned { pid: pid(10) }, t0);
+    assert_eq!(events(&out), ["started"]);
+    assert_eq!(
+        a.state,
+        State::Running {
+            pid: pid(10),
+            since: t0
+        }
+    );
+    assert_eq!(a.main_pid(), Some(pid(10)));
+    assert_eq!(a.deadline(), None, "a running app needs no wake-up");
+
+    let t1 = t0 + 100 * MS;
+    let out = a.on_event(exited(1), t1);
+    assert_eq!(events(&out), ["exited", "restarting"]);
+    assert_eq!(a.state, State::Backoff { until: t1 + S });
+    assert_eq!(a.deadline(), Some(t1 + S));
+    assert!(
+        acts(a.on_event(Event::Tick, t1 + 999 * MS)).is_empty(),
+        "not due yet"
+    );
+    assert_eq!(acts(a.on_event(Event::Tick, t1 + S)), [Action::Spawn]);
+    a.on_event(Event::Spawned { pid: pid(11) }, t1 + S);
+    a.on_event(exited(1), t1 + S + 10 * MS);
+    assert_eq!(
+        a.state,
+        State::Backoff {
+            until: t1 + S + 10 * MS + 2 * S
+        },
+        "doubled"
+    );
+    assert_eq!(a.restarts, 2);
+}
+
+#[test]
+fn crash_loop_fails_after_max_restarts() {
+    let mut t = Instant::now();
+    let mut a = app(Restart::Always);
+    let mut starts = 0;
+    a.on_event(Event::Start, t);
+    loop {
+        starts += 1;
+        a.on_event(Event::Spawned { pid: pid(starts) }, t);
+        t += 10 * MS;
+        let out = a.on_event(exited(1), t);
+        if a.state == State::Failed {
+            assert_eq!(events(&out), ["exited", "failed"]);
+            break;
+        }
+        let State::Backoff { until } = a.state else {
+            panic!("{:?}", a.state)
+        };
+        t = until;
+        assert_eq!(acts(a.on_event(Event::Tick, t)), [Action::Spawn]);
+    }
+    assert_eq!(
+        starts, 4,
+        "max_restarts = 3: the first start and 3 restarts"
+    );
+    assert!(a.is_down());
+    assert_eq!(a.deadline(), None);
+}
+
+#[test]
+fn backoff_resets_only_after_a_run_longer_than_the_cap() {
+    let t0 = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.max_restarts = 100;
+    let mut t = t0;
+    let mut delays = Vec::new();
+    for run in [S, S, S, S, 5 * S, S] {
+        a.on_event(Event::Spawned { pid: pid(1) }, t);
+        t += run;
+        a.on_event(exited(1), t);
+        let State::Backoff { until } = a.state else {
+            panic!()
+        };
+        delays.push((until - t).as_secs());
+        t = until;
+    }
+    assert_eq!(delays, [1, 2, 4, 4, 1, 2]);
+}
+
+#[test]
+fn policies_never_and_on_failure() {
+    let t = Instant::now();
+    let mut a = app(Restart::Never);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    assert_eq!(events(&a.on_event(exited(1), t)), ["exited", "ended"]);
+    assert_eq!(a.state, State::Exited);
+
+    let mut a = app(Restart::OnFailure);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(exited(0), t);
+    assert_eq!(a.state, State::Exited, "clean exit ends an on-failure app");
+
+    let mut a = app(Restart::OnFailure);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(
+        Event::Exited {
+            status: Status::Signaled(9),
+            tree_left: false,
+        },
+        t,
+    );
+    assert!(
+        matches!(a.state, State::Backoff { .. }),
+        "death by signal is a failure"
+    );
+}
+
+#[test]
+fn spawn_failure_counts_as_a_failed_run() {
+    let t = Instant::now();
+    let mut a = app(Restart::OnFailure);
+    a.on_event(Event::Start, t);
+    let out = a.on_event(Event::SpawnFailed { code: 127 }, t);
+    assert_eq!(events(&out), ["restarting"]);
+    assert_eq!(a.state, State::Backoff { until: t + S });
+    assert_eq!(a.restarts, 1);
+    assert_eq!(a.last_exit, Some((Some(Status::Exited(127)), t)));
+}
+
+#[test]
+fn a_failed_start_never_respawns_at_once() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.restart_delay = Duration::ZERO;
+    a.spec.max_restart_delay = Duration::ZERO;
+    a.on_event(Event::Start, t);
+    let out = a.on_event(Event::SpawnFailed { code: 127 }, t);
+    assert!(acts(out).is_empty(), "no Spawn from inside a failed spawn");
+    assert_eq!(
+        a.state,
+        State::Backoff {
+            until: t + MIN_RETRY
+        }
+    );
+}
+
+#[test]
+fn zero_delay_restarts_at_the_next_tick() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.restart_delay = Duration::ZERO;
+    a.spec.max_restart_delay = Duration::ZERO;
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    assert!(acts(a.on_event(exited(1), t)).is_empty());
+    assert_eq!(a.deadline(), Some(t));
+    assert_eq!(acts(a.on_event(Event::Tick, t)), [Action::Spawn]);
+    a.on_event(Event::Spawned { pid: pid(2) }, t);
+    assert_eq!(a.main_pid(), Some(pid(2)));
+}
+
+#[test]
+fn exit_with_tree_left_stops_the_rest_before_deciding() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    let out = a.on_event(
+        Event::Exited {
+            status: Status::Exited(0),
+            tree_left: true,
+        },
+        t + S,
+    );
+    assert_eq!(acts(out), [Action::Signal(libc::SIGTERM)]);
+    assert!(matches!(
+        a.state,
+        State::Stopping {
+            main: None,
+            then: Then::Decide,
+            ..
+        }
+    ));
+    assert_eq!(a.deadline(), Some(t + 11 * S));
+    assert_eq!(acts(a.on_event(Event::Tick, t + 11 * S)), [Action::Kill]);
+    assert_eq!(a.deadline(), None, "killed: nothing more to time");
+    a.on_event(Event::TreeGone, t + 11 * S);
+    assert_eq!(a.state, State::Backoff { until: t + 12 * S });
+}
+
+#[test]
+fn memory_limit_is_a_graceful_restart_counted_as_a_restart() {
+    let t = Instant::now();
+    let mut a = app(Restart::Never);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    let out = a.on_event(Event::MemoryOver { rss: 150 << 20 }, t);
+    let Action::Log { msg, .. } = &out[0] else {
+        panic!()
+    };
+    assert_eq!(msg, "memory limit: rss 150M > 64M, restarting");
+    assert_eq!(acts(out), [Action::Signal(libc::SIGTERM)]);
+    // Killed by the TERM tend sent: not a failure, and restarted even
+    // with restart = never.
+    let out = a.on_event(
+        Event::Exited {
+            status: Status::Signaled(15),
+            tree_left: false,
+        },
+        t + S,
+    );
+    assert_eq!(acts(out), [Action::Spawn]);
+    assert_eq!(a.restarts, 1);
+    a.on_event(Event::Spawned { pid: pid(2) }, t + S);
+    assert_eq!(a.main_pid(), Some(pid(2)));
+}
+
+#[test]
+fn memory_restarts_also_hit_max_restarts() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    for i in 0..4 {
+        a.on_event(Event::Spawned { pid: pid(i + 1) }, t);
+        a.on_event(Event::MemoryOver { rss: 1 << 30 }, t);
+        a.on_event(exited(0), t);
+    }
+    assert_eq!(a.state, State::Failed);
+    assert_eq!(a.restarts, 3);
+}
+
+#[test]
+fn stop_in_every_state() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Stop, t);
+    assert_eq!(a.state, State::Stopped, "waiting → stopped");
+
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(exited(1), t);
+    a.on_event(Event::Stop, t);
+    assert_eq!(a.state, State::Stopped, "backoff → stopped, no restart");
+
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    assert_eq!(
+        acts(a.on_event(Event::Stop, t)),
+        [Action::Signal(libc::SIGTERM)]
+    );
+    assert_eq!(
+        acts(a.on_event(Event::Kill, t)),
+        [Action::Kill],
+        "second TERM"
+    );
+    assert!(acts(a.on_event(Event::Kill, t)).is_empty(), "SIGKILL once");
+    let out = a.on_event(
+        Event::Exited {
+            status: Status::Signaled(9),
+            tree_left: false,
+        },
+        t + MS,
+    );
+    assert_eq!(events(&out), ["exited", "stopped"]);
+    assert_eq!(a.state, State::Stopped);
+    assert!(a.on_event(Event::Stop, t).is_empty());
+}
+
+#[test]
+fn a_stop_during_a_memory_restart_wins() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(Event::MemoryOver { rss: 1 << 30 }, t);
+    a.on_event(Event::Stop, t);
+    a.on_event(exited(0), t);
+    assert_eq!(a.state, State::Stopped);
+}
+
+#[test]
+fn stopping_waits_for_the_tree_after_main_exits() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(Event::Stop, t);
+    a.on_event(
+        Event::Exited {
+            status: Status::Exited(0),
+            tree_left: true,
+        },
+        t,
+    );
+    assert!(matches!(a.state, State::Stopping { main: None, .. }));
+    assert_eq!(a.main_pid(), None);
+    a.on_event(Event::TreeGone, t);
+    assert_eq!(a.state, State::Stopped);
+}
+
+#[test]
+fn start_while_stopping_starts_once_stopped() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(Event::Stop, t);
+    assert!(acts(a.on_event(Event::Start, t)).is_empty());
+    assert_eq!(acts(a.on_event(exited(0), t)), [Action::Spawn]);
+}
+
+#[test]
+fn user_start_and_restart() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    assert_eq!(
+        acts(a.on_event(Event::Restart, t)),
+        [Action::Signal(libc::SIGTERM)]
+    );
+    assert_eq!(
+        acts(a.on_event(exited(0), t)),
+        [Action::Spawn],
+        "restarted at once"
+    );
+    assert_eq!(a.restarts, 0, "a restart asked by a user is not counted");
+    a.on_event(Event::Spawned { pid: pid(2) }, t);
+    a.on_event(Event::Stop, t);
+    a.on_event(exited(0), t);
+    assert_eq!(a.state, State::Stopped);
+    assert_eq!(a.state_name(), "stopped");
+    assert_eq!(acts(a.on_event(Event::Start, t)), [Action::Spawn]);
+    a.on_event(Event::Spawned { pid: pid(3) }, t);
+    assert_eq!(a.state_name(), "running");
+
+    // A failed app started by hand gets a fresh restart window.
+    let mut a = app(Restart::Always);
+    a.spec.max_restarts = 0;
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(exited(1), t);
+    assert_eq!(a.state, State::Failed);
+    assert_eq!(acts(a.on_event(Event::Start, t)), [Action::Spawn]);
+    a.on_event(Event::Spawned { pid: pid(2) }, t);
+    assert_eq!(a.main_pid(), Some(pid(2)));
+}
+
+mod table;

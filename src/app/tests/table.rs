@@ -1,0 +1,359 @@
+//! The table test: every (state, event) pair and what it must give.
+
+use super::*;
+use crate::units::signal_name;
+
+/// Every (state, event) pair and what it must give: the state after it
+/// (see `describe`), the actions other than log lines, and the events
+/// of the log lines. Written out by hand: any change to a decision
+/// fails here. The base grid (`GRID_STATES` x `GRID_EVENTS`) must be
+/// complete; the rows after it cover guards and a main process that
+/// exits with part of its tree left.
+///
+/// States (each at `now`, see `in_state`): stopping has its main
+/// process, kill deadline in 5s, then stay; stopping-orphans has its
+/// main reaped, then decide; backoff is due in 1s; the -due and -killed
+/// variants differ only in that.
+#[rustfmt::skip]
+const TABLE: &[(&str, &str, &str, &str, &str)] = &[
+    // from              event           to                          actions    logs
+    ("waiting",          "start",        "waiting",                  "spawn",   ""),
+    ("waiting",          "restart",      "waiting",                  "spawn",   ""),
+    ("waiting",          "spawned",      "running 11",               "",        "started"),
+    ("waiting",          "spawn-failed", "backoff +1s",              "",        "restarting"),
+    ("waiting",          "exited",       "waiting",                  "",        "unexpected"),
+    ("waiting",          "tree-gone",    "waiting",                  "",        "unexpected"),
+    ("waiting",          "tick",         "waiting",                  "",        "unexpected"),
+    ("waiting",          "stop",         "stopped",                  "",        "stopped"),
+    ("waiting",          "kill",         "waiting",                  "",        "unexpected"),
+    ("waiting",          "memory-over",  "waiting",                  "",        "unexpected"),
+    ("waiting",          "unhealthy",    "waiting",                  "",        "unexpected"),
+    ("waiting",          "probe",        "waiting",                  "",        "unexpected"),
+    ("waiting",          "ready",        "waiting",                  "",        "unexpected"),
+    ("waiting",          "status",       "waiting",                  "",        "unexpected"),
+
+    ("running",          "start",        "running 10",               "",        ""),
+    ("running",          "restart",      "stopping 10 start +10s",   "SIGTERM", "restarting"),
+    ("running",          "spawned",      "running 10",               "",        "unexpected"),
+    ("running",          "spawn-failed", "running 10",               "",        "unexpected"),
+    ("running",          "exited",       "backoff +1s",              "",        "exited restarting"),
+    ("running",          "tree-gone",    "running 10",               "",        "unexpected"),
+    ("running",          "tick",         "running 10",               "",        "unexpected"),
+    ("running",          "stop",         "stopping 10 stay +10s",    "SIGTERM", "stopping"),
+    ("running",          "kill",         "running 10",               "",        "unexpected"),
+    ("running",          "memory-over",  "stopping 10 restart +10s", "SIGTERM", "memory_limit"),
+    ("running",          "unhealthy",    "stopping 10 restart +10s", "SIGTERM", "unhealthy"),
+    ("running",          "probe",        "running 10",               "",        ""),
+    ("running",          "ready",        "running 10",               "",        "ready"),
+    ("running",          "status",       "running 10",               "",        ""),
+
+    ("stopping",         "start",        "stopping 10 start +5s",    "",        ""),
+    ("stopping",         "restart",      "stopping 10 start +5s",    "",        ""),
+    ("stopping",         "spawned",      "stopping 10 stay +5s",     "",        "unexpected"),
+    ("stopping",         "spawn-failed", "stopping 10 stay +5s",     "",        "unexpected"),
+    ("stopping",         "exited",       "stopped",                  "",        "exited stopped"),
+    ("stopping",         "tree-gone",    "stopping 10 stay +5s",     "",        "unexpected"),
+    ("stopping",         "tick",         "stopping 10 stay +5s",     "",        ""),
+    ("stopping",         "stop",         "stopping 10 stay +5s",     "",        ""),
+    ("stopping",         "kill",         "stopping 10 stay killed",  "kill",    "killing"),
+    ("stopping",         "memory-over",  "stopping 10 stay +5s",     "",        "unexpected"),
+    ("stopping",         "unhealthy",    "stopping 10 stay +5s",     "",        ""),
+    ("stopping",         "probe",        "stopping 10 stay +5s",     "",        ""),
+    ("stopping",         "ready",        "stopping 10 stay +5s",     "",        ""),
+    ("stopping",         "status",       "stopping 10 stay +5s",     "",        ""),
+
+    ("stopping-orphans", "start",        "stopping - start +5s",     "",        ""),
+    ("stopping-orphans", "restart",      "stopping - start +5s",     "",        ""),
+    ("stopping-orphans", "spawned",      "stopping - decide +5s",    "",        "unexpected"),
+    ("stopping-orphans", "spawn-failed", "stopping - decide +5s",    "",        "unexpected"),
+    // Cannot happen either (its main is reaped), but decided as a
+    // main process's exit: the tree is gone, the policy decides.
+    ("stopping-orphans", "exited",       "backoff +1s",              "",        "exited restarting"),
+    ("stopping-orphans", "tree-gone",    "backoff +1s",              "",        "restarting"),
+    ("stopping-orphans", "tick",         "stopping - decide +5s",    "",        ""),
+    ("stopping-orphans", "stop",         "stopping - stay +5s",      "",        ""),
+    ("stopping-orphans", "kill",         "stopping - decide killed", "kill",    "killing"),
+    ("stopping-orphans", "memory-over",  "stopping - decide +5s",    "",        "unexpected"),
+    ("stopping-orphans", "unhealthy",    "stopping - decide +5s",    "",        ""),
+    ("stopping-orphans", "probe",        "stopping - decide +5s",    "",        ""),
+    ("stopping-orphans", "ready",        "stopping - decide +5s",    "",        ""),
+    ("stopping-orphans", "status",       "stopping - decide +5s",    "",        ""),
+
+    ("backoff",          "start",        "backoff +1s",              "spawn",   ""),
+    ("backoff",          "restart",      "backoff +1s",              "spawn",   ""),
+    ("backoff",          "spawned",      "running 11",               "",        "started"),
+    ("backoff",          "spawn-failed", "backoff +1s",              "",        "restarting"),
+    ("backoff",          "exited",       "backoff +1s",              "",        "unexpected"),
+    ("backoff",          "tree-gone",    "backoff +1s",              "",        "unexpected"),
+    ("backoff",          "tick",         "backoff +1s",              "",        ""),
+    ("backoff",          "stop",         "stopped",                  "",        "stopped"),
+    ("backoff",          "kill",         "backoff +1s",              "",        "unexpected"),
+    ("backoff",          "memory-over",  "backoff +1s",              "",        "unexpected"),
+    ("backoff",          "unhealthy",    "backoff +1s",              "",        ""),
+    ("backoff",          "probe",        "backoff +1s",              "",        ""),
+    ("backoff",          "ready",        "backoff +1s",              "",        ""),
+    ("backoff",          "status",       "backoff +1s",              "",        ""),
+
+    ("stopped",          "start",        "waiting",                  "spawn",   ""),
+    ("stopped",          "restart",      "waiting",                  "spawn",   ""),
+    ("stopped",          "spawned",      "stopped",                  "",        "unexpected"),
+    ("stopped",          "spawn-failed", "stopped",                  "",        "unexpected"),
+    ("stopped",          "exited",       "stopped",                  "",        "unexpected"),
+    ("stopped",          "tree-gone",    "stopped",                  "",        "unexpected"),
+    ("stopped",          "tick",         "stopped",                  "",        "unexpected"),
+    ("stopped",          "stop",         "stopped",                  "",        ""),
+    ("stopped",          "kill",         "stopped",                  "",        ""),
+    ("stopped",          "memory-over",  "stopped",                  "",        "unexpected"),
+    ("stopped",          "unhealthy",    "stopped",                  "",        ""),
+    ("stopped",          "probe",        "stopped",                  "",        ""),
+    ("stopped",          "ready",        "stopped",                  "",        ""),
+    ("stopped",          "status",       "stopped",                  "",        ""),
+
+    ("exited",           "start",        "waiting",                  "spawn",   ""),
+    ("exited",           "restart",      "waiting",                  "spawn",   ""),
+    ("exited",           "spawned",      "exited",                   "",        "unexpected"),
+    ("exited",           "spawn-failed", "exited",                   "",        "unexpected"),
+    ("exited",           "exited",       "exited",                   "",        "unexpected"),
+    ("exited",           "tree-gone",    "exited",                   "",        "unexpected"),
+    ("exited",           "tick",         "exited",                   "",        "unexpected"),
+    ("exited",           "stop",         "exited",                   "",        ""),
+    ("exited",           "kill",         "exited",                   "",        ""),
+    ("exited",           "memory-over",  "exited",                   "",        "unexpected"),
+    ("exited",           "unhealthy",    "exited",                   "",        ""),
+    ("exited",           "probe",        "exited",                   "",        ""),
+    ("exited",           "ready",        "exited",                   "",        ""),
+    ("exited",           "status",       "exited",                   "",        ""),
+
+    ("failed",           "start",        "waiting",                  "spawn",   ""),
+    ("failed",           "restart",      "waiting",                  "spawn",   ""),
+    ("failed",           "spawned",      "failed",                   "",        "unexpected"),
+    ("failed",           "spawn-failed", "failed",                   "",        "unexpected"),
+    ("failed",           "exited",       "failed",                   "",        "unexpected"),
+    ("failed",           "tree-gone",    "failed",                   "",        "unexpected"),
+    ("failed",           "tick",         "failed",                   "",        "unexpected"),
+    ("failed",           "stop",         "failed",                   "",        ""),
+    ("failed",           "kill",         "failed",                   "",        ""),
+    ("failed",           "memory-over",  "failed",                   "",        "unexpected"),
+    ("failed",           "unhealthy",    "failed",                   "",        ""),
+    ("failed",           "probe",        "failed",                   "",        ""),
+    ("failed",           "ready",        "failed",                   "",        ""),
+    ("failed",           "status",       "failed",                   "",        ""),
+
+    // Guards: a deadline that has come, SIGKILL already sent.
+    ("backoff-due",      "tick",         "backoff +0ns",             "spawn",   ""),
+    ("stopping-due",     "tick",         "stopping 10 stay killed",  "kill",    "killing"),
+    ("stopping-killed",  "tick",         "stopping 10 stay killed",  "",        "unexpected"),
+    ("stopping-killed",  "kill",         "stopping 10 stay killed",  "",        ""),
+    // The main process exits and part of its tree lives on.
+    ("running",          "exited-tree",  "stopping - decide +10s",   "SIGTERM", "exited stopping"),
+    ("stopping",         "exited-tree",  "stopping - stay +5s",      "",        "exited"),
+    ("stopping-orphans", "exited-tree",  "stopping - decide +5s",    "",        "exited"),
+    // READY=1 again; probes of an app with a health check (retries 2,
+    // or 1 for -once): a failure before the last, a pass, the last.
+    ("running-ready",    "ready",        "running 10",               "",        ""),
+    ("running-checked",  "probe",        "running 10",               "",        "check_failed"),
+    ("running-checked",  "probe-pass",   "running 10",               "",        "healthy"),
+    ("running-checked-once", "probe",    "stopping 10 restart +10s", "SIGTERM", "unhealthy"),
+];
+
+const GRID_STATES: [&str; 8] = [
+    "waiting",
+    "running",
+    "stopping",
+    "stopping-orphans",
+    "backoff",
+    "stopped",
+    "exited",
+    "failed",
+];
+
+const GRID_EVENTS: [&str; 14] = [
+    "start",
+    "restart",
+    "spawned",
+    "spawn-failed",
+    "exited",
+    "tree-gone",
+    "tick",
+    "stop",
+    "kill",
+    "memory-over",
+    "unhealthy",
+    "probe",
+    "ready",
+    "status",
+];
+
+/// The representative app for a state name of `TABLE`, at `now`.
+fn in_state(name: &str, now: Instant) -> App {
+    let since = now - 5 * S;
+    let stopping = |main, kill_at, killed, then, status| State::Stopping {
+        main,
+        since,
+        kill_at,
+        killed,
+        then,
+        status,
+    };
+    let main = Some(pid(10));
+    let mut a = app(Restart::Always);
+    a.state = match name {
+        "waiting" => State::Waiting,
+        "running" | "running-ready" | "running-checked" | "running-checked-once" => {
+            State::Running {
+                pid: pid(10),
+                since,
+            }
+        }
+        "stopping" => stopping(main, now + 5 * S, false, Then::Stay, None),
+        "stopping-due" => stopping(main, now, false, Then::Stay, None),
+        "stopping-killed" => stopping(main, now + 5 * S, true, Then::Stay, None),
+        "stopping-orphans" => stopping(
+            None,
+            now + 5 * S,
+            false,
+            Then::Decide,
+            Some(Status::Exited(1)),
+        ),
+        "backoff" => State::Backoff { until: now + S },
+        "backoff-due" => State::Backoff { until: now },
+        "stopped" => State::Stopped,
+        "exited" => State::Exited,
+        "failed" => State::Failed,
+        _ => panic!("no state {name:?} in the table"),
+    };
+    match name {
+        "running-ready" => a.ready = true,
+        "running-checked" | "running-checked-once" => {
+            a.spec.health = Some(crate::health::HealthSpec {
+                probe: crate::health::Probe::Tcp(([127, 0, 0, 1], 1).into()),
+                interval: S,
+                timeout: S,
+                retries: if name == "running-checked" { 2 } else { 1 },
+                start_period: Duration::ZERO,
+            });
+            a.health = Some(Tracker::new(since));
+        }
+        _ => {}
+    }
+    a
+}
+
+/// The event for an event name of `TABLE`.
+fn event(name: &str) -> Event {
+    let exited = |tree_left| Event::Exited {
+        status: Status::Exited(1),
+        tree_left,
+    };
+    match name {
+        "start" => Event::Start,
+        "restart" => Event::Restart,
+        "spawned" => Event::Spawned { pid: pid(11) },
+        "spawn-failed" => Event::SpawnFailed { code: 127 },
+        "exited" => exited(false),
+        "exited-tree" => exited(true),
+        "tree-gone" => Event::TreeGone,
+        "tick" => Event::Tick,
+        "stop" => Event::Stop,
+        "kill" => Event::Kill,
+        "memory-over" => Event::MemoryOver { rss: 128 << 20 },
+        "unhealthy" => Event::Unhealthy {
+            reason: "3 failed checks in a row".into(),
+        },
+        "probe" | "probe-pass" => Event::Probe {
+            passed: name == "probe-pass",
+            reason: "connect: Connection refused".into(),
+        },
+        "ready" => Event::Ready,
+        "status" => Event::Status {
+            text: "serving".into(),
+        },
+        _ => panic!("no event {name:?} in the table"),
+    }
+}
+
+/// The state as the table writes it: its name and what tells its
+/// cells apart (pids, what follows a stop, deadlines from `now`).
+fn describe(state: &State, now: Instant) -> String {
+    let after = |t: Instant| format!("+{:?}", t.saturating_duration_since(now));
+    match state {
+        State::Running { pid, .. } => format!("running {pid}"),
+        State::Stopping {
+            main,
+            kill_at,
+            killed,
+            then,
+            ..
+        } => format!(
+            "stopping {} {} {}",
+            main.map_or_else(|| "-".to_string(), |p| p.to_string()),
+            format!("{then:?}").to_lowercase(),
+            if *killed {
+                "killed".to_string()
+            } else {
+                after(*kill_at)
+            }
+        ),
+        State::Backoff { until } => format!("backoff {}", after(*until)),
+        State::Waiting => "waiting".into(),
+        State::Stopped => "stopped".into(),
+        State::Exited => "exited".into(),
+        State::Failed => "failed".into(),
+    }
+}
+
+/// The actions other than log lines, as the table writes them.
+fn describe_actions(actions: &[Action]) -> String {
+    let words: Vec<String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn => Some("spawn".to_string()),
+            Action::Signal(sig) => Some(signal_name(*sig)),
+            Action::Kill => Some("kill".to_string()),
+            Action::Log { .. } => None,
+        })
+        .collect();
+    words.join(" ")
+}
+
+#[test]
+fn every_state_and_event_pair_as_a_table() {
+    for from in GRID_STATES {
+        for ev in GRID_EVENTS {
+            let rows = TABLE.iter().filter(|r| (r.0, r.1) == (from, ev)).count();
+            assert_eq!(rows, 1, "{from} + {ev}: {rows} rows in the table");
+        }
+    }
+    let now = Instant::now() + 60 * S;
+    let mut wrong = Vec::new();
+    for &(from, ev, to, actions, logs) in TABLE {
+        let mut a = in_state(from, now);
+        let before = a.state.clone();
+        let out = a.on_event(event(ev), now);
+        let got = (
+            describe(&a.state, now),
+            describe_actions(&out),
+            events(&out).join(" "),
+        );
+        if got != (to.to_string(), actions.to_string(), logs.to_string()) {
+            wrong.push(format!(
+                "{from} + {ev}: want ({to:?}, {actions:?}, {logs:?}), got {got:?}"
+            ));
+        }
+        // What cannot happen leaves the state exactly as it was, with
+        // one warning.
+        let one_warning = matches!(
+            &out[..],
+            [Action::Log {
+                level: Level::Warn,
+                ..
+            }]
+        );
+        if logs == "unexpected" && (a.state != before || !one_warning) {
+            wrong.push(format!(
+                "{from} + {ev}: moved or more than a warning: {out:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}

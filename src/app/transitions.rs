@@ -1,0 +1,508 @@
+//! The transitions: `App::on_event`, one exhaustive match over every
+//! (state, event) pair, and the steps it shares (begin and finish a stop,
+//! decide after a run, fail).
+
+use std::time::Instant;
+
+use nix::unistd::Pid;
+
+use super::{Action, App, Event, MIN_RETRY, State, Then, log};
+use crate::health::{Health, Tracker};
+use crate::log::Level;
+use crate::policy::{self, RestartWindow};
+use crate::reaper::Status;
+use crate::units::{format_duration, format_elapsed, format_size, signal_name};
+
+impl App {
+    /// Moves the state machine; returns the actions to carry out, in order.
+    ///
+    /// Every (state, event) pair is decided here, with no catch-all arm: a
+    /// new state or event does not compile until each pair is thought
+    /// through. First the pairs that act, then those that can happen and
+    /// change nothing, then those the supervisor never sends (see
+    /// `unexpected`). The table test below pins every pair.
+    pub fn on_event(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let stop_timeout = self.spec.stop_timeout;
+        let name = event.name();
+        match (&mut self.state, event) {
+            (State::Waiting | State::Backoff { .. }, Event::Start | Event::Restart) => {
+                vec![Action::Spawn]
+            }
+            // Started by hand after a stop, an end or a failure: a fresh
+            // start, with the restart window and the backoff forgotten.
+            (State::Stopped | State::Exited | State::Failed, Event::Start | Event::Restart) => {
+                self.window = RestartWindow::default();
+                self.delay = None;
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            (State::Running { pid, since }, Event::Restart) => {
+                let (pid, since) = (*pid, *since);
+                let note = log(
+                    Level::Info,
+                    "restarting",
+                    format!(
+                        "restarting: stopping with {}",
+                        signal_name(self.spec.stop_signal)
+                    ),
+                );
+                self.begin_stop(pid, since, now, Then::Start, note)
+            }
+            // Started (or restarted) while still stopping: start again
+            // once the tree is gone.
+            (State::Stopping { then, .. }, Event::Restart | Event::Start) => {
+                *then = Then::Start;
+                Vec::new()
+            }
+            (State::Backoff { until }, Event::Tick) if now >= *until => vec![Action::Spawn],
+            (State::Waiting | State::Backoff { .. }, Event::Spawned { pid }) => {
+                self.state = State::Running { pid, since: now };
+                self.health = self.spec.health.as_ref().map(|_| Tracker::new(now));
+                self.ready = false;
+                self.notify_status = None;
+                vec![log(Level::Info, "started", format!("started, pid {pid}"))]
+            }
+            (State::Waiting | State::Backoff { .. }, Event::SpawnFailed { code }) => {
+                self.decide(Some(Status::Exited(code)), now, now, true)
+            }
+            (State::Waiting | State::Backoff { .. }, Event::Stop) => {
+                self.state = State::Stopped;
+                vec![log(
+                    Level::Info,
+                    "stopped",
+                    "stopped (was not running)".into(),
+                )]
+            }
+
+            (State::Running { pid, since }, Event::Exited { status, tree_left }) => {
+                let (pid, since) = (*pid, *since);
+                let mut actions = vec![log(
+                    if status.success() {
+                        Level::Info
+                    } else {
+                        Level::Warn
+                    },
+                    "exited",
+                    format!("pid {pid} {status} after {}", format_elapsed(now - since)),
+                )];
+                if tree_left {
+                    actions.push(log(
+                        Level::Info,
+                        "stopping",
+                        format!(
+                            "stopping what is left of its tree with {}",
+                            signal_name(self.spec.stop_signal)
+                        ),
+                    ));
+                    actions.push(Action::Signal(self.spec.stop_signal));
+                    self.state = State::Stopping {
+                        main: None,
+                        since,
+                        kill_at: now + stop_timeout,
+                        killed: false,
+                        then: Then::Decide,
+                        status: Some(status),
+                    };
+                } else {
+                    actions.extend(self.decide(Some(status), since, now, false));
+                }
+                actions
+            }
+            (State::Running { pid, since }, Event::MemoryOver { rss }) => {
+                let (pid, since) = (*pid, *since);
+                let limit = self.spec.max_memory.unwrap_or(0);
+                let note = log(
+                    Level::Warn,
+                    "memory_limit",
+                    format!(
+                        "memory limit: rss {} > {}, restarting",
+                        format_size(rss),
+                        format_size(limit)
+                    ),
+                );
+                self.begin_stop(pid, since, now, Then::Restart, note)
+            }
+            (State::Running { pid, since }, Event::Unhealthy { reason }) => {
+                let (pid, since) = (*pid, *since);
+                let note = log(
+                    Level::Warn,
+                    "unhealthy",
+                    format!("unhealthy ({reason}), restarting"),
+                );
+                self.begin_stop(pid, since, now, Then::Restart, note)
+            }
+            (State::Running { pid, since }, Event::Probe { passed, reason }) => {
+                let (pid, since) = (*pid, *since);
+                self.probe_result(pid, since, passed, &reason, now)
+            }
+            (State::Running { .. }, Event::Ready) if !self.ready => {
+                self.ready = true;
+                vec![log(Level::Info, "ready", "ready (READY=1)".into())]
+            }
+            // READY=1 again: it was ready already.
+            (State::Running { .. }, Event::Ready) => Vec::new(),
+            (State::Running { .. }, Event::Status { text }) => {
+                self.notify_status = Some(text);
+                Vec::new()
+            }
+            (State::Running { pid, since }, Event::Stop) => {
+                let (pid, since) = (*pid, *since);
+                let note = log(
+                    Level::Info,
+                    "stopping",
+                    format!("stopping with {}", signal_name(self.spec.stop_signal)),
+                );
+                self.begin_stop(pid, since, now, Then::Stay, note)
+            }
+
+            // With `main` None this cannot happen (its exit was seen
+            // already); it is decided as a main exit all the same.
+            (
+                State::Stopping { main, status, .. },
+                Event::Exited {
+                    status: s,
+                    tree_left,
+                },
+            ) => {
+                let pid = main.take();
+                *status = Some(s);
+                let mut actions = vec![log(
+                    Level::Info,
+                    "exited",
+                    format!(
+                        "pid {} {s}",
+                        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+                    ),
+                )];
+                if !tree_left {
+                    actions.extend(self.finish_stop(now));
+                }
+                actions
+            }
+            (State::Stopping { main: None, .. }, Event::TreeGone) => self.finish_stop(now),
+            (
+                State::Stopping {
+                    kill_at,
+                    killed: killed @ false,
+                    ..
+                },
+                Event::Tick,
+            ) if now >= *kill_at => {
+                *killed = true;
+                vec![
+                    log(
+                        Level::Warn,
+                        "killing",
+                        format!(
+                            "still running after stop_timeout {}, sending SIGKILL",
+                            format_duration(stop_timeout)
+                        ),
+                    ),
+                    Action::Kill,
+                ]
+            }
+            (
+                State::Stopping {
+                    killed: killed @ false,
+                    ..
+                },
+                Event::Kill,
+            ) => {
+                *killed = true;
+                vec![
+                    log(Level::Warn, "killing", "sending SIGKILL".into()),
+                    Action::Kill,
+                ]
+            }
+            (State::Stopping { then, .. }, Event::Stop) => {
+                *then = Then::Stay;
+                Vec::new()
+            }
+
+            // Possible, and nothing to do.
+            //
+            // Already running: a start asked by a user changes nothing.
+            (State::Running { .. }, Event::Start) => Vec::new(),
+            // A tick before the deadline: nothing is due yet. (The loop
+            // ticks only apps whose deadline has passed; an early tick is
+            // harmless all the same.)
+            (State::Backoff { .. } | State::Stopping { killed: false, .. }, Event::Tick) => {
+                Vec::new()
+            }
+            // SIGKILL was sent already (stop_timeout ran out, or a third TERM).
+            (State::Stopping { killed: true, .. }, Event::Kill) => Vec::new(),
+            // Already down: a stop asked twice, or the second TERM of a
+            // shutdown, which reaches every app.
+            (State::Stopped | State::Exited | State::Failed, Event::Stop | Event::Kill) => {
+                Vec::new()
+            }
+            // An exec health check in flight when the run ended may be
+            // reaped before the next tick cancels it: its verdict is on a
+            // run that is already stopping or over.
+            (
+                State::Stopping { .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Unhealthy { .. },
+            ) => Vec::new(),
+            // The same for a probe's result, and a datagram sent by the tree
+            // just before it ended is read after: nothing to judge any more.
+            (
+                State::Stopping { .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Probe { .. } | Event::Ready | Event::Status { .. },
+            ) => Vec::new(),
+
+            // Cannot happen: the supervisor never sends these. Ignored with
+            // a warning, the state unchanged, rather than trusting a bad
+            // assumption or stopping the loop.
+            //
+            // Spawned and SpawnFailed answer a Spawn, and whatever returns
+            // a Spawn leaves the app Waiting or in Backoff.
+            (
+                State::Running { .. }
+                | State::Stopping { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Spawned { .. } | Event::SpawnFailed { .. },
+            )
+            // Only a main process not yet reaped can exit: there is one
+            // while Running or Stopping, never in another state.
+            | (
+                State::Waiting
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Exited { .. },
+            )
+            // TreeGone is sent only once the main process is reaped.
+            | (
+                State::Waiting
+                | State::Running { .. }
+                | State::Stopping { main: Some(_), .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::TreeGone,
+            )
+            // Tick comes only to an app with a deadline (`deadline`).
+            | (
+                State::Waiting
+                | State::Running { .. }
+                | State::Stopping { killed: true, .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::Tick,
+            )
+            // Kill follows a Stop at once, which leaves no app waiting,
+            // running or in backoff.
+            | (
+                State::Waiting | State::Running { .. } | State::Backoff { .. },
+                Event::Kill,
+            )
+            // Memory is sampled for running apps only.
+            | (
+                State::Waiting
+                | State::Stopping { .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::MemoryOver { .. },
+            )
+            // A waiting app has no run to judge: a start cancels the check
+            // of the run before, and the watchdog runs only while running.
+            | (
+                State::Waiting,
+                Event::Unhealthy { .. } | Event::Probe { .. } | Event::Ready | Event::Status { .. },
+            ) => self.unexpected(name),
+        }
+    }
+
+    /// An event the supervisor should never send in the current state:
+    /// one warning, nothing done.
+    fn unexpected(&self, event: &str) -> Vec<Action> {
+        vec![log(
+            Level::Warn,
+            "unexpected",
+            format!(
+                "ignored event {event} while {}: not expected in that state",
+                self.state_name()
+            ),
+        )]
+    }
+
+    /// Records a probe result of the running app; logs a failure that has
+    /// not yet made it unhealthy, and a change of health. Unhealthy: a
+    /// graceful restart, counted like a memory-limit restart.
+    fn probe_result(
+        &mut self,
+        pid: Pid,
+        since: Instant,
+        passed: bool,
+        reason: &str,
+        now: Instant,
+    ) -> Vec<Action> {
+        let (Some(spec), Some(tracker)) = (&self.spec.health, self.health.as_mut()) else {
+            return Vec::new();
+        };
+        let change = tracker.record(passed, now, spec);
+        match change {
+            Some(Health::Healthy) => vec![log(Level::Info, "healthy", "healthy".into())],
+            Some(Health::Unhealthy) => {
+                let note = log(
+                    Level::Warn,
+                    "unhealthy",
+                    format!(
+                        "unhealthy ({} failed checks in a row, last: {reason}), restarting",
+                        spec.retries
+                    ),
+                );
+                self.begin_stop(pid, since, now, Then::Restart, note)
+            }
+            _ if !passed => vec![log(
+                Level::Warn,
+                "check_failed",
+                format!("health check failed: {reason}"),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Running → Stopping: `then` says what follows once the tree is gone.
+    fn begin_stop(
+        &mut self,
+        pid: Pid,
+        since: Instant,
+        now: Instant,
+        then: Then,
+        note: Action,
+    ) -> Vec<Action> {
+        self.state = State::Stopping {
+            main: Some(pid),
+            since,
+            kill_at: now + self.spec.stop_timeout,
+            killed: false,
+            then,
+            status: None,
+        };
+        vec![note, Action::Signal(self.spec.stop_signal)]
+    }
+
+    /// The tree of a stopping app is gone: stay down, restart, or decide.
+    fn finish_stop(&mut self, now: Instant) -> Vec<Action> {
+        let State::Stopping {
+            since,
+            then,
+            status,
+            ..
+        } = self.state
+        else {
+            return Vec::new();
+        };
+        match then {
+            Then::Stay => {
+                self.last_exit = Some((status, now));
+                self.state = State::Stopped;
+                vec![log(Level::Info, "stopped", "stopped".into())]
+            }
+            Then::Restart => {
+                self.last_exit = Some((status, now));
+                if self
+                    .window
+                    .exhausted(now, self.spec.restart_window, self.spec.max_restarts)
+                {
+                    return self.fail(now);
+                }
+                self.window.record(now);
+                self.restarts += 1;
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            Then::Start => {
+                self.last_exit = Some((status, now));
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            Then::Decide => self.decide(status, since, now, false),
+        }
+    }
+
+    /// A run ended by itself (or never started): restart, exit, or fail.
+    /// `failed_start`: the command could not even be started. Such a retry
+    /// always waits at least `MIN_RETRY` and goes through the loop: a
+    /// missing binary with restart_delay = "0s" must not spin.
+    fn decide(
+        &mut self,
+        status: Option<Status>,
+        since: Instant,
+        now: Instant,
+        failed_start: bool,
+    ) -> Vec<Action> {
+        self.last_exit = Some((status, now));
+        if !self.spec.restart.wants_restart(status) {
+            self.state = State::Exited;
+            return vec![log(
+                Level::Info,
+                "ended",
+                "not restarting (restart policy)".into(),
+            )];
+        }
+        if self
+            .window
+            .exhausted(now, self.spec.restart_window, self.spec.max_restarts)
+        {
+            return self.fail(now);
+        }
+        let spec = &self.spec;
+        let mut delay = policy::next_delay(
+            self.delay,
+            now - since,
+            spec.restart_delay,
+            spec.max_restart_delay,
+        );
+        if failed_start {
+            delay = delay.max(MIN_RETRY);
+        }
+        self.delay = Some(delay);
+        self.window.record(now);
+        self.restarts += 1;
+        let n = self.window.count(now, spec.restart_window);
+        let msg = format!(
+            "restarting in {} (restart {n}/{} within {})",
+            format_duration(delay),
+            spec.max_restarts,
+            format_duration(spec.restart_window)
+        );
+        // Even a zero delay goes through Backoff: the start happens at the
+        // next tick, after the loop has finished reaping and has served
+        // signals and clients. Spawning here, inside the reap loop, let a
+        // fast crash loop keep that loop busy for ever (found by the crash
+        // storm fault test).
+        self.state = State::Backoff { until: now + delay };
+        vec![log(Level::Info, "restarting", msg)]
+    }
+
+    fn fail(&mut self, now: Instant) -> Vec<Action> {
+        let n = self.window.count(now, self.spec.restart_window);
+        self.state = State::Failed;
+        vec![log(
+            Level::Error,
+            "failed",
+            format!(
+                "failed: {n} restarts within {} (max_restarts {}), giving up",
+                format_duration(self.spec.restart_window),
+                self.spec.max_restarts
+            ),
+        )]
+    }
+}

@@ -1,0 +1,62 @@
+//! One slot per app instance: everything the supervisor keeps about it, in
+//! one place. The state machine (`App`) is the pure part; the rest is what
+//! ties it to processes and fds: its session, its `after` links, the spec a
+//! reload left for its next start, its probe, its watchdog and its pipes.
+//! Slots are never removed (an app a reload removed stays as a record), so
+//! a slot's index names it for tend's whole life.
+
+use std::time::Instant;
+
+use crate::app::App;
+use crate::config::AppSpec;
+use crate::output::Pipe;
+use crate::probe::InFlight;
+
+/// One app instance and everything tend keeps about it.
+pub struct Slot {
+    pub app: App,
+    /// Session id of the current run (its main pid at spawn) while its
+    /// tree lives; orphans that re-parent to tend are known by it.
+    pub session: Option<i32>,
+    /// `after` as slot indices: whom this one waits for, and who waits for it.
+    pub deps: Vec<usize>,
+    pub dependents: Vec<usize>,
+    /// During a shutdown: its stop has been asked for.
+    pub stop_sent: bool,
+    /// Removed by a reload: stopped, then kept only as a record.
+    pub retired: bool,
+    /// A changed definition from a reload, taken at the next spawn.
+    pub pending: Option<AppSpec>,
+    /// Health checks: when the next probe is due, and the probe in flight.
+    pub probe_due: Option<Instant>,
+    pub probe: Option<InFlight>,
+    /// sd_notify: when the watchdog runs out.
+    pub watchdog_due: Option<Instant>,
+    /// `log = "prefix"`: the pipes of its runs, each read until every
+    /// writer is gone (a restart's new pipes may open before the old close).
+    pub pipes: Vec<(u64, Pipe)>,
+}
+
+impl Slot {
+    /// A slot for `spec`, waiting to be started.
+    pub fn new(spec: AppSpec) -> Slot {
+        Slot {
+            app: App::new(spec),
+            session: None,
+            deps: Vec::new(),
+            dependents: Vec::new(),
+            stop_sent: false,
+            retired: false,
+            pending: None,
+            probe_due: None,
+            probe: None,
+            watchdog_due: None,
+            pipes: Vec::new(),
+        }
+    }
+
+    /// The instance's name, `NAME` or `NAME.i`.
+    pub fn name(&self) -> &str {
+        &self.app.spec.name
+    }
+}

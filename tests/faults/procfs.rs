@@ -85,7 +85,7 @@ fn copy_as(dir: &TempDir, from: &str, name: &[u8]) -> PathBuf {
 fn churning_trees_under_a_100ms_poll_cause_no_noise_and_no_spurious_restarts() {
     require_namespaces!();
     let _serial = serial();
-    // poll_interval only has to be above 0s (src/config.rs); 100ms is what
+    // poll_interval only has to be above 0s (src/config/mod.rs); 100ms is what
     // a user would call aggressive. Every limited app is far under 256M but
     // its tree changes thousands of times a second: children that exit
     // while tend reads them, grandchildren, members that leave the group

@@ -220,3 +220,51 @@ fn a_full_fd_table_neither_kills_nor_spins_and_recovers() {
         recovered.as_secs_f64() * 1e3
     );
 }
+
+#[test]
+fn a_failing_poll_waits_on_signals_alone_and_recovers() {
+    require_namespaces!();
+    let _serial = serial();
+    // 12 prefixed instances put 24 pipes in the poll set. With fewer
+    // allowed fds than that, poll(2) itself fails (EINVAL): tend must then
+    // wait on its signalfd alone, not retry at once.
+    let toml =
+        "[app.chatty]\ncommand = \"echo up; exec sleep 1000\"\ninstances = 12\nlog = \"prefix\"\n";
+    let mut tend = Running::start("pollfail", toml);
+    tend.wait_for("chatty.11 | up", 1, Duration::from_secs(10));
+    let pid = tend_pid(&tend);
+    prlimit_pid(pid, "--nofile=16:4096");
+    let ticks0 = cpu_ticks(pid);
+    // A signal wakes it (SIGCHLD: not forwarded, nothing to reap): the
+    // next poll sees the lower limit.
+    signal(pid, libc::SIGCHLD);
+    tend.wait_for("poll failed", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    let ticks = cpu_ticks(pid) - ticks0;
+    assert!(
+        ticks <= 20,
+        "tend used {ticks} ticks in 2 s while poll failed"
+    );
+    let failures = tend.count("poll failed");
+    assert!(
+        failures <= 3,
+        "{failures} poll failures with nothing to wake for: a spin?\n{}",
+        tend.log()
+    );
+    // Back to a normal limit, everything answers again.
+    prlimit_pid(pid, "--nofile=1024:4096");
+    signal(pid, libc::SIGCHLD);
+    let status = tend.ctl(&["status"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    // And a shutdown asked while poll fails still stops every app.
+    prlimit_pid(pid, "--nofile=16:4096");
+    signal(pid, libc::SIGTERM);
+    let code = tend.wait(Duration::from_secs(15));
+    assert_eq!(code.code(), Some(0), "{}", tend.log());
+    assert!(tend.count("poll failed") > failures, "{}", tend.log());
+    println!(
+        "FIGURE pollfail: poll(2) failing with EINVAL: {} ms of CPU in 2 s, {failures} failures \
+         logged; status answers once the limit is back; SIGTERM while it fails: exit 0",
+        ticks * 10
+    );
+}

@@ -4,7 +4,8 @@
 //! no deadline (no backoff, no stop in progress, no memory limit, no health
 //! check, no client) it sleeps until woken: an idle tend wakes up zero times.
 
-use std::time::Instant;
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -18,6 +19,9 @@ use crate::supervisor::Supervisor;
 /// Children reaped per turn at most: a fork storm must not keep the loop
 /// from signals and clients.
 const REAP_PER_TURN: usize = 256;
+
+/// After a failed poll, how long tend waits on signals alone at most.
+const FAILED_POLL_RETRY: Duration = Duration::from_secs(1);
 
 /// Runs until the supervisor is done; returns tend's exit code.
 pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Server>) -> u8 {
@@ -42,23 +46,45 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             .wait(deadline)
             .unwrap_or_else(|e| signals_only(signals, e, deadline));
         let now = Instant::now();
-        for owner in ready {
-            match (owner, &mut server) {
-                (Owner::Signals, _) => signals
-                    .drain()
-                    .into_iter()
-                    .for_each(|s| sup.on_signal(s, now)),
-                (Owner::Control(fd), Some(s)) => s.on_ready(fd, now, |req| sup.handle(req, now)),
-                (Owner::LogSink, _) => log::flush(),
-                (other, _) => sup.on_ready(other, now),
-            }
+        let (early, late): (Vec<Owner>, Vec<Owner>) =
+            ready.into_iter().partition(|o| o.before_reaping());
+        for owner in early {
+            dispatch(owner, sup, signals, server.as_mut(), now);
         }
-        // After the pipes: an app's last lines come before its "exited".
         reap_pending = reaper::reap_some(REAP_PER_TURN, |pid, st| sup.on_exit(pid, st, now));
+        for owner in late {
+            dispatch(owner, sup, signals, server.as_mut(), now);
+        }
         if let Some(server) = &mut server {
             server.expire(now);
         }
         sup.tick(now);
+    }
+}
+
+/// Hands a ready fd to its owner.
+fn dispatch(
+    owner: Owner,
+    sup: &mut Supervisor,
+    signals: &mut Signals,
+    server: Option<&mut Server>,
+    now: Instant,
+) {
+    match owner {
+        Owner::Signals => signals
+            .drain()
+            .into_iter()
+            .for_each(|s| sup.on_signal(s, now)),
+        Owner::Control(fd) => {
+            if let Some(server) = server {
+                server.on_ready(fd, now, |req| sup.handle(req, now));
+            }
+        }
+        Owner::LogSink => log::flush(),
+        Owner::Output { slot, pipe } => sup.pump_pipe(slot, pipe),
+        Owner::Sink { stderr } => sup.flush_sink(stderr),
+        Owner::Probe { slot } => sup.step_probe(slot, now),
+        Owner::Notify => sup.read_notify(now),
     }
 }
 
@@ -77,21 +103,26 @@ fn poll_set<'a>(
         set.read_or_write(fd, writing, Owner::Control(which));
     }
     if let Some(fd) = log::poll_fd() {
-        set.write(fd, Owner::LogSink);
+        // SAFETY: fd 2 or the log sink's own fd, open until log::blocking
+        // at tend's exit, after the loop's last poll.
+        set.write(unsafe { BorrowedFd::borrow_raw(fd) }, Owner::LogSink);
     }
     set
 }
 
 /// After poll(2) failed (ENOMEM, or more fds than RLIMIT_NOFILE allows):
-/// wait on the signalfd alone until the deadline rather than spin, and
-/// treat it as ready so the signals are drained either way.
+/// wait on the signalfd alone rather than spin, until the deadline or for
+/// a second at most (a passing failure must not leave pipes and clients
+/// unserved until the next signal), and treat it as ready so the signals
+/// are drained either way.
 fn signals_only(signals: &Signals, e: Errno, deadline: Option<Instant>) -> Vec<Owner> {
     log::error(&format!(
         "poll failed: {e}; waiting for signals alone this turn"
     ));
     let mut set = PollSet::default();
     set.read(signals.fd(), Owner::Signals);
-    if let Err(e) = set.wait(deadline) {
+    let retry = Instant::now() + FAILED_POLL_RETRY;
+    if let Err(e) = set.wait(Some(deadline.map_or(retry, |d| d.min(retry)))) {
         log::error(&format!("poll of the signalfd failed: {e}"));
     }
     vec![Owner::Signals]

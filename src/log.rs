@@ -13,7 +13,7 @@
 //! count is reported once stderr drains.
 
 use std::io::Write;
-use std::os::fd::BorrowedFd;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -49,15 +49,13 @@ pub fn blocking(limit: Duration) {
     }
 }
 
-/// The fd to poll for POLLOUT while lines wait.
-pub fn poll_fd() -> Option<BorrowedFd<'static>> {
+/// The fd to poll for POLLOUT while lines wait. It stays open until
+/// `blocking`.
+pub fn poll_fd() -> Option<RawFd> {
     use std::os::fd::AsRawFd;
-    let raw = queued()
+    queued()
         .as_ref()
-        .and_then(|q| q.sink.poll_fd().map(|fd| fd.as_raw_fd()))?;
-    // SAFETY: fd 2 or the sink's own reopened fd, which stays open until
-    // `blocking` at tend's exit, after the loop's last poll.
-    Some(unsafe { BorrowedFd::borrow_raw(raw) })
+        .and_then(|q| q.sink.poll_fd().map(|fd| fd.as_raw_fd()))
 }
 
 /// Writes what is queued, as far as stderr takes it without blocking.

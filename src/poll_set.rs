@@ -30,6 +30,24 @@ pub enum Owner {
     Notify,
 }
 
+impl Owner {
+    /// Handled before the reaper: app output and sd_notify datagrams, so an
+    /// app's last lines and last STATUS= come before its exit, and signals.
+    /// After it: health probes and control clients, which judge and report
+    /// the state the exits of this turn left (a probe refused because its
+    /// app just died is not a failed check of a running app).
+    pub fn before_reaping(self) -> bool {
+        match self {
+            Owner::Signals
+            | Owner::LogSink
+            | Owner::Output { .. }
+            | Owner::Sink { .. }
+            | Owner::Notify => true,
+            Owner::Control(_) | Owner::Probe { .. } => false,
+        }
+    }
+}
+
 /// The fds to wait on, each with its owner.
 #[derive(Default)]
 pub struct PollSet<'a> {

@@ -222,6 +222,13 @@ impl App {
         self.notify_status.as_deref()
     }
 
+    /// The exit code the last run ended with, as tend would exit with it:
+    /// 128+N for signal N; 1 when it never ran or could not be started.
+    pub fn last_code(&self) -> u8 {
+        let code = self.last_exit.and_then(|(s, _)| s).map_or(1, Status::code);
+        u8::try_from(code).unwrap_or(u8::MAX)
+    }
+
     /// The state's name, as `tend status` shows it.
     pub fn state_name(&self) -> &'static str {
         match self.state {

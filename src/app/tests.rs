@@ -386,4 +386,33 @@ fn user_start_and_restart() {
     assert_eq!(a.main_pid(), Some(pid(2)));
 }
 
+#[test]
+fn sd_notify_while_stopping_is_still_shown() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.notify = true;
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(
+        Event::Status {
+            text: "serving".into(),
+        },
+        t,
+    );
+    a.on_event(Event::Stop, t);
+    a.on_event(
+        Event::Status {
+            text: "draining connections".into(),
+        },
+        t,
+    );
+    assert_eq!(a.notify_status(), Some("draining connections"));
+    assert_eq!(events(&a.on_event(Event::Ready, t)), ["ready"]);
+    assert!(a.ready());
+    a.on_event(exited(0), t);
+    a.on_event(Event::Start, t);
+    a.on_event(Event::Spawned { pid: pid(2) }, t);
+    assert_eq!(a.notify_status(), None, "a new run starts with no status");
+    assert!(!a.ready());
+}
+
 mod table;

@@ -132,16 +132,23 @@ impl App {
                 self.begin_stop(pid, since, now, Then::Restart, note)
             }
             (State::Running { pid, since }, Event::Probe { passed, reason }) => {
-                let (pid, since) = (*pid, *since);
-                self.probe_result(pid, since, passed, &reason, now)
+                let run = Some((*pid, *since));
+                self.probe_result(run, passed, &reason, now)
             }
-            (State::Running { .. }, Event::Ready) if !self.ready => {
+            // A probe that finished as the stop began still counts for
+            // `tend status`, but the app is stopping already.
+            (State::Stopping { .. }, Event::Probe { passed, reason }) => {
+                self.probe_result(None, passed, &reason, now)
+            }
+            // sd_notify from a tree that runs, or drains while it stops
+            // (STATUS=draining connections): `tend status` shows it.
+            (State::Running { .. } | State::Stopping { .. }, Event::Ready) if !self.ready => {
                 self.ready = true;
                 vec![log(Level::Info, "ready", "ready (READY=1)".into())]
             }
             // READY=1 again: it was ready already.
-            (State::Running { .. }, Event::Ready) => Vec::new(),
-            (State::Running { .. }, Event::Status { text }) => {
+            (State::Running { .. } | State::Stopping { .. }, Event::Ready) => Vec::new(),
+            (State::Running { .. } | State::Stopping { .. }, Event::Status { text }) => {
                 self.notify_status = Some(text);
                 Vec::new()
             }
@@ -250,11 +257,7 @@ impl App {
             // The same for a probe's result, and a datagram sent by the tree
             // just before it ended is read after: nothing to judge any more.
             (
-                State::Stopping { .. }
-                | State::Backoff { .. }
-                | State::Stopped
-                | State::Exited
-                | State::Failed,
+                State::Backoff { .. } | State::Stopped | State::Exited | State::Failed,
                 Event::Probe { .. } | Event::Ready | Event::Status { .. },
             ) => Vec::new(),
 
@@ -344,10 +347,11 @@ impl App {
     /// Records a probe result of the running app; logs a failure that has
     /// not yet made it unhealthy, and a change of health. Unhealthy: a
     /// graceful restart, counted like a memory-limit restart.
+    /// `run`: the main pid and start of a running app; None while it stops
+    /// (then unhealthy changes nothing more).
     fn probe_result(
         &mut self,
-        pid: Pid,
-        since: Instant,
+        run: Option<(Pid, Instant)>,
         passed: bool,
         reason: &str,
         now: Instant,
@@ -359,6 +363,9 @@ impl App {
         match change {
             Some(Health::Healthy) => vec![log(Level::Info, "healthy", "healthy".into())],
             Some(Health::Unhealthy) => {
+                let Some((pid, since)) = run else {
+                    return Vec::new();
+                };
                 let note = log(
                     Level::Warn,
                     "unhealthy",

@@ -327,22 +327,11 @@ fn build_health(
         } else {
             Some(Probe::Exec(words.iter().map(OsString::from).collect()))
         }
-    } else if let Some(addr) = &h.tcp {
-        typed(
-            &Some(addr.clone()),
-            &sub("tcp"),
-            problems,
-            health::parse_addr,
-        )
-        .map(Probe::Tcp)
-    } else if let Some(url) = &h.http {
-        typed(
-            &Some(url.clone()),
-            &sub("http"),
-            problems,
-            health::parse_http,
-        )
-        .map(|(addr, host, path)| Probe::Http { addr, host, path })
+    } else if h.tcp.is_some() {
+        typed(&h.tcp, &sub("tcp"), problems, health::parse_addr).map(Probe::Tcp)
+    } else if h.http.is_some() {
+        typed(&h.http, &sub("http"), problems, health::parse_http)
+            .map(|(addr, host, path)| Probe::Http { addr, host, path })
     } else {
         None
     };

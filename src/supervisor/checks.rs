@@ -52,7 +52,7 @@ impl Supervisor {
     }
 
     /// Slot `i`'s tcp or http probe has its socket ready: moves it on.
-    pub(super) fn step_probe(&mut self, i: usize, now: Instant) {
+    pub fn step_probe(&mut self, i: usize, now: Instant) {
         let Some(InFlight::Net(p)) = self.slots.get_mut(i).and_then(|s| s.probe.as_mut()) else {
             return;
         };

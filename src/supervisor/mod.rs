@@ -15,10 +15,14 @@ mod checks;
 mod order;
 mod pipes;
 mod readiness;
+mod reload;
 mod requests;
 mod shutdown;
 mod slot;
 mod tree;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -134,17 +138,6 @@ impl Supervisor {
         }
     }
 
-    /// One of the supervisor's fds is ready.
-    pub fn on_ready(&mut self, owner: Owner, now: Instant) {
-        match owner {
-            Owner::Output { slot, pipe } => self.pump_pipe(slot, pipe),
-            Owner::Sink { stderr } => self.flush_sink(stderr),
-            Owner::Probe { slot } => self.step_probe(slot, now),
-            Owner::Notify => self.read_notify(now),
-            Owner::Signals | Owner::Control(_) | Owner::LogSink => {}
-        }
-    }
-
     /// A signal tend received.
     pub fn on_signal(&mut self, sig: libc::c_int, now: Instant) {
         let shutdown = [
@@ -245,6 +238,10 @@ impl Supervisor {
     fn apply(&mut self, i: usize, event: Event, now: Instant) {
         self.queue.push_back((i, event));
         while let Some((i, event)) = self.queue.pop_front() {
+            if let Event::Spawned { pid } = event {
+                // The run's session is its main pid; orphans are known by it.
+                self.slots[i].session = Some(pid.as_raw());
+            }
             let actions = self.slots[i].app.on_event(event, now);
             for action in actions {
                 self.act(i, action, now);
@@ -285,14 +282,14 @@ impl Supervisor {
             && matches!(app.state, State::Exited | State::Failed)
             && self.shutdown.is_none()
         {
-            let code = app.last_exit.and_then(|(s, _)| s).map_or(1, Status::code);
+            let code = app.last_code();
             log::event(
                 Level::Error,
                 &app.spec.name,
                 "critical",
                 &format!("critical app ended for good: stopping everything, exit code {code}"),
             );
-            self.begin_shutdown(u8::try_from(code).unwrap_or(u8::MAX));
+            self.begin_shutdown(code);
         }
     }
 
@@ -345,7 +342,6 @@ impl Supervisor {
                 self.mains.insert(pid.as_raw(), i);
                 self.cancel_probe(i);
                 let slot = &mut self.slots[i];
-                slot.session = Some(pid.as_raw());
                 slot.watchdog_due = slot.app.spec.watchdog.map(|w| now + w);
                 // Docker's semantics: the first probe one interval after the start.
                 slot.probe_due = slot.app.spec.health.as_ref().map(|h| now + h.interval);

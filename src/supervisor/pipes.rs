@@ -65,7 +65,7 @@ impl Supervisor {
 
     /// Pipe `id` of slot `i` is readable: moves its lines to the sink, and
     /// drops the pipe once every writer has closed it.
-    pub(super) fn pump_pipe(&mut self, i: usize, id: u64) {
+    pub fn pump_pipe(&mut self, i: usize, id: u64) {
         let (Some(sinks), Some(slot)) = (self.sinks.as_mut(), self.slots.get_mut(i)) else {
             return;
         };
@@ -79,7 +79,7 @@ impl Supervisor {
     }
 
     /// tend's stdout or stderr is writable again.
-    pub(super) fn flush_sink(&mut self, stderr: bool) {
+    pub fn flush_sink(&mut self, stderr: bool) {
         if let Some(sinks) = self.sinks.as_mut() {
             sinks[usize::from(stderr)].flush();
         }

@@ -1,14 +1,13 @@
 //! Control requests to a running supervisor: status, start, stop,
-//! restart, reload, poweroff and reboot. A reload applies only what changed.
+//! restart, reload (in `reload`), poweroff and reboot.
 
 use std::time::Instant;
 
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use super::{Slot, Supervisor, order};
+use super::Supervisor;
 use crate::app::{Event, State};
-use crate::config;
 use crate::control::{self, Request};
 use crate::log;
 use crate::reaper::Status;
@@ -128,59 +127,6 @@ impl Supervisor {
             }));
         }
         json!({"ok": true, "pid": std::process::id(), "apps": apps})
-    }
-
-    /// Reads the config again and applies only what changed: added apps
-    /// start, removed ones stop, changed ones restart with their new
-    /// definition, untouched ones keep their pid and counters. An invalid
-    /// file changes nothing.
-    pub fn reload(&mut self, now: Instant) -> Result<String, String> {
-        let Some(path) = self.opts.config.clone() else {
-            return Err(
-                "tend runs one command (wrapper mode): there is no config file to reload".into(),
-            );
-        };
-        if self.shutdown.is_some() {
-            return Err("tend is shutting down".into());
-        }
-        let config = config::load(&path).map_err(|p| p.to_string())?;
-        self.opts.poll_interval = config.poll_interval;
-        log::set_json(config.log_format == config::LogFormat::Json);
-        let (mut added, mut removed, mut changed, mut kept) = (0, 0, 0, 0);
-        let live: Vec<usize> = self.live().collect();
-        for &i in &live {
-            let slot = &mut self.slots[i];
-            match config.apps.iter().find(|s| s.name == slot.app.spec.name) {
-                None => {
-                    removed += 1;
-                    slot.retired = true;
-                    self.apply(i, Event::Stop, now);
-                }
-                Some(spec) if *spec == slot.app.spec => kept += 1,
-                Some(spec) => {
-                    changed += 1;
-                    if matches!(slot.app.state, State::Waiting | State::Stopped) {
-                        slot.app.spec = spec.clone();
-                    } else {
-                        slot.pending = Some(spec.clone());
-                        self.apply(i, Event::Restart, now);
-                    }
-                }
-            }
-        }
-        for spec in config.apps {
-            if !live.iter().any(|&i| self.slots[i].name() == spec.name) {
-                added += 1;
-                self.slots.push(Slot::new(spec));
-            }
-        }
-        order::link(&mut self.slots);
-        self.open_notify();
-        self.next_sample = None;
-        Ok(format!(
-            "reloaded {}: {added} added, {removed} removed, {changed} changed, {kept} unchanged",
-            path.display()
-        ))
     }
 
     /// In VM mode, what the machine does once tend is done.

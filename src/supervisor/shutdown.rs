@@ -10,7 +10,6 @@ use super::{Supervisor, order};
 use crate::app::Event;
 use crate::log;
 use crate::procfs;
-use crate::reaper::Status;
 
 /// How long processes left after the apps stopped get between SIGTERM and
 /// SIGKILL, when tend is PID 1 and shuts down.
@@ -83,9 +82,12 @@ impl Supervisor {
     /// The exit code once tend is done, None while it goes on.
     pub fn finished(&self) -> Option<u8> {
         if let Some(s) = self.shutdown {
-            let apps_down = order::all_down(&self.slots);
-            let leftovers = s.final_kill_at.is_some() && !procfs::own_children().is_empty();
-            let done = apps_down && !leftovers && (s.final_kill_at.is_some() || !is_pid1());
+            let done = over(
+                order::all_down(&self.slots),
+                is_pid1(),
+                s.final_kill_at.is_some(),
+                || !procfs::own_children().is_empty(),
+            );
             return done.then(|| self.last_code().unwrap_or(s.code));
         }
         let code = order::ended_code(&self.slots)?;
@@ -98,13 +100,7 @@ impl Supervisor {
         if !self.opts.exit_with_last_code {
             return None;
         }
-        let code = self
-            .slots
-            .first()
-            .and_then(|s| s.app.last_exit)
-            .and_then(|(s, _)| s)
-            .map_or(1, Status::code);
-        Some(u8::try_from(code).unwrap_or(u8::MAX))
+        Some(self.slots.first().map_or(1, |s| s.app.last_code()))
     }
 
     /// As PID 1, once the apps are down: TERM to every leftover process,
@@ -137,6 +133,45 @@ impl Supervisor {
     }
 }
 
+/// A shutdown is over once every app is down and, as PID 1, the final
+/// phase has begun and no process is left (`leftovers` is read only then).
+/// Not PID 1, what is left is not tend's to wait for.
+fn over(apps_down: bool, pid1: bool, final_begun: bool, leftovers: impl FnOnce() -> bool) -> bool {
+    apps_down && (!pid1 || (final_begun && !leftovers()))
+}
+
 pub(super) fn is_pid1() -> bool {
     std::process::id() == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::over;
+
+    #[test]
+    fn when_a_shutdown_is_over() {
+        // (apps down, PID 1, final phase begun, processes left) -> over
+        let table = [
+            ((false, false, false, false), false),
+            ((true, false, false, false), true),
+            ((true, false, false, true), true),
+            ((false, true, true, false), false),
+            ((true, true, false, false), false),
+            ((true, true, true, true), false),
+            ((true, true, true, false), true),
+        ];
+        for ((down, pid1, begun, left), want) in table {
+            assert_eq!(
+                over(down, pid1, begun, || left),
+                want,
+                "{down} {pid1} {begun} {left}"
+            );
+        }
+        let mut asked = false;
+        over(true, true, false, || {
+            asked = true;
+            true
+        });
+        assert!(!asked, "/proc is read only once the final phase has begun");
+    }
 }

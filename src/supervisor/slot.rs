@@ -13,33 +13,33 @@ use crate::output::Pipe;
 use crate::probe::InFlight;
 
 /// One app instance and everything tend keeps about it.
-pub struct Slot {
-    pub app: App,
+pub(super) struct Slot {
+    pub(super) app: App,
     /// Session id of the current run (its main pid at spawn) while its
     /// tree lives; orphans that re-parent to tend are known by it.
-    pub session: Option<i32>,
+    pub(super) session: Option<i32>,
     /// `after` as slot indices: whom this one waits for, and who waits for it.
-    pub deps: Vec<usize>,
-    pub dependents: Vec<usize>,
+    pub(super) deps: Vec<usize>,
+    pub(super) dependents: Vec<usize>,
     /// During a shutdown: its stop has been asked for.
-    pub stop_sent: bool,
+    pub(super) stop_sent: bool,
     /// Removed by a reload: stopped, then kept only as a record.
-    pub retired: bool,
+    pub(super) retired: bool,
     /// A changed definition from a reload, taken at the next spawn.
-    pub pending: Option<AppSpec>,
+    pub(super) pending: Option<AppSpec>,
     /// Health checks: when the next probe is due, and the probe in flight.
-    pub probe_due: Option<Instant>,
-    pub probe: Option<InFlight>,
+    pub(super) probe_due: Option<Instant>,
+    pub(super) probe: Option<InFlight>,
     /// sd_notify: when the watchdog runs out.
-    pub watchdog_due: Option<Instant>,
+    pub(super) watchdog_due: Option<Instant>,
     /// `log = "prefix"`: the pipes of its runs, each read until every
     /// writer is gone (a restart's new pipes may open before the old close).
-    pub pipes: Vec<(u64, Pipe)>,
+    pub(super) pipes: Vec<(u64, Pipe)>,
 }
 
 impl Slot {
     /// A slot for `spec`, waiting to be started.
-    pub fn new(spec: AppSpec) -> Slot {
+    pub(super) fn new(spec: AppSpec) -> Slot {
         Slot {
             app: App::new(spec),
             session: None,
@@ -56,7 +56,7 @@ impl Slot {
     }
 
     /// The instance's name, `NAME` or `NAME.i`.
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.app.spec.name
     }
 }

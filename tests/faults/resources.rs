@@ -245,10 +245,11 @@ fn a_failing_poll_waits_on_signals_alone_and_recovers() {
         ticks <= 20,
         "tend used {ticks} ticks in 2 s while poll failed"
     );
+    // One a second at most while it lasts (the retry of a failed poll).
     let failures = tend.count("poll failed");
     assert!(
-        failures <= 3,
-        "{failures} poll failures with nothing to wake for: a spin?\n{}",
+        failures <= 4,
+        "{failures} poll failures in 2 s: a spin?\n{}",
         tend.log()
     );
     // Back to a normal limit, everything answers again.

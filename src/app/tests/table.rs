@@ -59,7 +59,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopping",         "memory-over",  "stopping 10 stay +5s",     "",        "unexpected"),
     ("stopping",         "unhealthy",    "stopping 10 stay +5s",     "",        ""),
     ("stopping",         "probe",        "stopping 10 stay +5s",     "",        ""),
-    ("stopping",         "ready",        "stopping 10 stay +5s",     "",        ""),
+    ("stopping",         "ready",        "stopping 10 stay +5s",     "",        "ready"),
     ("stopping",         "status",       "stopping 10 stay +5s",     "",        ""),
 
     ("stopping-orphans", "start",        "stopping - start +5s",     "",        ""),
@@ -76,7 +76,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopping-orphans", "memory-over",  "stopping - decide +5s",    "",        "unexpected"),
     ("stopping-orphans", "unhealthy",    "stopping - decide +5s",    "",        ""),
     ("stopping-orphans", "probe",        "stopping - decide +5s",    "",        ""),
-    ("stopping-orphans", "ready",        "stopping - decide +5s",    "",        ""),
+    ("stopping-orphans", "ready",        "stopping - decide +5s",    "",        "ready"),
     ("stopping-orphans", "status",       "stopping - decide +5s",    "",        ""),
 
     ("backoff",          "start",        "backoff +1s",              "spawn",   ""),
@@ -154,6 +154,8 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("running-checked",  "probe",        "running 10",               "",        "check_failed"),
     ("running-checked",  "probe-pass",   "running 10",               "",        "healthy"),
     ("running-checked-once", "probe",    "stopping 10 restart +10s", "SIGTERM", "unhealthy"),
+    // Stopping already: the probe counts, but starts no restart.
+    ("stopping-checked-once", "probe",   "stopping 10 stay +5s",     "",        ""),
 ];
 
 const GRID_STATES: [&str; 8] = [
@@ -205,7 +207,9 @@ fn in_state(name: &str, now: Instant) -> App {
                 since,
             }
         }
-        "stopping" => stopping(main, now + 5 * S, false, Then::Stay, None),
+        "stopping" | "stopping-checked-once" => {
+            stopping(main, now + 5 * S, false, Then::Stay, None)
+        }
         "stopping-due" => stopping(main, now, false, Then::Stay, None),
         "stopping-killed" => stopping(main, now + 5 * S, true, Then::Stay, None),
         "stopping-orphans" => stopping(
@@ -224,7 +228,7 @@ fn in_state(name: &str, now: Instant) -> App {
     };
     match name {
         "running-ready" => a.ready = true,
-        "running-checked" | "running-checked-once" => {
+        "running-checked" | "running-checked-once" | "stopping-checked-once" => {
             a.spec.health = Some(crate::health::HealthSpec {
                 probe: crate::health::Probe::Tcp(([127, 0, 0, 1], 1).into()),
                 interval: S,

@@ -205,6 +205,42 @@ max_restarts = 1
 }
 
 #[test]
+fn a_leftover_known_only_by_its_session_is_stopped_after_the_main_exits() {
+    // `env -i` clears TEND_APP: the leftover is the app's only by the
+    // session it stayed in. Not PID 1, so nothing else would stop it.
+    let dir = TempDir::new("leftover-session");
+    let d = dir.path().display();
+    std::fs::write(
+        dir.join("init.toml"),
+        format!(
+            r#"
+[tend]
+log_format = "json"
+
+[app.quiet]
+command = "env -i /bin/sh -c 'echo $$ > {d}/left; exec sleep 60' & sleep 0.3; exit 0"
+restart = "never"
+"#
+        ),
+    )
+    .unwrap();
+    let out = output_or_kill(
+        tend(["-c", &dir.join("init.toml").display().to_string()]),
+        T,
+    );
+    let log = stderr(&out);
+    let stopping: Vec<_> = events_in(&log)
+        .into_iter()
+        .filter(|e| e.app == "quiet" && e.name == "stopping")
+        .collect();
+    assert_eq!(stopping.len(), 1, "{log}");
+    let pid: u32 = dir.read("left").trim().parse().unwrap();
+    let alive = status_field(pid, "State").is_some_and(|s| !s.starts_with('Z'));
+    assert!(!alive, "the leftover {pid} outlived its app: {log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+}
+
+#[test]
 fn a_150m_grandchild_over_max_memory_64m_is_restarted() {
     require_namespaces!();
     // Text log on purpose: this test keeps the wording of the memory_limit,

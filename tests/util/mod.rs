@@ -75,6 +75,25 @@ macro_rules! require_namespaces {
 }
 pub(crate) use require_namespaces;
 
+/// Returns from the test, saying so, when `TOOL ARG` cannot be started:
+/// `require_tool!("python3", "-V")`. (The faults binary shares this file
+/// without using it.)
+#[allow(unused_macros)]
+macro_rules! require_tool {
+    ($tool:literal, $arg:literal) => {
+        if std::process::Command::new($tool)
+            .arg($arg)
+            .output()
+            .is_err()
+        {
+            eprintln!(concat!("skipped: ", $tool, " is not installed"));
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use require_tool;
+
 /// `tend ARGS...` as PID 1 of a new PID namespace.
 pub fn tend_pid1<I, S>(args: I) -> Command
 where
@@ -477,4 +496,15 @@ pub fn status_field(pid: u32, name: &str) -> Option<String> {
             .strip_prefix(':')
             .map(|v| v.trim().to_string())
     })
+}
+
+/// `tend status` run as `uid`:`gid` against `socket` (the caller is root).
+pub fn status_as(socket: &Path, uid: u32, gid: u32) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(["status"])
+        .env("TEND_SOCKET", socket)
+        .uid(uid)
+        .gid(gid);
+    output_or_kill(cmd, Duration::from_secs(20))
 }

@@ -32,14 +32,7 @@ while True:
 #[test]
 fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
     require_namespaces!();
-    if std::process::Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: python3 is not installed");
-        return;
-    }
+    require_tool!("python3", "-V");
     let toml = format!(
         "[tend]\nlog_format = \"json\"\n[app.db]\n{}\nnotify = true\nwatchdog = \"2s\"\n\n[app.web]\ncommand = \"exec sleep 600\"\nafter = [\"db\"]\n",
         notify_app("0.7")
@@ -96,14 +89,7 @@ fn sd_notify_ready_gates_dependents_and_the_watchdog_restarts() {
 #[test]
 fn notify_messages_from_outside_the_tree_are_ignored() {
     require_namespaces!();
-    if std::process::Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: python3 is not installed");
-        return;
-    }
+    require_tool!("python3", "-V");
     // The app never says READY=1; a stranger (another app) claims it for db.
     let toml = r#"
 [tend]

@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -42,14 +41,7 @@ fn other_users_are_refused() {
     let t = Running::start("refused", "[app.a]\ncommand = \"exec sleep 600\"\n");
     t.wait_socket();
     let socket = t.dir.join("tend.sock");
-    let as_nobody = || {
-        let mut cmd = Command::new(tend_bin());
-        cmd.args(["status"])
-            .env("TEND_SOCKET", &socket)
-            .uid(65534)
-            .gid(65534);
-        output_or_kill(cmd, T)
-    };
+    let as_nobody = || status_as(&socket, 65534, 65534);
     std::fs::set_permissions(
         t.dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -99,14 +91,7 @@ fn socket_group_members_may_control() {
         0o660
     );
     assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534);
-    let as_user = |gid: u32| {
-        let mut cmd = Command::new(tend_bin());
-        cmd.args(["status"])
-            .env("TEND_SOCKET", &socket)
-            .uid(4242)
-            .gid(gid);
-        output_or_kill(cmd, T)
-    };
+    let as_user = |gid: u32| status_as(&socket, 4242, gid);
     let member = as_user(65534);
     assert!(member.status.success(), "{}", stderr(&member));
     assert!(stdout(&member).contains("running"));
@@ -123,10 +108,7 @@ fn socket_group_members_may_control() {
 #[test]
 fn supplementary_members_of_socket_group_may_control() {
     require_namespaces!(root, "to act as another user");
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipped: setpriv (util-linux) is not installed");
-        return;
-    }
+    require_tool!("setpriv", "--version");
     let t = Running::start(
         "suppl",
         "[tend]\nsocket_group = 65534\n[app.a]\ncommand = \"exec sleep 600\"\n",

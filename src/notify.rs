@@ -4,12 +4,36 @@
 //! status`, `WATCHDOG=1` feeds the watchdog. Every datagram carries its
 //! sender's credentials (SO_PASSCRED), so only an app's own tree can speak
 //! for it.
+//!
+//! File descriptors that come with a message (SCM_RIGHTS) are closed as
+//! soon as it is read, whoever sent it: tend keeps none (FDSTORE= is not
+//! supported), so its fd count does not grow with the number of messages.
+//! That close is also how `BARRIER=1` is acknowledged: sd_notify_barrier(3)
+//! sends the write end of a pipe and waits for POLLHUP on the read end, so
+//! `systemd-notify --ready` returns at once instead of timing out after 5s.
 
+use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::log;
 
 /// Largest datagram read; sd_notify messages are a few short lines.
 const MAX_DATAGRAM: usize = 4096;
+
+/// Most fds one datagram can carry: SCM_MAX_FD in the kernel
+/// (include/net/scm.h); sendmsg(2) refuses more, in one or several
+/// SCM_RIGHTS headers.
+const MAX_FDS: usize = 253;
+
+/// Room for every control message a datagram can bring here: the sender's
+/// credentials and up to MAX_FDS fds. Anything cut off (MSG_CTRUNC) is
+/// closed by the kernel, never left open in tend.
+// SAFETY: CMSG_SPACE is arithmetic on its argument.
+const CONTROL_LEN: usize = unsafe {
+    libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as libc::c_uint)
+        + libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<libc::c_int>()) as libc::c_uint)
+} as usize;
 
 /// The notification socket, bound to an abstract address the kernel picks
 /// (no file to clean up, reachable from the whole network namespace; the
@@ -18,6 +42,9 @@ pub struct NotifySocket {
     fd: OwnedFd,
     /// The NOTIFY_SOCKET value apps get: `@` and the abstract name.
     pub address: String,
+    /// A cut-off control message (MSG_CTRUNC) was reported already: say it
+    /// once, not once per message.
+    told_truncated: Cell<bool>,
 }
 
 /// One message: the sender's pid and its `KEY=value` pairs.
@@ -84,6 +111,7 @@ impl NotifySocket {
         Ok(NotifySocket {
             fd,
             address: format!("@{name}"),
+            told_truncated: Cell::new(false),
         })
     }
 
@@ -92,13 +120,14 @@ impl NotifySocket {
         self.fd.as_fd()
     }
 
-    /// Every datagram waiting now (bounded per call), with sender pids.
+    /// Every datagram waiting now (bounded per call), with sender pids;
+    /// the fds that came with them are closed before this returns.
     pub fn drain(&self) -> Vec<Message> {
         let mut out = Vec::new();
         for _ in 0..64 {
             let mut data = [0u8; MAX_DATAGRAM];
-            // Room for one ucred control message (and a little more).
-            let mut control = [0u64; 16];
+            // u64s keep the buffer aligned for cmsghdr.
+            let mut control = [0u64; CONTROL_LEN.div_ceil(8)];
             let mut iov = libc::iovec {
                 iov_base: data.as_mut_ptr().cast(),
                 iov_len: data.len(),
@@ -123,6 +152,13 @@ impl NotifySocket {
                     continue;
                 }
                 break;
+            }
+            close_passed_fds(&msg);
+            if msg.msg_flags & libc::MSG_CTRUNC != 0 && !self.told_truncated.replace(true) {
+                log::warn(
+                    "an sd_notify message came with more than tend could receive (file \
+                     descriptors beyond its fd limit?); the kernel closed what did not fit",
+                );
             }
             let Some(pid) = sender_pid(&msg) else {
                 continue;
@@ -216,6 +252,31 @@ fn sender_pid(msg: &libc::msghdr) -> Option<i32> {
     None
 }
 
+/// Closes every fd that came with the message (SCM_RIGHTS). tend keeps none, and closing the write end of the pipe that
+/// `BARRIER=1` brings is the acknowledgement its sender waits for.
+fn close_passed_fds(msg: &libc::msghdr) {
+    // SAFETY: as in sender_pid; CMSG_LEN(0) is the header with no data.
+    unsafe {
+        let header = libc::CMSG_LEN(0) as usize;
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let len = ((*cmsg).cmsg_len as usize).saturating_sub(header);
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for k in 0..len / std::mem::size_of::<RawFd>() {
+                    let fd = std::ptr::read_unaligned(data.add(k));
+                    if fd >= 0 {
+                        // SAFETY: recvmsg just installed fd in tend's table
+                        // for us alone; dropping the OwnedFd closes it.
+                        drop(OwnedFd::from_raw_fd(fd));
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+}
+
 /// Parses `KEY=value` lines; lines without `=` are ignored (sd_notify(3)).
 pub fn parse(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -269,5 +330,61 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].pid as u32, std::process::id());
         assert_eq!(got[0].fields[1], ("STATUS".to_string(), "up".to_string()));
+    }
+
+    #[test]
+    fn fds_that_come_with_a_message_are_closed_at_once() {
+        use std::os::unix::net::UnixDatagram;
+        let sock = NotifySocket::bind().unwrap();
+        let name = sock.address.trim_start_matches('@');
+        // A barrier as sd_notify_barrier(3) makes it: the write end of a
+        // pipe goes along, the read end sees POLLHUP once it is closed.
+        let mut pipe = [0; 2];
+        assert_eq!(
+            unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
+            0
+        );
+        let (read_end, write_end) = (pipe[0], pipe[1]);
+        let client = UnixDatagram::unbound().unwrap();
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (dst, src) in addr.sun_path[1..].iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        let text = b"BARRIER=1";
+        let mut iov = libc::iovec {
+            iov_base: text.as_ptr() as *mut _,
+            iov_len: text.len(),
+        };
+        let mut control = [0u64; 8];
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_un).cast();
+        msg.msg_namelen =
+            (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), write_end);
+        }
+        let n = unsafe { libc::sendmsg(client.as_raw_fd(), &msg, 0) };
+        assert_eq!(n, text.len() as isize);
+        unsafe { libc::close(write_end) };
+        let got = sock.drain();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].fields, [("BARRIER".to_string(), "1".to_string())]);
+        let mut pfd = libc::pollfd {
+            fd: read_end,
+            events: 0,
+            revents: 0,
+        };
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1, "no POLLHUP");
+        assert_ne!(pfd.revents & libc::POLLHUP, 0);
+        unsafe { libc::close(read_end) };
     }
 }

@@ -1,7 +1,10 @@
 //! sd_notify: an app's READY=1 gates its dependents and its watchdog
 //! restarts it when starved; messages from outside its tree are ignored.
-//! And tend as a systemd service (Type=notify): it tells its own manager
-//! READY=1, STATUS= and STOPPING=1, and keeps that socket from its apps.
+//! File descriptors that come with a message are closed at once: tend's fd
+//! count does not grow, and BARRIER=1 (`systemd-notify --ready`) is
+//! acknowledged at once. And tend as a systemd service (Type=notify): it
+//! tells its own manager READY=1, STATUS= and STOPPING=1, and keeps that
+//! socket from its apps.
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
@@ -127,6 +130,158 @@ time.sleep(600)
         .filter(|e| e.name == "ready")
         .collect();
     assert_eq!(ready, [], "{}", t.log());
+}
+
+/// The fewest entries of /proc/PID/fd over a few samples 50 ms apart, so
+/// that an fd tend holds for an instant (a /proc read, a control client)
+/// does not count.
+fn fd_count(pid: u32) -> usize {
+    (0..5)
+        .map(|k| {
+            if k > 0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .expect("read tend's /proc/PID/fd")
+                .count()
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+#[test]
+fn fds_sent_with_notify_messages_are_closed_and_do_not_pile_up() {
+    require_namespaces!();
+    require_tool!("python3", "-V");
+    // 10,000 datagrams each with an fd (as FDSTORE=1 would send them; tend
+    // keeps none), then READY=1. The app waits for {dir}/go so that tend's
+    // fds are counted before the first one.
+    let toml = r#"
+[tend]
+log_format = "json"
+
+[app.db]
+notify = true
+command = ["python3", "-c", '''
+import os, socket, time
+addr = os.environ['NOTIFY_SOCKET']
+addr = '\0' + addr[1:] if addr.startswith('@') else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(addr)
+while not os.path.exists('{dir}/go'):
+    time.sleep(0.02)
+fd = os.open('/dev/null', os.O_RDONLY)
+t0 = time.monotonic()
+for _ in range(10000):
+    socket.send_fds(s, [b'FDSTORE=1'], [fd])
+s.send(b'READY=1')
+open('{dir}/sent.tmp', 'w').write('%.0f' % ((time.monotonic() - t0) * 1000))
+os.rename('{dir}/sent.tmp', '{dir}/sent')
+time.sleep(600)
+''']
+"#;
+    let _one_at_a_time = serial();
+    let t = Running::start("notify-fds", toml);
+    t.wait_event("db", "started", 1, T);
+    let tend = t.pid();
+    let before = fd_count(tend);
+    std::fs::write(t.dir.join("go"), "").unwrap();
+    t.wait_event("db", "ready", 1, Duration::from_secs(60));
+    assert!(
+        wait_until(T, || !t.dir.read("sent").is_empty()),
+        "{}",
+        t.log()
+    );
+    let after = fd_count(tend);
+    println!(
+        "FIGURE sd_notify fds: tend's fd count {before} before, {after} after 10000 messages with an fd each (sent in {} ms)",
+        t.dir.read("sent")
+    );
+    assert_eq!(after, before, "tend's fds grew; log:\n{}", t.log());
+}
+
+#[test]
+fn barrier_is_acknowledged_at_once() {
+    require_namespaces!();
+    require_tool!("python3", "-V");
+    // sd_notify_barrier(3) by hand: BARRIER=1 with the write end of a
+    // pipe, then wait for POLLHUP on the read end (systemd gives up after
+    // 5 s). {dir}/barrier gets "True MS" when it came, "False MS" if not.
+    let toml = r#"
+[tend]
+log_format = "json"
+
+[app.db]
+notify = true
+command = ["python3", "-c", '''
+import os, select, socket, time
+addr = os.environ['NOTIFY_SOCKET']
+addr = '\0' + addr[1:] if addr.startswith('@') else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(addr)
+s.send(b'READY=1')
+r, w = os.pipe()
+t0 = time.monotonic()
+socket.send_fds(s, [b'BARRIER=1'], [w])
+os.close(w)
+p = select.poll()
+p.register(r, 0)
+got = any(ev & select.POLLHUP for _, ev in p.poll(5000))
+open('{dir}/barrier.tmp', 'w').write('%s %.2f' % (got, (time.monotonic() - t0) * 1000))
+os.rename('{dir}/barrier.tmp', '{dir}/barrier')
+time.sleep(600)
+''']
+"#;
+    let t = Running::start("notify-barrier", toml);
+    assert!(
+        wait_until(T, || !t.dir.read("barrier").is_empty()),
+        "{}",
+        t.log()
+    );
+    let result = t.dir.read("barrier");
+    let (acked, ms) = result.split_once(' ').unwrap();
+    let ms: f64 = ms.parse().unwrap();
+    println!("FIGURE sd_notify BARRIER=1: acknowledged {acked} after {ms:.2} ms");
+    assert_eq!(acked, "True", "no POLLHUP within 5 s; log:\n{}", t.log());
+    assert!(ms < 1000.0, "the barrier took {ms} ms");
+    t.wait_event("db", "ready", 1, T);
+}
+
+#[test]
+fn systemd_notify_ready_returns_at_once() {
+    require_namespaces!();
+    require_tool!("systemd-notify", "--version");
+    require_tool!("python3", "-V");
+    // How an app without a native binding notifies: systemd-notify sends
+    // READY=1, then waits on a barrier (up to 5 s, exit 1 when it times out).
+    let toml = r#"
+[tend]
+log_format = "json"
+
+[app.db]
+notify = true
+command = ["python3", "-c", '''
+import os, subprocess, time
+t0 = time.monotonic()
+rc = subprocess.run(['systemd-notify', '--ready']).returncode
+open('{dir}/notified.tmp', 'w').write('%d %.2f' % (rc, (time.monotonic() - t0) * 1000))
+os.rename('{dir}/notified.tmp', '{dir}/notified')
+time.sleep(600)
+''']
+"#;
+    let t = Running::start("systemd-notify", toml);
+    assert!(
+        wait_until(T, || !t.dir.read("notified").is_empty()),
+        "{}",
+        t.log()
+    );
+    let result = t.dir.read("notified");
+    let (rc, ms) = result.split_once(' ').unwrap();
+    let ms: f64 = ms.parse().unwrap();
+    println!("FIGURE systemd-notify --ready: exit {rc} after {ms:.2} ms");
+    assert_eq!(rc, "0", "systemd-notify failed; log:\n{}", t.log());
+    assert!(ms < 1000.0, "systemd-notify took {ms} ms");
+    t.wait_event("db", "ready", 1, T);
 }
 
 #[test]

@@ -252,8 +252,9 @@ fn sender_pid(msg: &libc::msghdr) -> Option<i32> {
     None
 }
 
-/// Closes every fd that came with the message (SCM_RIGHTS). tend keeps none, and closing the write end of the pipe that
-/// `BARRIER=1` brings is the acknowledgement its sender waits for.
+/// Closes every fd that came with the message (SCM_RIGHTS). tend keeps
+/// none, and closing the write end of the pipe that `BARRIER=1` brings is
+/// the acknowledgement its sender waits for.
 fn close_passed_fds(msg: &libc::msghdr) {
     // SAFETY: as in sender_pid; CMSG_LEN(0) is the header with no data.
     unsafe {

@@ -52,6 +52,8 @@ pub struct WrapArgs {
     pub restart: Option<Restart>,
     pub restart_delay: Option<Duration>,
     pub max_restarts: Option<u32>,
+    pub min_uptime: Option<Duration>,
+    /// From before --min-uptime: accepted, ignored with a warning.
     pub restart_window: Option<Duration>,
     pub max_memory: Option<u64>,
     pub stop_signal: Option<libc::c_int>,
@@ -95,9 +97,12 @@ global flags:
 
 wrapper flags (any of them turns wrapper mode into a one-app supervisor):
   --restart always|on-failure|never   restart policy (default: never)
-  --restart-delay DURATION            first delay before a restart (default: 1s)
-  --max-restarts N                    more restarts than this within ...
-  --restart-window DURATION           ... this window: give up (default: 10 in 60s)
+  --restart-delay DURATION            first delay before a restart (default: 1s);
+                                      doubles after each run shorter than ...
+  --min-uptime DURATION               ... this (default: 30s); a longer run is stable:
+                                      the delay and the restart count start again
+  --max-restarts N                    this many restarts in a row after short runs,
+                                      then the next short run gives up (default: 10)
   --max-memory SIZE                   restart when the tree's RSS exceeds SIZE
   --stop-signal SIGNAL                signal that asks CMD to stop (default: SIGTERM)
   --stop-timeout DURATION             then SIGKILL after this long (default: 10s)
@@ -152,7 +157,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
         let is_wrap_flag = flag.starts_with("--restart")
             || matches!(
                 flag,
-                "--max-restarts" | "--max-memory" | "--stop-signal" | "--stop-timeout"
+                "--max-restarts"
+                    | "--min-uptime"
+                    | "--max-memory"
+                    | "--stop-signal"
+                    | "--stop-timeout"
             );
         saw_wrap_flag |= is_wrap_flag;
         match flag {
@@ -175,6 +184,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                     Some(v.parse().map_err(|_| {
                         format!("{flag}: invalid count {v:?}: expected a whole number")
                     })?)
+            }
+            "--min-uptime" => {
+                wrap.min_uptime =
+                    Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
             }
             "--restart-window" => {
                 wrap.restart_window =
@@ -283,6 +296,9 @@ mod tests {
             "--restart-delay=3s",
             "--max-restarts",
             "5",
+            "--min-uptime=10s",
+            "--restart-window",
+            "1m",
             "--max-memory",
             "256M",
             "--stop-signal",
@@ -296,6 +312,12 @@ mod tests {
         assert_eq!(w.restart, Some(Restart::OnFailure));
         assert_eq!(w.restart_delay, Some(Duration::from_secs(3)));
         assert_eq!(w.max_restarts, Some(5));
+        assert_eq!(w.min_uptime, Some(Duration::from_secs(10)));
+        assert_eq!(
+            w.restart_window,
+            Some(Duration::from_secs(60)),
+            "accepted (then ignored with a warning)"
+        );
         assert_eq!(w.max_memory, Some(256 << 20));
         assert_eq!(w.stop_signal, Some(libc::SIGINT));
     }

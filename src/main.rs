@@ -213,7 +213,13 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
         spec.max_restart_delay = spec.max_restart_delay.max(d);
     }
     spec.max_restarts = args.max_restarts.unwrap_or(spec.max_restarts);
-    spec.restart_window = args.restart_window.unwrap_or(spec.restart_window);
+    spec.min_uptime = args.min_uptime.unwrap_or(spec.min_uptime);
+    if args.restart_window.is_some() {
+        log::warn(
+            "--restart-window is ignored: --max-restarts now counts restarts in a row \
+             after runs shorter than --min-uptime (default 30s); use --min-uptime instead",
+        );
+    }
     spec.max_memory = args.max_memory;
     spec.stop_signal = args.stop_signal.unwrap_or(spec.stop_signal);
     spec.stop_timeout = args.stop_timeout.unwrap_or(spec.stop_timeout);
@@ -243,6 +249,9 @@ fn config_path(given: Option<PathBuf>) -> Result<PathBuf, Error> {
 fn check(given: Option<PathBuf>) -> Result<u8, Error> {
     let path = config_path(given)?;
     let config = config::load(&path).map_err(Error::Config)?;
+    for warning in &config.warnings {
+        eprintln!("tend: {}:{warning}", path.display());
+    }
     for warning in machine_warnings(&config) {
         eprintln!("tend: {}: warning: {warning}", path.display());
     }

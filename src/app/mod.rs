@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use crate::config::AppSpec;
 use crate::health::{Health, Tracker};
 use crate::log::Level;
-use crate::policy::RestartWindow;
+use crate::policy::Streak;
 use crate::reaper::Status;
 
 /// Where an app is; each variant carries what only that state needs.
@@ -44,7 +44,8 @@ pub enum State {
     Stopped,
     /// Ended for good by its restart policy.
     Exited,
-    /// Gave up: too many restarts within the window.
+    /// Gave up: max_restarts restarts in a row after unstable runs, and
+    /// the run after them was unstable too.
     Failed,
 }
 
@@ -53,7 +54,8 @@ pub enum State {
 pub enum Then {
     /// A stop was asked for: stay down.
     Stay,
-    /// A graceful restart (memory limit): start again at once, counted.
+    /// A graceful restart (memory limit, health, watchdog): start again at
+    /// once, counted like an exit by itself.
     Restart,
     /// A restart asked by a user: start again at once, not counted.
     Start,
@@ -154,8 +156,8 @@ pub struct App {
     pub state: State,
     /// Restarts made so far (shown by status; not reset by a long run).
     pub restarts: u32,
-    window: RestartWindow,
-    delay: Option<Duration>,
+    /// Restarts in a row after unstable runs: the backoff and max_restarts.
+    streak: Streak,
     /// How the last run ended, and when.
     pub last_exit: Option<(Option<Status>, Instant)>,
     /// What the health check says of the current run, if there is one.
@@ -176,8 +178,7 @@ impl App {
             spec,
             state: State::Waiting,
             restarts: 0,
-            window: RestartWindow::default(),
-            delay: None,
+            streak: Streak::default(),
             last_exit: None,
             health: None,
             ready: false,

@@ -13,10 +13,35 @@ fn app(restart: Restart) -> App {
     spec.restart_delay = S;
     spec.max_restart_delay = 4 * S;
     spec.max_restarts = 3;
-    spec.restart_window = 60 * S;
+    spec.min_uptime = 10 * S;
     spec.stop_timeout = 10 * S;
     spec.max_memory = Some(64 << 20);
     App::new(spec)
+}
+
+/// `a` as if it had made `n` restarts in a row after unstable runs.
+fn with_streak(a: &mut App, n: u32) {
+    let limits = crate::policy::Limits {
+        base: a.spec.restart_delay,
+        cap: a.spec.max_restart_delay,
+        min_uptime: a.spec.min_uptime,
+        max_restarts: u32::MAX,
+    };
+    a.streak = crate::policy::Streak::default();
+    for _ in 0..n {
+        a.streak.after_run(Duration::ZERO, true, limits);
+    }
+}
+
+/// The message of the log line `event`.
+fn message(actions: &[Action], event: &str) -> String {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Log { event: e, msg, .. } if *e == event => Some(msg.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {event} line in {actions:?}"))
 }
 
 fn pid(n: i32) -> Pid {
@@ -68,6 +93,10 @@ fn start_run_exit_and_restart_with_backoff() {
     let t1 = t0 + 100 * MS;
     let out = a.on_event(exited(1), t1);
     assert_eq!(events(&out), ["exited", "restarting"]);
+    assert_eq!(
+        message(&out, "restarting"),
+        "restarting in 1s (restart 1/3 in a row)"
+    );
     assert_eq!(a.state, State::Backoff { until: t1 + S });
     assert_eq!(a.deadline(), Some(t1 + S));
     assert!(
@@ -100,6 +129,10 @@ fn crash_loop_fails_after_max_restarts() {
         let out = a.on_event(exited(1), t);
         if a.state == State::Failed {
             assert_eq!(events(&out), ["exited", "failed"]);
+            assert_eq!(
+                message(&out, "failed"),
+                "failed: 3 restarts in a row, each run shorter than 10s"
+            );
             break;
         }
         let State::Backoff { until } = a.state else {
@@ -117,23 +150,68 @@ fn crash_loop_fails_after_max_restarts() {
 }
 
 #[test]
-fn backoff_resets_only_after_a_run_longer_than_the_cap() {
+fn only_a_run_of_min_uptime_resets_the_backoff_and_the_count() {
     let t0 = Instant::now();
     let mut a = app(Restart::Always);
     a.spec.max_restarts = 100;
     let mut t = t0;
     let mut delays = Vec::new();
-    for run in [S, S, S, S, 5 * S, S] {
+    let mut last = Vec::new();
+    // 5s is longer than the cap (4s), which reset the doubling before
+    // min_uptime existed; now it is an unstable run like the others.
+    for run in [S, S, S, S, 5 * S, 10 * S, S] {
         a.on_event(Event::Spawned { pid: pid(1) }, t);
         t += run;
-        a.on_event(exited(1), t);
+        last = a.on_event(exited(1), t);
         let State::Backoff { until } = a.state else {
             panic!()
         };
         delays.push((until - t).as_secs());
         t = until;
+        if run == 10 * S {
+            assert_eq!(
+                message(&last, "restarting"),
+                "restarting in 1s (it ran at least 10s: restarts in a row back to 0)"
+            );
+        }
     }
-    assert_eq!(delays, [1, 2, 4, 4, 1, 2]);
+    assert_eq!(delays, [1, 2, 4, 4, 4, 1, 1]);
+    assert_eq!(
+        message(&last, "restarting"),
+        "restarting in 1s (restart 1/100 in a row)"
+    );
+    assert_eq!(a.restarts, 7, "status counts every restart");
+}
+
+#[test]
+fn stable_runs_never_fail() {
+    let mut t = Instant::now();
+    let mut a = app(Restart::Always);
+    for i in 0..20 {
+        a.on_event(Event::Spawned { pid: pid(i + 1) }, t);
+        t += 10 * S;
+        a.on_event(exited(1), t);
+        let State::Backoff { until } = a.state else {
+            panic!("run {i}: {:?}", a.state)
+        };
+        assert_eq!(until - t, S, "a stable run: restart_delay again");
+        t = until;
+    }
+    // Stable or not, the count in a row is what max_restarts bounds.
+    for i in 0..3 {
+        a.on_event(Event::Spawned { pid: pid(100 + i) }, t);
+        a.on_event(exited(1), t + MS);
+        assert!(matches!(a.state, State::Backoff { .. }));
+        t += 10 * S;
+    }
+    a.on_event(Event::Spawned { pid: pid(200) }, t);
+    a.on_event(exited(1), t + 9 * S);
+    assert_eq!(
+        a.state,
+        State::Failed,
+        "3 in a row, then a fourth short run"
+    );
+    assert_eq!(a.restarts, 23);
 }
 
 #[test]
@@ -275,6 +353,46 @@ fn memory_restarts_also_hit_max_restarts() {
 }
 
 #[test]
+fn memory_restarts_after_a_stable_run_count_nothing() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    with_streak(&mut a, 3);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(Event::MemoryOver { rss: 1 << 30 }, t + 10 * S);
+    assert_eq!(
+        acts(a.on_event(exited(0), t + 10 * S)),
+        [Action::Spawn],
+        "a stable run: the count goes back to 0"
+    );
+    for i in 0..3 {
+        a.on_event(Event::Spawned { pid: pid(i + 2) }, t);
+        a.on_event(Event::Unhealthy { reason: "x".into() }, t);
+        assert_eq!(acts(a.on_event(exited(0), t)), [Action::Spawn]);
+    }
+    a.on_event(Event::Spawned { pid: pid(9) }, t);
+    a.on_event(Event::MemoryOver { rss: 1 << 30 }, t);
+    let out = a.on_event(exited(0), t);
+    assert_eq!(events(&out), ["exited", "failed"]);
+    assert_eq!(a.restarts, 4);
+}
+
+#[test]
+fn a_restart_by_hand_counts_nothing() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    with_streak(&mut a, 3);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    a.on_event(Event::Restart, t);
+    assert_eq!(acts(a.on_event(exited(0), t)), [Action::Spawn]);
+    a.on_event(Event::Spawned { pid: pid(2) }, t);
+    assert_eq!(
+        events(&a.on_event(exited(1), t)),
+        ["exited", "failed"],
+        "the restart by hand neither counted nor reset the 3 in a row"
+    );
+}
+
+#[test]
 fn stop_in_every_state() {
     let t = Instant::now();
     let mut a = app(Restart::Always);
@@ -375,7 +493,7 @@ fn user_start_and_restart() {
     a.on_event(Event::Spawned { pid: pid(3) }, t);
     assert_eq!(a.state_name(), "running");
 
-    // A failed app started by hand gets a fresh restart window.
+    // A failed app started by hand gets a fresh count.
     let mut a = app(Restart::Always);
     a.spec.max_restarts = 0;
     a.on_event(Event::Spawned { pid: pid(1) }, t);

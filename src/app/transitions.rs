@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 use super::{Action, App, Event, MIN_RETRY, State, Then, log};
 use crate::health::{Health, Tracker};
 use crate::log::Level;
-use crate::policy::{self, RestartWindow};
+use crate::policy::{Limits, Streak, Verdict};
 use crate::reaper::Status;
 use crate::units::{format_duration, format_elapsed, format_size, signal_name};
 
@@ -29,10 +29,9 @@ impl App {
                 vec![Action::Spawn]
             }
             // Started by hand after a stop, an end or a failure: a fresh
-            // start, with the restart window and the backoff forgotten.
+            // start, with the restarts in a row and the backoff forgotten.
             (State::Stopped | State::Exited | State::Failed, Event::Start | Event::Restart) => {
-                self.window = RestartWindow::default();
-                self.delay = None;
+                self.streak = Streak::default();
                 self.state = State::Waiting;
                 vec![Action::Spawn]
             }
@@ -422,18 +421,18 @@ impl App {
                 self.state = State::Stopped;
                 vec![log(Level::Info, "stopped", "stopped".into())]
             }
+            // Memory limit, health, watchdog: counted as the run's length
+            // says, like an exit by itself, but started again at once.
             Then::Restart => {
                 self.last_exit = Some((status, now));
-                if self
-                    .window
-                    .exhausted(now, self.spec.restart_window, self.spec.max_restarts)
-                {
-                    return self.fail(now);
+                match self.streak.after_run(now - since, false, self.limits()) {
+                    Verdict::Fail => self.fail(),
+                    Verdict::Restart { .. } => {
+                        self.restarts += 1;
+                        self.state = State::Waiting;
+                        vec![Action::Spawn]
+                    }
                 }
-                self.window.record(now);
-                self.restarts += 1;
-                self.state = State::Waiting;
-                vec![Action::Spawn]
             }
             Then::Start => {
                 self.last_exit = Some((status, now));
@@ -464,32 +463,33 @@ impl App {
                 "not restarting (restart policy)".into(),
             )];
         }
-        if self
-            .window
-            .exhausted(now, self.spec.restart_window, self.spec.max_restarts)
-        {
-            return self.fail(now);
-        }
-        let spec = &self.spec;
-        let mut delay = policy::next_delay(
-            self.delay,
-            now - since,
-            spec.restart_delay,
-            spec.max_restart_delay,
-        );
+        let Verdict::Restart {
+            mut delay,
+            in_a_row,
+        } = self
+            .streak
+            .after_run(now - since, failed_start, self.limits())
+        else {
+            return self.fail();
+        };
         if failed_start {
             delay = delay.max(MIN_RETRY);
         }
-        self.delay = Some(delay);
-        self.window.record(now);
         self.restarts += 1;
-        let n = self.window.count(now, spec.restart_window);
-        let msg = format!(
-            "restarting in {} (restart {n}/{} within {})",
-            format_duration(delay),
-            spec.max_restarts,
-            format_duration(spec.restart_window)
-        );
+        let spec = &self.spec;
+        let msg = if in_a_row == 0 {
+            format!(
+                "restarting in {} (it ran at least {}: restarts in a row back to 0)",
+                format_duration(delay),
+                format_duration(spec.min_uptime)
+            )
+        } else {
+            format!(
+                "restarting in {} (restart {in_a_row}/{} in a row)",
+                format_duration(delay),
+                spec.max_restarts
+            )
+        };
         // Even a zero delay goes through Backoff: the start happens at the
         // next tick, after the loop has finished reaping and has served
         // signals and clients. Spawning here, inside the reap loop, let a
@@ -499,16 +499,27 @@ impl App {
         vec![log(Level::Info, "restarting", msg)]
     }
 
-    fn fail(&mut self, now: Instant) -> Vec<Action> {
-        let n = self.window.count(now, self.spec.restart_window);
+    /// The restart knobs of the spec, for `Streak`.
+    fn limits(&self) -> Limits {
+        Limits {
+            base: self.spec.restart_delay,
+            cap: self.spec.max_restart_delay,
+            min_uptime: self.spec.min_uptime,
+            max_restarts: self.spec.max_restarts,
+        }
+    }
+
+    /// max_restarts restarts in a row, and the run after them was unstable
+    /// too: left down until started by hand.
+    fn fail(&mut self) -> Vec<Action> {
         self.state = State::Failed;
         vec![log(
             Level::Error,
             "failed",
             format!(
-                "failed: {n} restarts within {} (max_restarts {}), giving up",
-                format_duration(self.spec.restart_window),
-                self.spec.max_restarts
+                "failed: {} restarts in a row, each run shorter than {}",
+                self.spec.max_restarts,
+                format_duration(self.spec.min_uptime)
             ),
         )]
     }

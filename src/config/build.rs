@@ -183,17 +183,8 @@ pub(super) fn build_app(
     if let Some(m) = pick!(max_restarts) {
         spec.max_restarts = m.into_inner();
     }
-    if let Some(d) = duration(pick!(restart_window), "restart_window", problems) {
-        spec.restart_window = d;
-        if d.is_zero()
-            && let Some(w) = pick!(restart_window)
-        {
-            problems.push(Problem {
-                span: w.span(),
-                key: key("restart_window"),
-                message: "must be longer than 0s (it would turn max_restarts off)".into(),
-            });
-        }
+    if let Some(d) = duration(pick!(min_uptime), "min_uptime", problems) {
+        spec.min_uptime = d;
     }
     spec.max_memory = typed(
         &pick!(max_memory),
@@ -293,6 +284,22 @@ pub(super) fn build_app(
             ..spec.clone()
         })
         .collect()
+}
+
+/// Keys from earlier versions that are accepted and ignored, each with the
+/// warning `tend check` gives where it is written (`path`: `defaults` or
+/// `app.NAME`).
+pub(super) fn deprecated(path: &str, raw: &RawApp, warnings: &mut Vec<Problem>) {
+    if let Some(w) = &raw.restart_window {
+        warnings.push(Problem {
+            span: w.span(),
+            key: format!("{path}.restart_window"),
+            message: "ignored: max_restarts now counts restarts in a row after runs \
+                      shorter than min_uptime (default 30s), and a longer run sets the \
+                      count back to 0; set min_uptime instead"
+                .into(),
+        });
+    }
 }
 
 /// Types an app's `[app.NAME.health]` table.

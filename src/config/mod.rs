@@ -34,7 +34,7 @@ mod raw;
 #[cfg(test)]
 mod tests;
 
-use build::{MAX_INSTANCES, build_app, section, typed};
+use build::{MAX_INSTANCES, build_app, deprecated, section, typed};
 use checks::{check_cycles, check_names};
 pub use problem::{Problem, Problems};
 use raw::{RawApp, RawTend};
@@ -55,6 +55,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Every app instance, in file order of their apps.
     pub apps: Vec<AppSpec>,
+    /// What `tend check` warns about in a valid file (keys from earlier
+    /// versions), each `LINE:COL: warning: KEY: MESSAGE`.
+    pub warnings: Vec<String>,
 }
 
 /// tend's own event lines: plain text or one JSON object per line.
@@ -90,8 +93,9 @@ pub struct AppSpec {
     pub restart: Restart,
     pub restart_delay: Duration,
     pub max_restart_delay: Duration,
+    /// A run at least this long is stable (DESIGN.md "Restart counting").
+    pub min_uptime: Duration,
     pub max_restarts: u32,
-    pub restart_window: Duration,
     pub max_memory: Option<u64>,
     pub stop_signal: libc::c_int,
     pub stop_timeout: Duration,
@@ -131,8 +135,8 @@ impl AppSpec {
             restart: Restart::Always,
             restart_delay: Duration::from_secs(1),
             max_restart_delay: Duration::from_secs(30),
+            min_uptime: Duration::from_secs(30),
             max_restarts: 10,
-            restart_window: Duration::from_secs(60),
             max_memory: None,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
@@ -285,6 +289,19 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
         raw_apps.into_iter().map(|(n, r, _)| (n, r)).collect();
     check_names(&raw_apps, &apps, &mut problems);
     check_cycles(&raw_apps, &defaults_raw, &mut problems);
+    let mut warnings = Vec::new();
+    deprecated("defaults", &defaults_raw, &mut warnings);
+    for (name, raw) in &raw_apps {
+        deprecated(&format!("app.{}", name.get_ref()), raw, &mut warnings);
+    }
+    warnings.sort_by_key(|w| w.span.start);
+    let warnings = warnings
+        .into_iter()
+        .map(|w| {
+            let (line, col) = problem::line_col(text, w.span.start);
+            format!("{line}:{col}: warning: {}: {}", w.key, w.message)
+        })
+        .collect();
 
     if problems.is_empty() {
         Ok(Config {
@@ -296,6 +313,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
             poll_interval,
             log_format,
             apps,
+            warnings,
         })
     } else {
         problems.sort_by_key(|p| p.span.start);

@@ -41,8 +41,11 @@ pub(super) struct RawApp {
     pub(super) restart: Option<Spanned<String>>,
     pub(super) restart_delay: Option<Spanned<String>>,
     pub(super) max_restart_delay: Option<Spanned<String>>,
+    pub(super) min_uptime: Option<Spanned<String>>,
     pub(super) max_restarts: Option<Spanned<u32>>,
-    pub(super) restart_window: Option<Spanned<String>>,
+    /// From before min_uptime: accepted whatever its value, ignored, and
+    /// named by a warning (see `deprecated`).
+    pub(super) restart_window: Option<Spanned<serde::de::IgnoredAny>>,
     pub(super) max_memory: Option<Spanned<String>>,
     pub(super) stop_signal: Option<Spanned<String>>,
     pub(super) stop_timeout: Option<Spanned<String>>,

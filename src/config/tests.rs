@@ -42,7 +42,7 @@ group = 65534
 restart = "on-failure"
 max_restart_delay = "10s"
 max_restarts = 4
-restart_window = "2m"
+min_uptime = "1m"
 max_memory = "256M"
 stop_signal = "SIGINT"
 stop_timeout = "5s"
@@ -72,7 +72,9 @@ critical = true
     assert_eq!(web.restart_delay, Duration::from_secs(3));
     assert_eq!(web.max_restart_delay, Duration::from_secs(10));
     assert_eq!(web.max_restarts, 4);
-    assert_eq!(web.restart_window, Duration::from_secs(120));
+    assert_eq!(web.min_uptime, Duration::from_secs(60));
+    assert_eq!(db.min_uptime, Duration::from_secs(30), "the default");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert_eq!(web.max_memory, Some(256 << 20));
     assert_eq!(web.stop_signal, libc::SIGINT);
     assert_eq!(web.stop_timeout, Duration::from_secs(5));
@@ -91,6 +93,35 @@ fn defaults_of_the_contract() {
     // A first delay above the default cap raises the cap with it.
     let c = parse("[app.a]\ncommand = \"x\"\nrestart_delay = \"1m\"\n").expect("valid");
     assert_eq!(c.apps[0].max_restart_delay, Duration::from_secs(60));
+}
+
+#[test]
+fn restart_window_is_accepted_ignored_and_warned_about() {
+    let text = "[defaults]\nrestart_window = \"1m\"\n[app.a]\ncommand = \"x\"\nrestart_window = 60\n[app.b]\ncommand = \"x\"\n";
+    let c = parse(text).expect("valid: restart_window is ignored, whatever its value");
+    assert_eq!(c.apps[0].min_uptime, Duration::from_secs(30));
+    assert_eq!(c.apps[1], AppSpec::new("b", c.apps[1].command.clone()));
+    assert_eq!(
+        c.warnings.len(),
+        2,
+        "once where it is written: {:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[0].starts_with("2:18: warning: defaults.restart_window: ignored: "),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[1].starts_with("5:18: warning: app.a.restart_window: ignored: "),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[1].contains("set min_uptime instead"),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -146,9 +177,9 @@ fn syntax_errors_and_empty_files() {
         got[1].contains("app.b.command: expected an array of strings"),
         "{got:?}"
     );
-    let got = problems("[app.a]\ncommand = \"x\"\nrestart_window = \"0s\"\n");
+    let got = problems("[app.a]\ncommand = \"x\"\nmin_uptime = \"30\"\n");
     assert!(
-        got[0].contains(":3:18: app.a.restart_window: must be longer than 0s"),
+        got[0].contains(":3:14: app.a.min_uptime: invalid duration \"30\""),
         "{got:?}"
     );
     let got = problems("[app.\"web.0\"]\ncommand = \"x\"\n");
@@ -263,7 +294,7 @@ fn fuzz_mutated_configs() {
 /// cyclic `after`, instances, health checks, durations and sizes.
 #[test]
 fn fuzz_generated_configs() {
-    const APP_KEYS: [&str; 22] = [
+    const APP_KEYS: [&str; 23] = [
         "command",
         "cwd",
         "env",
@@ -272,6 +303,7 @@ fn fuzz_generated_configs() {
         "restart_delay",
         "max_restart_delay",
         "max_restarts",
+        "min_uptime",
         "restart_window",
         "max_memory",
         "stop_signal",
@@ -368,8 +400,8 @@ fn fuzz_generated_configs() {
             "\"10h\"",
         ];
         match key {
-            "restart_delay" | "max_restart_delay" | "restart_window" | "stop_timeout"
-            | "watchdog" => rng.pick(&duration).to_string(),
+            "restart_delay" | "max_restart_delay" | "min_uptime" | "restart_window"
+            | "stop_timeout" | "watchdog" => rng.pick(&duration).to_string(),
             "max_memory" => rng
                 .pick(&["\"64M\"", "\"1G\"", "\"512K\"", "\"0\""])
                 .to_string(),

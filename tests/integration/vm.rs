@@ -127,7 +127,7 @@ restart = "never"
         "proc /proc proc",
         "sysfs /sys sysfs",
         "<LOOPBACK,UP",
-        "app=crasher: failed: 2 restarts within 1m",
+        "app=crasher: failed: 2 restarts in a row, each run shorter than 30s",
         "steady done",
         "syncing filesystems",
         "powering off",

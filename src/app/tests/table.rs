@@ -156,6 +156,16 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("running-checked-once", "probe",    "stopping 10 restart +10s", "SIGTERM", "unhealthy"),
     // Stopping already: the probe counts, but starts no restart.
     ("stopping-checked-once", "probe",   "stopping 10 stay +5s",     "",        ""),
+    // Restart counting (max_restarts 3, min_uptime 10s): after 2
+    // restarts in a row the delay is 4s; after 3 an unstable run fails,
+    // whether it exited, could not start or hit a limit; a stable run
+    // (-stable: running 10s) restarts after restart_delay.
+    ("running-streak-2", "exited",       "backoff +4s",              "",        "exited restarting"),
+    ("running-streak-3", "exited",       "failed",                   "",        "exited failed"),
+    ("running-streak-3-stable", "exited", "backoff +1s",             "",        "exited restarting"),
+    ("backoff-streak-3", "spawn-failed", "failed",                   "",        "failed"),
+    ("stopping-restart-streak-3", "exited", "failed",                "",        "exited failed"),
+    ("stopping-restart-streak-3-stable", "exited", "waiting",        "spawn",   "exited"),
 ];
 
 const GRID_STATES: [&str; 8] = [
@@ -188,7 +198,7 @@ const GRID_EVENTS: [&str; 14] = [
 
 /// The representative app for a state name of `TABLE`, at `now`.
 fn in_state(name: &str, now: Instant) -> App {
-    let since = now - 5 * S;
+    let since = now - S * if name.ends_with("-stable") { 10 } else { 5 };
     let stopping = |main, kill_at, killed, then, status| State::Stopping {
         main,
         since,
@@ -201,12 +211,16 @@ fn in_state(name: &str, now: Instant) -> App {
     let mut a = app(Restart::Always);
     a.state = match name {
         "waiting" => State::Waiting,
-        "running" | "running-ready" | "running-checked" | "running-checked-once" => {
-            State::Running {
-                pid: pid(10),
-                since,
-            }
-        }
+        "running"
+        | "running-ready"
+        | "running-checked"
+        | "running-checked-once"
+        | "running-streak-2"
+        | "running-streak-3"
+        | "running-streak-3-stable" => State::Running {
+            pid: pid(10),
+            since,
+        },
         "stopping" | "stopping-checked-once" => {
             stopping(main, now + 5 * S, false, Then::Stay, None)
         }
@@ -219,13 +233,22 @@ fn in_state(name: &str, now: Instant) -> App {
             Then::Decide,
             Some(Status::Exited(1)),
         ),
-        "backoff" => State::Backoff { until: now + S },
+        "stopping-restart-streak-3" | "stopping-restart-streak-3-stable" => {
+            stopping(main, now + 5 * S, false, Then::Restart, None)
+        }
+        "backoff" | "backoff-streak-3" => State::Backoff { until: now + S },
         "backoff-due" => State::Backoff { until: now },
         "stopped" => State::Stopped,
         "exited" => State::Exited,
         "failed" => State::Failed,
         _ => panic!("no state {name:?} in the table"),
     };
+    if let Some(n) = name
+        .split_once("streak-")
+        .and_then(|(_, n)| n.split('-').next()?.parse().ok())
+    {
+        with_streak(&mut a, n);
+    }
     match name {
         "running-ready" => a.ready = true,
         "running-checked" | "running-checked-once" | "stopping-checked-once" => {

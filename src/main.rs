@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) => {
+                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => {
                     for line in msg.lines() {
                         eprintln!("tend: {line}");
                     }
@@ -155,18 +155,28 @@ fn supervise(
         source,
     })?;
     reaper::adopt_orphans();
-    // Without its socket tend still supervises: losing `tend status` is
-    // better than losing the apps.
-    let server = socket.and_then(|(path, group)| match control::Server::bind(&path, group) {
-        Ok(server) => Some(server),
-        Err(e) => {
-            log::warn(&format!(
-                "control socket {}: {e}; running without it (tend status and friends will not work)",
-                path.display()
-            ));
-            None
-        }
-    });
+    let server = match socket {
+        None => None,
+        Some((path, group)) => match control::Server::bind(&path, group) {
+            Ok(server) => Some(server),
+            // Two tends on one socket: `tend status` would answer for the
+            // other one, and this one could not be controlled. Not PID 1,
+            // tend can refuse before starting anything.
+            Err(control::BindError::Held { pid }) if std::process::id() != 1 => {
+                return Err(Error::SocketHeld { path, pid });
+            }
+            // Without its socket tend still supervises: losing `tend
+            // status` is better than losing the apps (as PID 1, refusing
+            // would end the container).
+            Err(e) => {
+                log::warn(&format!(
+                    "control socket {}: {e}; running without it (tend status and friends will not work)",
+                    path.display()
+                ));
+                None
+            }
+        },
+    };
     let mut sup = Supervisor::new(apps, opts);
     log::nonblocking();
     let code = event_loop::run(&mut sup, &mut signals, server);

@@ -2,7 +2,7 @@
 //! with it (PR_SET_PDEATHSIG), one control socket belongs to one tend, and
 //! the one-app supervisor serves the socket too.
 
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::util::*;
@@ -69,4 +69,96 @@ fn main_processes_die_with_a_tend_killed_by_sigkill() {
         }
         assert!(gone, "{file}: the app {pid} outlived tend by 2 s");
     }
+}
+
+#[test]
+fn a_second_tend_on_a_held_socket_refuses_to_start() {
+    let dir = TempDir::new("held");
+    let d = dir.path().display().to_string();
+    let socket = dir.join("tend.sock");
+    for name in ["first", "second"] {
+        std::fs::write(
+            dir.join(&format!("{name}.toml")),
+            format!("[app.{name}]\ncommand = \"echo $$ > {d}/{name}; exec sleep 600\"\n"),
+        )
+        .unwrap();
+    }
+    let config = |name: &str| dir.join(&format!("{name}.toml")).display().to_string();
+    let mut first = tend(["-c", &config("first")])
+        .env("TEND_SOCKET", &socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tend");
+    written_pid(&dir, "first", &mut first);
+    let status = || {
+        let mut cmd = Command::new(tend_bin());
+        cmd.arg("status").env("TEND_SOCKET", &socket);
+        output_or_kill(cmd, T)
+    };
+    let answers = wait_until(T, || status().status.success());
+
+    // The same socket by the flag, as a user would give it.
+    let out = output_or_kill(
+        tend([
+            "-c",
+            &config("second"),
+            "--socket",
+            &socket.display().to_string(),
+        ]),
+        T,
+    );
+    let err = stderr(&out);
+    std::thread::sleep(Duration::from_millis(200));
+    let first_status = status();
+    signal(first.id(), libc::SIGTERM);
+    wait_or_kill(&mut first, T);
+    assert!(answers, "the first tend never answered");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("another tend (pid {})", first.id())),
+        "{err}"
+    );
+    assert!(err.contains("--socket"), "{err}");
+    assert_eq!(dir.read("second"), "", "the refused tend started its app");
+    // The first tend keeps its socket.
+    assert!(
+        stdout(&first_status).contains("first"),
+        "{}",
+        stdout(&first_status)
+    );
+}
+
+#[test]
+fn as_pid1_a_held_socket_is_only_a_warning() {
+    require_namespaces!();
+    let dir = TempDir::new("held-pid1");
+    let socket = dir.join("tend.sock");
+    std::fs::write(
+        dir.join("first.toml"),
+        "[app.first]\ncommand = \"exec sleep 600\"\n",
+    )
+    .unwrap();
+    let mut first = tend(["-c", &dir.join("first.toml").display().to_string()])
+        .env("TEND_SOCKET", &socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tend");
+    let held = wait_until(T, || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let t = Running::start_with(
+        "held-pid1",
+        "[app.second]\ncommand = \"echo $$ > {dir}/second; exec sleep 600\"\n",
+        &["--socket", &socket.display().to_string()],
+    );
+    let started = wait_until(T, || t.dir.read("second").ends_with('\n'));
+    signal(first.id(), libc::SIGTERM);
+    wait_or_kill(&mut first, T);
+    assert!(held, "the first tend never listened");
+    assert!(started, "PID 1 did not start its app: {}", t.log());
+    assert_eq!(t.count("running without it"), 1, "{}", t.log());
 }

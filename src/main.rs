@@ -208,14 +208,16 @@ fn end_vm(result: Result<u8, Error>, power: vm::Power) -> ! {
 
 /// Wrapper mode with supervisor flags: one app, the same engine.
 fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
-    let name = args
-        .command
-        .first()
-        .map(|c| {
-            let c = c.to_string_lossy();
-            c.rsplit('/').next().unwrap_or(&c).to_string()
-        })
-        .unwrap_or_default();
+    let basename = || {
+        args.command
+            .first()
+            .map(|c| {
+                let c = c.to_string_lossy();
+                c.rsplit('/').next().unwrap_or(&c).to_string()
+            })
+            .unwrap_or_default()
+    };
+    let name = args.name.clone().unwrap_or_else(basename);
     let mut spec = AppSpec::new(&name, args.command.clone());
     spec.restart = args.restart.unwrap_or(Restart::Never);
     if let Some(d) = args.restart_delay {
@@ -235,7 +237,11 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
         forward_hup: true,
         vm,
     };
-    supervise(vec![spec], opts, None)
+    // Only when asked for: a one-app supervisor is often one of several
+    // on a machine, and the default path belongs to the main tend.
+    let socket = (args.socket.is_some() || std::env::var_os("TEND_SOCKET").is_some())
+        .then(|| (control::socket_path(args.socket, None), None));
+    supervise(vec![spec], opts, socket)
 }
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.

@@ -162,3 +162,56 @@ fn as_pid1_a_held_socket_is_only_a_warning() {
     assert!(started, "PID 1 did not start its app: {}", t.log());
     assert_eq!(t.count("running without it"), 1, "{}", t.log());
 }
+
+#[test]
+fn the_one_app_supervisor_serves_the_control_socket() {
+    let dir = TempDir::new("one-app-socket");
+    for (extra, want) in [(&[][..], "sh"), (&["--name", "web"][..], "web")] {
+        let socket = dir.join(&format!("{want}.sock"));
+        let mut args = vec!["--restart", "always"];
+        args.extend(extra);
+        let socket_arg = socket.display().to_string();
+        args.extend(["--socket", &socket_arg, "--", "sh", "-c", "exec sleep 600"]);
+        let mut child = tend(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tend");
+        let mut reply = None;
+        wait_until(T, || {
+            let mut cmd = Command::new(tend_bin());
+            cmd.args(["status", "--json"]).env("TEND_SOCKET", &socket);
+            let out = output_or_kill(cmd, T);
+            if out.status.success() {
+                reply = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok();
+            }
+            reply
+                .as_ref()
+                .is_some_and(|v| v["apps"][0]["state"] == "running")
+        });
+        signal(child.id(), libc::SIGTERM);
+        let status = wait_or_kill(&mut child, T);
+        let reply = reply.unwrap_or_else(|| panic!("{extra:?}: tend status never answered"));
+        let apps = reply["apps"].as_array().unwrap();
+        assert_eq!(apps.len(), 1, "{reply}");
+        assert_eq!(apps[0]["name"], want, "{reply}");
+        // The code of the app's last run: sleep ended by SIGTERM.
+        assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{extra:?}");
+        assert!(!socket.exists(), "the socket outlived its tend");
+    }
+}
+
+#[test]
+fn an_invalid_name_is_a_usage_error() {
+    let out = output_or_kill(
+        tend(["--restart", "always", "--name", "my.app", "--", "true"]),
+        T,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--name: invalid app name \"my.app\""),
+        "{}",
+        stderr(&out)
+    );
+}

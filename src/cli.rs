@@ -58,6 +58,11 @@ pub struct WrapArgs {
     pub max_memory: Option<u64>,
     pub stop_signal: Option<libc::c_int>,
     pub stop_timeout: Option<Duration>,
+    /// `--name`: the app's name (default: the command's basename).
+    pub name: Option<String>,
+    /// The global `--socket`: the one-app supervisor serves it (plain
+    /// wrapper mode has no control socket).
+    pub socket: Option<PathBuf>,
 }
 
 impl WrapArgs {
@@ -66,6 +71,7 @@ impl WrapArgs {
         *self
             == WrapArgs {
                 command: self.command.clone(),
+                socket: self.socket.clone(),
                 ..WrapArgs::default()
             }
     }
@@ -106,6 +112,11 @@ wrapper flags (any of them turns wrapper mode into a one-app supervisor):
   --max-memory SIZE                   restart when the tree's RSS exceeds SIZE
   --stop-signal SIGNAL                signal that asks CMD to stop (default: SIGTERM)
   --stop-timeout DURATION             then SIGKILL after this long (default: 10s)
+  --name NAME                         the app's name for tend status and the
+                                      control commands (letters, digits, - and _;
+                                      default: CMD's basename). The one-app
+                                      supervisor serves the control socket when
+                                      --socket or $TEND_SOCKET is given
 
 durations: 500ms 3s 2m 1h    sizes: 512K 256M 1G    signals: SIGTERM TERM 15 SIGRTMIN+3
 
@@ -138,6 +149,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                     "'-- CMD' runs one command: it takes no config file or subcommand".into(),
                 );
             }
+            wrap.socket = socket;
             return Ok(Mode::Wrap(wrap));
         }
         let (flag, inline) = match text.split_once('=') {
@@ -162,6 +174,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                     | "--max-memory"
                     | "--stop-signal"
                     | "--stop-timeout"
+                    | "--name"
             );
         saw_wrap_flag |= is_wrap_flag;
         match flag {
@@ -204,6 +217,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             "--stop-timeout" => {
                 wrap.stop_timeout =
                     Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
+            "--name" => {
+                let v = value(flag)?;
+                if !crate::config::valid_app_name(&v) {
+                    return Err(format!(
+                        "{flag}: invalid app name {v:?}: use letters, digits, '-' and '_'"
+                    ));
+                }
+                wrap.name = Some(v);
             }
             other if other.starts_with('-') => {
                 return Err(format!("unknown flag {other:?} (see tend --help)"));
@@ -320,6 +342,18 @@ mod tests {
         );
         assert_eq!(w.max_memory, Some(256 << 20));
         assert_eq!(w.stop_signal, Some(libc::SIGINT));
+
+        // --socket alone leaves the wrapper plain; --name makes a supervisor.
+        let Ok(Mode::Wrap(w)) = parse_str(&["--socket", "/s", "--", "app"]) else {
+            panic!("not wrap mode")
+        };
+        assert!(w.is_plain());
+        assert_eq!(w.socket, Some("/s".into()));
+        let Ok(Mode::Wrap(w)) = parse_str(&["--name=web", "--", "app"]) else {
+            panic!("not wrap mode")
+        };
+        assert!(!w.is_plain());
+        assert_eq!(w.name.as_deref(), Some("web"));
     }
 
     #[test]
@@ -385,7 +419,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 12] = [
+        let cases: [(&[&str], &str); 14] = [
             (&["stop"], "stop needs an app name"),
             (&["stop", "a", "b"], "stop: unexpected argument \"b\""),
             (&["reload", "x"], "reload: unexpected argument"),
@@ -401,6 +435,11 @@ mod tests {
             (&["--stop-signal"], "--stop-signal needs a value"),
             (&["--restart", "always"], "need a command"),
             (&["sleep", "1"], "tend -- sleep"),
+            (
+                &["--name", "web.1", "--", "x"],
+                "--name: invalid app name \"web.1\"",
+            ),
+            (&["--name", "", "--", "x"], "--name: invalid app name \"\""),
         ];
         for (args, want) in cases {
             let err = parse_str(args).unwrap_err();

@@ -3,6 +3,7 @@
 //! errors are logged and retried, never returned.
 
 use std::io;
+use std::path::PathBuf;
 
 use crate::config::Problems;
 use crate::spawn::SpawnError;
@@ -20,13 +21,16 @@ pub enum Error {
     Setup { op: &'static str, source: io::Error },
     /// Wrapper mode could not start its command: 127 or 126.
     Spawn(SpawnError),
+    /// A tend that is not PID 1 found its control socket held by a live
+    /// tend (`pid` when known): exit 2, before anything is started.
+    SocketHeld { path: PathBuf, pid: Option<u32> },
 }
 
 impl Error {
     /// The exit code DESIGN.md gives for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Config(_) => 2,
+            Error::Usage(_) | Error::Config(_) | Error::SocketHeld { .. } => 2,
             Error::Setup { .. } | Error::Ctl(_) => 1,
             Error::Spawn(e) => e.exit_code(),
         }
@@ -41,6 +45,17 @@ impl std::fmt::Display for Error {
             Error::Ctl(msg) => f.write_str(msg),
             Error::Setup { op, source } => write!(f, "{op}: {source}"),
             Error::Spawn(e) => e.fmt(f),
+            Error::SocketHeld { path, pid } => {
+                write!(f, "control socket {}: another tend", path.display())?;
+                if let Some(pid) = pid {
+                    write!(f, " (pid {pid})")?;
+                }
+                write!(
+                    f,
+                    " is listening on it; stop that one, or give this one a socket \
+                     of its own with --socket PATH"
+                )
+            }
         }
     }
 }
@@ -48,7 +63,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::Ctl(_) => None,
+            Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => None,
             Error::Setup { source, .. } => Some(source),
             Error::Spawn(e) => Some(&e.source),
         }

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) => {
+                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => {
                     for line in msg.lines() {
                         eprintln!("tend: {line}");
                     }
@@ -155,18 +155,28 @@ fn supervise(
         source,
     })?;
     reaper::adopt_orphans();
-    // Without its socket tend still supervises: losing `tend status` is
-    // better than losing the apps.
-    let server = socket.and_then(|(path, group)| match control::Server::bind(&path, group) {
-        Ok(server) => Some(server),
-        Err(e) => {
-            log::warn(&format!(
-                "control socket {}: {e}; running without it (tend status and friends will not work)",
-                path.display()
-            ));
-            None
-        }
-    });
+    let server = match socket {
+        None => None,
+        Some((path, group)) => match control::Server::bind(&path, group) {
+            Ok(server) => Some(server),
+            // Two tends on one socket: `tend status` would answer for the
+            // other one, and this one could not be controlled. Not PID 1,
+            // tend can refuse before starting anything.
+            Err(control::BindError::Held { pid }) if std::process::id() != 1 => {
+                return Err(Error::SocketHeld { path, pid });
+            }
+            // Without its socket tend still supervises: losing `tend
+            // status` is better than losing the apps (as PID 1, refusing
+            // would end the container).
+            Err(e) => {
+                log::warn(&format!(
+                    "control socket {}: {e}; running without it (tend status and friends will not work)",
+                    path.display()
+                ));
+                None
+            }
+        },
+    };
     let mut sup = Supervisor::new(apps, opts);
     log::nonblocking();
     let code = event_loop::run(&mut sup, &mut signals, server);
@@ -198,14 +208,16 @@ fn end_vm(result: Result<u8, Error>, power: vm::Power) -> ! {
 
 /// Wrapper mode with supervisor flags: one app, the same engine.
 fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
-    let name = args
-        .command
-        .first()
-        .map(|c| {
-            let c = c.to_string_lossy();
-            c.rsplit('/').next().unwrap_or(&c).to_string()
-        })
-        .unwrap_or_default();
+    let basename = || {
+        args.command
+            .first()
+            .map(|c| {
+                let c = c.to_string_lossy();
+                c.rsplit('/').next().unwrap_or(&c).to_string()
+            })
+            .unwrap_or_default()
+    };
+    let name = args.name.clone().unwrap_or_else(basename);
     let mut spec = AppSpec::new(&name, args.command.clone());
     spec.restart = args.restart.unwrap_or(Restart::Never);
     if let Some(d) = args.restart_delay {
@@ -231,7 +243,11 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
         forward_hup: true,
         vm,
     };
-    supervise(vec![spec], opts, None)
+    // Only when asked for: a one-app supervisor is often one of several
+    // on a machine, and the default path belongs to the main tend.
+    let socket = (args.socket.is_some() || std::env::var_os("TEND_SOCKET").is_some())
+        .then(|| (control::socket_path(args.socket, None), None));
+    supervise(vec![spec], opts, socket)
 }
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.

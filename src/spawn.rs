@@ -1,7 +1,8 @@
 //! Starting a child: everything (argv, env) is prepared in the parent by
 //! std's `Command`; between fork and exec the child only changes its session
-//! or process group, takes the terminal's foreground when asked, and resets
-//! its signal state. No allocation, no logging there.
+//! or process group, takes the terminal's foreground when asked, resets
+//! its signal state, switches ids and, when tend is not PID 1, asks to die
+//! with tend (PR_SET_PDEATHSIG). No allocation, no logging there.
 //!
 //! `Command::spawn` returns only after the child has exec'd (std reports exec
 //! errors through a close-on-exec pipe), so once it returns the child already
@@ -69,6 +70,11 @@ pub struct Launch<'a> {
     pub session: Session,
     /// Pipes for stdout and stderr (prefixed logs); None: inherit tend's.
     pub output: Option<(OwnedFd, OwnedFd)>,
+    /// SIGKILL the child when tend dies, if tend is not PID 1: an app's
+    /// main process must not outlive a tend killed with SIGKILL, running
+    /// unsupervised and holding its port (DESIGN "Operating"). As PID 1
+    /// of a namespace tend's death takes the namespace down anyway.
+    pub die_with_tend: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -81,6 +87,7 @@ impl<'a> Launch<'a> {
             creds: None,
             session,
             output: None,
+            die_with_tend: false,
         }
     }
 }
@@ -122,10 +129,13 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     }
     let session = launch.session;
     let creds = launch.creds.clone();
+    // Taken before the fork: the child compares its parent with it.
+    let tend_pid = std::process::id();
+    let die_with_tend = launch.die_with_tend && tend_pid != 1;
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe calls (setsid, setpgid, tcsetpgrp, setgroups,
-    // setgid, setuid, signal, sigprocmask) on data prepared before the
-    // fork; io::Error::last_os_error does not allocate.
+    // setgid, setuid, prctl, getppid, _exit, signal, sigprocmask) on data
+    // prepared before the fork; io::Error::last_os_error does not allocate.
     unsafe {
         command.pre_exec(move || {
             // Block first: until exec, no handler of tend's may run here.
@@ -153,6 +163,26 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
                     || libc::setuid(c.uid) == -1)
             {
                 return Err(io::Error::last_os_error());
+            }
+            // After the id switch: a change of euid or egid clears the
+            // parent-death signal (prctl(2)). It does not survive exec of
+            // a set-user-ID or set-group-ID program either.
+            if die_with_tend {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                ) == -1
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // tend may have died between fork and prctl, and then the
+                // signal never comes: the child is someone else's already.
+                if libc::getppid() as u32 != tend_pid {
+                    libc::_exit(1);
+                }
             }
             signals::child_unblock_all();
             Ok(())

@@ -26,7 +26,13 @@ pub fn run(command: &[OsString]) -> Result<u8, Error> {
     })?;
     reaper::adopt_orphans();
     let session = spawn::session_for_stdin();
-    let child = spawn::spawn(&spawn::Launch::new(command, session)).map_err(Error::Spawn)?;
+    // tini does this only with -p; tend always does when not PID 1, as for
+    // the apps of a config (DESIGN "Operating").
+    let launch = spawn::Launch {
+        die_with_tend: true,
+        ..spawn::Launch::new(command, session)
+    };
+    let child = spawn::spawn(&launch).map_err(Error::Spawn)?;
 
     let status = wait_forwarding(&mut signals, child, session);
     if session == Session::Foreground {

@@ -109,11 +109,7 @@ pub(super) fn build_app(
     let n = name.get_ref();
     let key = |k: &str| format!("app.{n}.{k}");
     let before = problems.len();
-    if n.is_empty()
-        || !n
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-    {
+    if !super::valid_app_name(n) {
         problems.push(Problem {
             span: name.span(),
             key: format!("app.{n}"),

@@ -321,6 +321,15 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     }
 }
 
+/// Whether `name` may name an app: letters, digits, `-` and `_` (the `.`
+/// is kept for instance names).
+pub fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
 /// The config file to use: `given` (`-c`), else `$TEND_CONFIG`, else the
 /// first of `./init.toml` and `/etc/tend/init.toml` that exists; None when
 /// there is none. A path given or named by the environment comes back as it

@@ -18,7 +18,7 @@ mod server;
 // Only what other modules use: rustc flags an unused re-export. The
 // client's `ask` is `control::client::ask`.
 pub use protocol::{Request, error};
-pub use server::{ControlFd, Server};
+pub use server::{BindError, ControlFd, Server};
 
 /// The socket path: `--socket`, else $TEND_SOCKET, else the config's
 /// `[tend] socket`, else /run/tend.sock as root and

@@ -76,6 +76,43 @@ impl Conn {
     }
 }
 
+/// Why the control socket could not be bound.
+#[derive(Debug)]
+pub enum BindError {
+    /// A live tend listens on the path; its pid when SO_PEERCRED gave one
+    /// (not when it runs in a PID namespace we cannot see into).
+    Held { pid: Option<u32> },
+    /// Anything else: the directory, the old file, bind, chown, chmod.
+    Io(io::Error),
+}
+
+impl From<io::Error> for BindError {
+    fn from(e: io::Error) -> BindError {
+        BindError::Io(e)
+    }
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::Held { pid: Some(pid) } => {
+                write!(f, "another tend (pid {pid}) is listening on it")
+            }
+            BindError::Held { pid: None } => f.write_str("another tend is listening on it"),
+            BindError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::Held { .. } => None,
+            BindError::Io(e) => Some(e),
+        }
+    }
+}
+
 /// The listening socket and the connections being served.
 pub struct Server {
     listener: UnixListener,
@@ -93,15 +130,17 @@ pub struct Server {
 impl Server {
     /// Binds `path` with mode 0600, or 0660 owned by `group` when given. A
     /// stale socket file (nobody answers on it) is replaced; a live one
-    /// belongs to another tend and is an error.
-    pub fn bind(path: &Path, group: Option<u32>) -> io::Result<Server> {
+    /// belongs to another tend: `BindError::Held`, with that tend's pid.
+    pub fn bind(path: &Path, group: Option<u32>) -> Result<Server, BindError> {
         if path.exists() {
             match UnixStream::connect(path) {
-                Ok(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        "another tend is listening on it",
-                    ));
+                // SO_PEERCRED on a connected socket names the process that
+                // called listen(2) on the other end: the other tend.
+                Ok(conn) => {
+                    let pid = peer_cred(&conn).map(|c| c.pid as u32);
+                    return Err(BindError::Held {
+                        pid: pid.filter(|&p| p != 0),
+                    });
                 }
                 Err(_) => std::fs::remove_file(path)?,
             }
@@ -377,6 +416,12 @@ fn flush(c: &mut Conn) {
 
 /// The uid and gid of the process at the other end (SO_PEERCRED).
 fn peer(stream: &UnixStream) -> Option<(u32, u32)> {
+    peer_cred(stream).map(|c| (c.uid, c.gid))
+}
+
+/// The pid, uid and gid of the process at the other end (SO_PEERCRED); the
+/// pid is 0 when that process is outside our PID namespace.
+fn peer_cred(stream: &UnixStream) -> Option<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -393,7 +438,7 @@ fn peer(stream: &UnixStream) -> Option<(u32, u32)> {
             &mut len,
         )
     };
-    (rc == 0).then_some((cred.uid, cred.gid))
+    (rc == 0).then_some(cred)
 }
 
 /// Whether the peer has `gid` among its supplementary groups

@@ -103,6 +103,8 @@ impl Supervisor {
                     session: Session::New,
                     // A check's output is noise in the apps' logs.
                     output: devnull_pair(),
+                    // A check is short and has its own deadline.
+                    die_with_tend: false,
                 });
                 match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
                     Ok(pid) => {

@@ -333,6 +333,7 @@ impl Supervisor {
             creds,
             session: self.opts.session,
             output,
+            die_with_tend: true,
         };
         let result = spawn::spawn(&launch);
         // The child's ends close here: EOF comes once the app's tree closes its own.

@@ -298,16 +298,14 @@ impl Supervisor {
         if let Some(spec) = self.slots[i].pending.take() {
             self.slots[i].app.spec = spec;
         }
+        self.slots[i].starts += 1;
         let spec = &self.slots[i].app.spec;
         let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
             Ok(c) => c,
             Err(e) => {
-                log::event(
-                    Level::Error,
-                    &spec.name,
-                    "spawn_failed",
-                    &format!("cannot start: {e}"),
-                );
+                let msg = format!("cannot start: {e}");
+                log::event(Level::Error, &spec.name, "spawn_failed", &msg);
+                self.slots[i].spawn_error = Some(msg);
                 return Event::SpawnFailed { code: 126 };
             }
         };
@@ -343,6 +341,7 @@ impl Supervisor {
                 self.mains.insert(pid.as_raw(), i);
                 self.cancel_probe(i);
                 let slot = &mut self.slots[i];
+                slot.spawn_error = None;
                 slot.watchdog_due = slot.app.spec.watchdog.map(|w| now + w);
                 // Docker's semantics: the first probe one interval after the start.
                 slot.probe_due = slot.app.spec.health.as_ref().map(|h| now + h.interval);
@@ -352,12 +351,9 @@ impl Supervisor {
                 // Its pipes go at once: with the fd table full (EMFILE),
                 // the next app's start needs them.
                 self.slots[i].pipes.truncate(pipes_before);
-                log::event(
-                    Level::Error,
-                    self.slots[i].name(),
-                    "spawn_failed",
-                    &e.to_string(),
-                );
+                let msg = e.to_string();
+                log::event(Level::Error, self.slots[i].name(), "spawn_failed", &msg);
+                self.slots[i].spawn_error = Some(msg);
                 Event::SpawnFailed {
                     code: i32::from(e.exit_code()),
                 }

@@ -25,6 +25,7 @@ pub fn run(
     let path = super::socket_path(socket, configured);
     let req = match &command {
         CtlCommand::Status { .. } => Request::Status,
+        CtlCommand::Act(act) => return super::wait::run(&path, act),
         CtlCommand::Send(req) => req.clone(),
     };
     let reply = ask(&path, &req)?;
@@ -62,7 +63,7 @@ pub fn run(
             println!("{}", reply["message"].as_str().unwrap_or("reloaded"));
             Ok(0)
         }
-        CtlCommand::Send(_) => Ok(0),
+        CtlCommand::Send(_) | CtlCommand::Act(_) => Ok(0),
     }
 }
 

@@ -145,8 +145,18 @@ pub(super) fn build_app(
         }
     }
     spec.cwd = pick!(cwd).map(|c| PathBuf::from(c.into_inner()));
-    spec.env = defaults.env.clone().unwrap_or_default();
-    spec.env.extend(raw.env.clone().unwrap_or_default());
+    for (k, v) in defaults.env.iter().chain(raw.env.iter()).flatten() {
+        match env_value(v.get_ref()) {
+            Ok(text) => {
+                spec.env.insert(k.clone(), text);
+            }
+            Err(message) => problems.push(Problem {
+                span: v.span(),
+                key: format!("{}.{k}", key("env")),
+                message,
+            }),
+        }
+    }
     spec.user = pick!(user).map(Spanned::into_inner);
     spec.group = pick!(group).map(Spanned::into_inner);
     if let Some(r) = typed(&pick!(restart), &key("restart"), problems, Restart::parse) {
@@ -280,6 +290,22 @@ pub(super) fn build_app(
             ..spec.clone()
         })
         .collect()
+}
+
+/// An `env` value as the app sees it: a string as it is, a number or a
+/// boolean as TOML writes it (`3101`, `1.5`, `true`), so that `PORT = 3101`
+/// needs no quotes. Arrays, tables and dates have no one obvious text.
+pub(super) fn env_value(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Float(_) => Ok(v.to_string()),
+        other => Err(format!(
+            "invalid type: {}, expected a string, number or boolean",
+            other.type_str()
+        )),
+    }
 }
 
 /// Keys from earlier versions that are accepted and ignored, each with the

@@ -35,7 +35,9 @@ enum RawCommand {
 pub(super) struct RawApp {
     pub(super) command: Option<Spanned<RawCommandBox>>,
     pub(super) cwd: Option<Spanned<String>>,
-    pub(super) env: Option<BTreeMap<String, String>>,
+    /// Each value as TOML wrote it; `build` turns strings, numbers and
+    /// booleans into text and names the place of an array or a table.
+    pub(super) env: Option<BTreeMap<String, Spanned<toml::Value>>>,
     pub(super) user: Option<Spanned<Id>>,
     pub(super) group: Option<Spanned<Id>>,
     pub(super) restart: Option<Spanned<String>>,

@@ -423,7 +423,11 @@ fn fuzz_generated_configs() {
                     .collect();
                 format!("[{}]", items.join(", "))
             }
-            "env" => format!("{{ {} = \"v\" }}", rng.pick(&["A", "PATH", "B_1"])),
+            "env" => format!(
+                "{{ {} = {} }}",
+                rng.pick(&["A", "PATH", "B_1"]),
+                rng.pick(&["\"v\"", "3101", "1.5", "true", "-0.0", "inf", "[1]"])
+            ),
             "user" => rng
                 .pick(&["\"nobody\"", "\"0\"", "\"root:root\"", "\"65534\""])
                 .to_string(),
@@ -480,4 +484,39 @@ fn fuzz_generated_configs() {
     });
     println!("fuzz config-generated: {accepted} inputs accepted");
     assert!(accepted > 0, "the generator never reaches a valid config");
+}
+
+#[test]
+fn env_values_may_be_numbers_and_booleans() {
+    let text = "[defaults]\nenv = { DEBUG = true, RATIO = 1.5 }\n[app.a]\ncommand = \"x\"\nenv = { PORT = 3101, NAME = \"web\", BIG = 1e3, NEG = -7, OFF = false }\n";
+    let c = parse(text).expect("valid");
+    let env: Vec<(&str, &str)> = c.apps[0]
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("BIG", "1000.0"),
+            ("DEBUG", "true"),
+            ("NAME", "web"),
+            ("NEG", "-7"),
+            ("OFF", "false"),
+            ("PORT", "3101"),
+            ("RATIO", "1.5"),
+        ]
+    );
+}
+
+#[test]
+fn env_arrays_and_tables_are_named_with_their_place() {
+    let got = problems(
+        "[defaults]\nenv = { LIST = [1] }\n[app.a]\ncommand = \"x\"\n[app.a.env]\nPORT = 3101\nT = { x = 1 }\n",
+    );
+    let want = [
+        "init.toml:2:16: app.a.env.LIST: invalid type: array, expected a string, number or boolean",
+        "init.toml:7:5: app.a.env.T: invalid type: table, expected a string, number or boolean",
+    ];
+    assert_eq!(got, want);
 }

@@ -163,3 +163,18 @@ fn the_shipped_init_toml_is_valid() {
     let out = output_or_kill(tend(["check", file]), T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn env_values_may_be_numbers_and_booleans() {
+    let dir = TempDir::new("env-numbers");
+    let file = dir.join("init.toml");
+    let text = "[app.web]\ncommand = 'echo \"$PORT $RATIO $DEBUG\" > {dir}/out'\nenv = { PORT = 3101, RATIO = 1.5, DEBUG = true }\nrestart = \"never\"\n";
+    std::fs::write(&file, text).unwrap();
+    let out = output_or_kill(tend(["check", &file.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    require_namespaces!();
+    let mut t = Running::start("env-numbers", text);
+    assert_eq!(t.wait(T).code(), Some(0), "{}", t.log());
+    assert_eq!(t.dir.read("out").trim(), "3101 1.5 true");
+}

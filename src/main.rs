@@ -279,12 +279,17 @@ fn check(given: Option<PathBuf>) -> Result<u8, Error> {
         n => format!(" and {n} more"),
     };
     println!(
-        "{}: ok, {} apps: {}{more}",
+        "{}: ok, {}: {}{more}",
         path.display(),
-        names.len(),
+        count(names.len(), "app", "apps"),
         names[..names.len().min(SHOWN)].join(", ")
     );
     Ok(0)
+}
+
+/// `1 app`, `2 apps`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Commands not found, missing directories, unknown users: errors of that
@@ -328,4 +333,14 @@ fn machine_warnings(config: &Config) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_app_and_many_apps() {
+        assert_eq!(super::count(1, "app", "apps"), "1 app");
+        assert_eq!(super::count(0, "app", "apps"), "0 apps");
+        assert_eq!(super::count(2, "app", "apps"), "2 apps");
+    }
 }

@@ -172,6 +172,7 @@ fn env_values_may_be_numbers_and_booleans() {
     std::fs::write(&file, text).unwrap();
     let out = output_or_kill(tend(["check", &file.display().to_string()]), T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ok, 1 app: web"), "{}", stdout(&out));
 
     require_namespaces!();
     let mut t = Running::start("env-numbers", text);

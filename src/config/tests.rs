@@ -520,3 +520,17 @@ fn env_arrays_and_tables_are_named_with_their_place() {
     ];
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_bare_integer_duration_says_what_to_write() {
+    let got = problems(
+        "[tend]\npoll_interval = 2\n[app.a]\ncommand = \"x\"\nrestart_delay = 3000\nstop_timeout = 1.5\n[app.a.health]\ntcp = \"127.0.0.1:1\"\ninterval = 10\n",
+    );
+    let want = [
+        "init.toml:2:17: tend.poll_interval: invalid duration 2: missing unit (ms, s, m or h): write \"2s\"",
+        "init.toml:5:17: app.a.restart_delay: invalid duration 3000: missing unit (ms, s, m or h): write \"3s\" or \"3000ms\"",
+        "init.toml:6:16: app.a.stop_timeout: invalid type: floating point `1.5`, expected a string",
+        "init.toml:9:12: app.a.health: invalid duration 10: missing unit (ms, s, m or h): write \"10s\"",
+    ];
+    assert_eq!(got, want);
+}

@@ -18,7 +18,8 @@ use crate::health::{self, HealthSpec, Probe};
 use crate::policy::Restart;
 use crate::units;
 
-/// Deserializes one section, reporting each bad key on its own; the good
+/// Deserializes one section, reporting each bad key on its own (an
+/// unknown one with a hint when there is one, see `hints`); the good
 /// keys still come back (so their values are checked too), with the names
 /// of the bad ones.
 pub(super) fn section<T: for<'de> Deserialize<'de>>(
@@ -45,10 +46,12 @@ pub(super) fn section<T: for<'de> Deserialize<'de>>(
                 good.insert(key.clone(), item.clone());
             }
             Err(e) => {
+                let message = e.message().trim();
                 problems.push(Problem {
                     span: e.span().unwrap_or_else(|| key.span()),
                     key: format!("{path}.{}", key.get_ref()),
-                    message: e.message().trim().to_string(),
+                    message: super::hints::unknown_key::<T>(path, key.get_ref(), message)
+                        .unwrap_or_else(|| message.to_string()),
                 });
                 bad.push(key.get_ref().to_string());
             }

@@ -11,8 +11,9 @@
 //! the driver that runs the stages in order (`load`, `parse`) and the search
 //! for the file (`find`). The stages live apart: `raw` (the serde structs),
 //! `build` (raw → typed, section by section and app by app), `checks` (what
-//! needs every app at once: unique names, `after` cycles) and `problem`
-//! (what went wrong, and how it prints).
+//! needs every app at once: unique names, `after` cycles), `hints` (what an
+//! unknown key likely meant, PM2's names included) and `problem` (what went
+//! wrong, and how it prints).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -29,6 +30,7 @@ use crate::units;
 
 mod build;
 mod checks;
+mod hints;
 mod problem;
 mod raw;
 #[cfg(test)]

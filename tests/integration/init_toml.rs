@@ -179,3 +179,31 @@ fn env_values_may_be_numbers_and_booleans() {
     assert_eq!(t.wait(T).code(), Some(0), "{}", t.log());
     assert_eq!(t.dir.read("out").trim(), "3101 1.5 true");
 }
+
+#[test]
+fn check_hints_at_what_an_unknown_key_meant() {
+    let dir = TempDir::new("check-hints");
+    let file = dir.join("init.toml");
+    std::fs::write(
+        &file,
+        "[app.web]\ncommand = \"x\"\nmax_memry = \"256M\"\n\n[app.pm2]\ncommand = \"x\"\nmax_memory_restart = \"256M\"\nrestart_delay = 3000\n",
+    )
+    .unwrap();
+    let out = output_or_kill(tend(["check", &file.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let f = file.display();
+    for want in [
+        format!(
+            "{f}:3:1: app.web.max_memry: unknown field `max_memry`: did you mean `max_memory`?"
+        ),
+        format!(
+            "{f}:7:1: app.pm2.max_memory_restart: unknown field `max_memory_restart`: PM2's max_memory_restart is `max_memory` here"
+        ),
+        format!(
+            "{f}:8:17: app.pm2.restart_delay: invalid duration 3000: missing unit (ms, s, m or h): write \"3s\" or \"3000ms\""
+        ),
+    ] {
+        assert!(err.contains(&want), "want {want}\n got {err}");
+    }
+}

@@ -292,7 +292,8 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Commands not found, missing directories, unknown users: errors of that
+/// Commands not found, missing directories, unknown users, env files that
+/// cannot be read or parsed: errors of that
 /// app at start, warnings for `check` (the file may be meant for another box).
 fn machine_warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
@@ -327,6 +328,11 @@ fn machine_warnings(config: &Config) -> Vec<String> {
                 "app.{name}.cwd: {} is not a directory",
                 cwd.display()
             ));
+        }
+        for file in &app.env_files {
+            if let Err(e) = config::dotenv::read(file) {
+                out.push(format!("app.{name}.env_file: {e}"));
+            }
         }
         if let Err(e) = ids::resolve(app.user.as_ref(), app.group.as_ref()) {
             out.push(format!("app.{name}: {e}"));

@@ -160,6 +160,16 @@ pub(super) fn build_app(
             }),
         }
     }
+    if let Some(files) = pick!(env_file) {
+        spec.env_files = files.get_ref().0.iter().map(PathBuf::from).collect();
+        if spec.env_files.iter().any(|f| f.as_os_str().is_empty()) {
+            problems.push(Problem {
+                span: files.span(),
+                key: key("env_file"),
+                message: "empty path".into(),
+            });
+        }
+    }
     spec.user = pick!(user).map(Spanned::into_inner);
     spec.group = pick!(group).map(Spanned::into_inner);
     if let Some(r) = typed(&pick!(restart), &key("restart"), problems, Restart::parse) {

@@ -40,6 +40,8 @@ pub(super) struct RawApp {
     /// Each value as TOML wrote it; `build` turns strings, numbers and
     /// booleans into text and names the place of an array or a table.
     pub(super) env: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    /// One path or a list of them.
+    pub(super) env_file: Option<Spanned<RawPaths>>,
     pub(super) user: Option<Spanned<Id>>,
     pub(super) group: Option<Spanned<Id>>,
     pub(super) restart: Option<Spanned<String>>,
@@ -110,6 +112,28 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Str
     }
     let text = Spanned::<Duration>::deserialize(d)?;
     Ok(Some(Spanned::new(text.span(), text.into_inner().0)))
+}
+
+/// `env_file`: one path or an array of them.
+#[derive(Debug, Clone)]
+pub(super) struct RawPaths(pub(super) Vec<String>);
+
+impl<'de> Deserialize<'de> for RawPaths {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMore {
+            One(String),
+            More(Vec<String>),
+        }
+        match OneOrMore::deserialize(d) {
+            Ok(OneOrMore::One(p)) => Ok(RawPaths(vec![p])),
+            Ok(OneOrMore::More(v)) => Ok(RawPaths(v)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a path or an array of paths",
+            )),
+        }
+    }
 }
 
 /// `RawCommand` behind a Clone-able wrapper, with a message that says what

@@ -294,10 +294,11 @@ fn fuzz_mutated_configs() {
 /// cyclic `after`, instances, health checks, durations and sizes.
 #[test]
 fn fuzz_generated_configs() {
-    const APP_KEYS: [&str; 23] = [
+    const APP_KEYS: [&str; 24] = [
         "command",
         "cwd",
         "env",
+        "env_file",
         "user",
         "restart",
         "restart_delay",
@@ -432,6 +433,9 @@ fn fuzz_generated_configs() {
                 .pick(&["\"nobody\"", "\"0\"", "\"root:root\"", "\"65534\""])
                 .to_string(),
             "cwd" => "\"/tmp\"".to_string(),
+            "env_file" => rng
+                .pick(&["\".env\"", "[\"a.env\", \"/b.env\"]", "\"\"", "[]"])
+                .to_string(),
             "command" => rng
                 .pick(&["\"echo hi\"", "[\"/bin/true\", \"x\"]"])
                 .to_string(),

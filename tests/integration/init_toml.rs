@@ -207,3 +207,60 @@ fn check_hints_at_what_an_unknown_key_meant() {
         assert!(err.contains(&want), "want {want}\n got {err}");
     }
 }
+
+#[test]
+fn env_file_values_reach_the_app_and_env_wins_over_them() {
+    require_namespaces!();
+    // `prep` writes the file; `web` fails to start until it is there (a
+    // missing env_file is a failed start), then reads it: env files are
+    // read at each start, relative to the config file's directory when
+    // the app has no `cwd`.
+    let mut t = Running::start(
+        "env-file",
+        r#"
+[app.prep]
+command = '''printf '# made by prep\nexport FROM_FILE=file\nBOTH=file\nQUOTED="a \\"b\\" #c" # comment\n' > {dir}/app.env'''
+restart = "never"
+
+[app.web]
+command = 'echo "$FROM_FILE|$BOTH|$QUOTED" > {dir}/out'
+env_file = "app.env"
+env = { BOTH = "env" }
+restart = "on-failure"
+restart_delay = "100ms"
+max_restart_delay = "100ms"
+max_restarts = 50
+
+[app.missing]
+command = "true"
+cwd = "/"
+env_file = ["nonexistent.env"]
+restart = "never"
+"#,
+    );
+    t.wait(T);
+    assert_eq!(
+        t.dir.read("out").trim(),
+        "file|env|a \"b\" #c",
+        "{}",
+        t.log()
+    );
+    assert!(
+        t.log()
+            .contains("cannot start: env_file /nonexistent.env: No such file"),
+        "{}",
+        t.log()
+    );
+
+    // `tend check` warns about the missing file and exits 0.
+    let out = output_or_kill(
+        tend(["check", &t.dir.join("init.toml").display().to_string()]),
+        T,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: app.missing.env_file: /nonexistent.env: No such file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::app::{Action, Event, State};
-use crate::config::{AppSpec, LogMode};
+use crate::config::{AppSpec, LogMode, dotenv};
 use crate::ids::Creds;
 use crate::log::{self, Level};
 use crate::notify::{NotifySocket, Parent};
@@ -309,7 +309,18 @@ impl Supervisor {
                 return Event::SpawnFailed { code: 126 };
             }
         };
-        let mut env = app_env(spec, creds.as_ref());
+        let mut env = match app_env(spec, creds.as_ref()) {
+            Ok(env) => env,
+            Err(e) => {
+                log::event(
+                    Level::Error,
+                    &spec.name,
+                    "spawn_failed",
+                    &format!("cannot start: {e}"),
+                );
+                return Event::SpawnFailed { code: 126 };
+            }
+        };
         env.push(("TEND_APP".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
         if let (true, Some(sock)) = (spec.notify, &self.notify) {
@@ -385,8 +396,10 @@ impl Supervisor {
 }
 
 /// The environment an app's processes get on top of tend's: HOME, USER and
-/// LOGNAME of its user, then its own `env`.
-fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Vec<(String, String)> {
+/// LOGNAME of its user, then its `env_file`s, read now (an edit applies at
+/// the next start), then its own `env`; a later entry wins. An env_file
+/// that cannot be read or parsed fails the start.
+fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Result<Vec<(String, String)>, String> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(spec.env.len() + 5);
     if let Some(c) = creds {
         for (k, v) in [("HOME", &c.home), ("USER", &c.user), ("LOGNAME", &c.user)] {
@@ -395,6 +408,9 @@ fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Vec<(String, String)> {
             }
         }
     }
+    for file in &spec.env_files {
+        env.extend(dotenv::read(file).map_err(|e| format!("env_file {e}"))?);
+    }
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
+    Ok(env)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::raw::{RawApp, RawCommandBox, RawHealth};
+use super::raw::{EnvValue, RawApp, RawCommandBox, RawHealth};
 use super::{AppSpec, LogMode, Problem};
 use crate::health::{self, HealthSpec, Probe};
 use crate::policy::Restart;
@@ -50,7 +50,7 @@ pub(super) fn section<T: for<'de> Deserialize<'de>>(
                 problems.push(Problem {
                     span: e.span().unwrap_or_else(|| key.span()),
                     key: format!("{path}.{}", key.get_ref()),
-                    message: super::hints::unknown_key::<T>(path, key.get_ref(), message)
+                    message: super::hints::unknown_key(path, key.get_ref(), message)
                         .unwrap_or_else(|| message.to_string()),
                 });
                 bad.push(key.get_ref().to_string());
@@ -308,15 +308,11 @@ pub(super) fn build_app(
 /// An `env` value as the app sees it: a string as it is, a number or a
 /// boolean as TOML writes it (`3101`, `1.5`, `true`), so that `PORT = 3101`
 /// needs no quotes. Arrays, tables and dates have no one obvious text.
-pub(super) fn env_value(v: &toml::Value) -> Result<String, String> {
+pub(super) fn env_value(v: &EnvValue) -> Result<String, String> {
     match v {
-        toml::Value::String(s) => Ok(s.clone()),
-        toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::Boolean(b) => Ok(b.to_string()),
-        toml::Value::Float(_) => Ok(v.to_string()),
-        other => Err(format!(
-            "invalid type: {}, expected a string, number or boolean",
-            other.type_str()
+        EnvValue::Text(text) => Ok(text.clone()),
+        EnvValue::Other(kind) => Err(format!(
+            "invalid type: {kind}, expected a string, number or boolean"
         )),
     }
 }

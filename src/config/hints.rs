@@ -1,40 +1,32 @@
 //! Hints for unknown keys: PM2's names mapped to tend's, else the nearest
 //! known key by edit distance. An unknown key stays an error; the hint
 //! only replaces serde's list of every key with the one the user likely
-//! meant. The known keys come from the serde structs themselves
-//! (`fields_of`), so a new key is suggested without a list to keep.
-
-use serde::Deserialize;
-use serde::de::{self, Visitor};
-
-use super::raw::RawHealth;
+//! meant. The known keys are the ones serde's own message lists
+//! (`expected one of ...`), so a new key is suggested without a list to
+//! keep, and without a second copy of the structs' deserializers in the
+//! binary.
 
 /// The message for serde's `message` about `key` in the section at `path`
-/// (`tend`, `defaults`, `app.NAME`) deserialized as `T`, when there is a
-/// hint: `unknown field `X`: HINT`. None leaves serde's message as it is.
-pub(super) fn unknown_key<T: for<'de> Deserialize<'de>>(
-    path: &str,
-    key: &str,
-    message: &str,
-) -> Option<String> {
+/// (`tend`, `defaults`, `app.NAME`), when there is a hint: `unknown field
+/// `X`: HINT`. None leaves serde's message as it is.
+pub(super) fn unknown_key(path: &str, key: &str, message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let name = &rest[..rest.find('`')?];
-    let (known, app) = if name == key {
-        (
-            fields_of::<T>(),
-            path == "defaults" || path.starts_with("app."),
-        )
-    } else if key == "health" {
-        // An unknown key inside `[app.NAME.health]` is reported on `health`.
-        (fields_of::<RawHealth>(), false)
-    } else {
-        return None;
-    };
+    // An unknown key inside `[app.NAME.health]` is reported on `health`:
+    // PM2's names are for the app's own table only.
+    let app = name == key && (path == "defaults" || path.starts_with("app."));
+    let known = expected(&rest[name.len() + 1..]);
     let hint = app
         .then(|| pm2(name))
         .flatten()
-        .or_else(|| nearest(name, known).map(|k| format!("did you mean `{k}`?")))?;
+        .or_else(|| nearest(name, &known).map(|k| format!("did you mean `{k}`?")))?;
     Some(format!("unknown field `{name}`: {hint}"))
+}
+
+/// The keys serde lists after the unknown one: every `quoted` word of
+/// `, expected one of `a`, `b`` or `, expected `a` or `b``.
+fn expected(rest: &str) -> Vec<&str> {
+    rest.split('`').skip(1).step_by(2).collect()
 }
 
 /// PM2's ecosystem keys that tend spells differently or does not have,
@@ -118,49 +110,16 @@ fn distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// The field names of a derived `Deserialize` struct, as serde's derive
-/// hands them to `deserialize_struct`.
-fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-    struct Capture(&'static [&'static str]);
-    impl<'de> de::Deserializer<'de> for &mut Capture {
-        type Error = de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0 = fields;
-            Err(de::Error::custom("captured"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-            bytes byte_buf option unit unit_struct newtype_struct seq tuple
-            tuple_struct map enum identifier ignored_any
-        }
-    }
-    let mut capture = Capture(&[]);
-    let _ = T::deserialize(&mut capture);
-    capture.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::raw::{RawApp, RawTend};
 
     #[test]
-    fn fields_come_from_the_structs() {
-        let app = fields_of::<RawApp>();
-        assert!(
-            app.contains(&"max_memory") && app.contains(&"command"),
-            "{app:?}"
-        );
-        assert!(fields_of::<RawTend>().contains(&"poll_interval"));
-        assert!(fields_of::<RawHealth>().contains(&"start_period"));
+    fn the_known_keys_are_the_ones_serde_lists() {
+        let message = "unknown field `x`, expected one of `command`, `cwd`, `max_memory`";
+        assert_eq!(expected(&message[17..]), ["command", "cwd", "max_memory"]);
+        assert_eq!(expected(", expected `a` or `b`"), ["a", "b"]);
+        assert!(expected(", there are no fields").is_empty());
     }
 
     #[test]
@@ -180,8 +139,13 @@ mod tests {
 
     #[test]
     fn hints_for_unknown_keys() {
-        let serde = |k: &str| format!("unknown field `{k}`, expected one of `command`, `cwd`");
-        let app = |k: &str| unknown_key::<RawApp>("app.web", k, &serde(k));
+        let serde = |k: &str| {
+            format!(
+                "unknown field `{k}`, expected one of `command`, `cwd`, `max_memory`, \
+                 `poll_interval`, `interval`"
+            )
+        };
+        let app = |k: &str| unknown_key("app.web", k, &serde(k));
         let cases = [
             ("max_memry", Some("did you mean `max_memory`?")),
             ("comand", Some("did you mean `command`?")),
@@ -216,15 +180,15 @@ mod tests {
             }
         }
         // PM2's names only where apps are; typos everywhere.
-        assert_eq!(unknown_key::<RawTend>("tend", "name", &serde("name")), None);
+        assert_eq!(unknown_key("tend", "name", &serde("name")), None);
         assert_eq!(
-            unknown_key::<RawTend>("tend", "pol_interval", &serde("pol_interval")).as_deref(),
+            unknown_key("tend", "pol_interval", &serde("pol_interval")).as_deref(),
             Some("unknown field `pol_interval`: did you mean `poll_interval`?")
         );
         assert_eq!(
-            unknown_key::<RawApp>("app.a", "health", &serde("intervl")).as_deref(),
+            unknown_key("app.a", "health", &serde("intervl")).as_deref(),
             Some("unknown field `intervl`: did you mean `interval`?")
         );
-        assert_eq!(unknown_key::<RawApp>("app.a", "cwd", "invalid type"), None);
+        assert_eq!(unknown_key("app.a", "cwd", "invalid type"), None);
     }
 }

@@ -39,7 +39,7 @@ pub(super) struct RawApp {
     pub(super) cwd: Option<Spanned<String>>,
     /// Each value as TOML wrote it; `build` turns strings, numbers and
     /// booleans into text and names the place of an array or a table.
-    pub(super) env: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    pub(super) env: Option<BTreeMap<String, Spanned<EnvValue>>>,
     /// One path or a list of them.
     pub(super) env_file: Option<Spanned<RawPaths>>,
     pub(super) user: Option<Spanned<Id>>,
@@ -150,5 +150,78 @@ impl<'de> Deserialize<'de> for RawCommandBox {
                 "expected an array of strings (run directly) or a string (run by /bin/sh -c)",
             )),
         }
+    }
+}
+
+/// An `env` value as written: a string, or a number or boolean in the text
+/// TOML writes for it (`3101`, `1.5`, `true`); anything else is kept as
+/// its type's name so that `build` can name its place. Its own visitor
+/// rather than `toml::Value`: printing a float through toml would link
+/// toml's whole serializer into tend.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum EnvValue {
+    Text(String),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EnvVisitor)
+    }
+}
+
+struct EnvVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EnvVisitor {
+    type Value = EnvValue;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string, number or boolean")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<EnvValue, E> {
+        Ok(EnvValue::Text(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<EnvValue, E> {
+        Ok(EnvValue::Text(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<EnvValue, E> {
+        Ok(EnvValue::Text(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<EnvValue, E> {
+        Ok(EnvValue::Text(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<EnvValue, E> {
+        Ok(EnvValue::Text(float_text(v)))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<EnvValue, E> {
+        Ok(EnvValue::Text(v.to_string()))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EnvValue, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(EnvValue::Other("array"))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<EnvValue, A::Error> {
+        // toml hands a date or time over as a one-key map with its own
+        // private key name.
+        let mut kind = "table";
+        while let Some(key) = map.next_key::<String>()? {
+            if key.starts_with("$__toml_private") {
+                kind = "datetime";
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(EnvValue::Other(kind))
+    }
+}
+
+/// A float as TOML writes it: `1.5`, `1000.0` (never `1000`), `inf`, `nan`.
+pub(super) fn float_text(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
     }
 }

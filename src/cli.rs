@@ -39,8 +39,13 @@ pub enum Mode {
 /// A client command for a running tend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CtlCommand {
-    /// `tend status`, shown as a table, as JSON, or as a check.
-    Status { json: bool, check: bool },
+    /// `tend status [NAME...]`, shown as a table, as JSON, or as a check;
+    /// no names: every app.
+    Status {
+        json: bool,
+        check: bool,
+        names: Vec<String>,
+    },
     /// Every other command: the request itself, answered with ok or an error.
     Send(Request),
 }
@@ -87,10 +92,14 @@ usage:
   tend [FLAGS] -- CMD [ARG...]   wrapper mode: run CMD as the only child, reap
                                  zombies, forward every signal, exit with CMD's code
   tend check [FILE]              validate FILE and report every problem
-  tend status [--json] [--check] the apps of the running tend: state, pid, uptime,
-                                 restarts, memory, last exit; --check: exit 0 only
-                                 when every app that should run is running
+  tend status [--json] [--check] [NAME...]
+                                 the apps of the running tend (or those named): state,
+                                 pid, uptime, restarts, memory, last exit; --check:
+                                 exit 0 only when every app that should run is running
   tend start|stop|restart NAME   act on one app (NAME: all its instances; NAME.i: one)
+  tend signal [--tree] SIGNAL NAME...|all
+                                 send SIGNAL to each instance's main process (--tree:
+                                 to its whole tree); restarts and counts nothing
   tend reload                    re-read the config, apply only what changed (= SIGHUP)
   tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
@@ -133,6 +142,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     let mut words: Vec<String> = Vec::new();
     let mut json = false;
     let mut check = false;
+    let mut tree = false;
     let mut saw_wrap_flag = false;
 
     while let Some(arg) = args.next() {
@@ -184,6 +194,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             "--socket" => socket = Some(PathBuf::from(value(flag)?)),
             "--json" => json = true,
             "--check" => check = true,
+            "--tree" => tree = true,
             "--restart" => {
                 wrap.restart = Some(Restart::parse(&value(flag)?).map_err(|e| with_flag(flag, e))?)
             }
@@ -240,6 +251,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
         if json || check {
             return Err("--json and --check go with status: tend status [--json] [--check]".into());
         }
+        if tree {
+            return Err("--tree goes with signal: tend signal --tree SIGNAL NAME...".into());
+        }
         return Ok(Mode::Supervise { config, socket });
     };
     let one_name = |sub: &str| -> Result<String, String> {
@@ -256,6 +270,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     if (json || check) && first != "status" {
         return Err("--json and --check go with status: tend status [--json] [--check]".into());
     }
+    if tree && first != "signal" {
+        return Err("--tree goes with signal: tend signal --tree SIGNAL NAME...".into());
+    }
     let command = match first.as_str() {
         "check" => {
             if rest.len() > 1 {
@@ -264,9 +281,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             let file = rest.first().map(PathBuf::from).or(config);
             return Ok(Mode::Check { config: file });
         }
-        "status" => {
-            no_args(first)?;
-            CtlCommand::Status { json, check }
+        "status" => CtlCommand::Status {
+            json,
+            check,
+            names: rest.to_vec(),
+        },
+        "signal" => {
+            let usage = "signal needs a signal and app names: tend signal SIGNAL NAME...|all";
+            let (sig, names) = rest.split_first().ok_or(usage)?;
+            if names.is_empty() {
+                return Err(usage.into());
+            }
+            let signal = units::parse_signal(sig).map_err(|e| format!("signal: {e}"))?;
+            CtlCommand::Send(Request::Signal {
+                names: names.to_vec(),
+                signal,
+                tree,
+            })
         }
         "start" => CtlCommand::Send(Request::Start(one_name(first)?)),
         "stop" => CtlCommand::Send(Request::Stop(one_name(first)?)),
@@ -381,15 +412,41 @@ mod tests {
             parse_str(&["status", "--socket", "/s", "--json"]),
             Ok(ctl(CtlCommand::Status {
                 json: true,
-                check: false
+                check: false,
+                names: vec![]
             }))
         );
         assert_eq!(
             parse_str(&["--socket", "/s", "status", "--check"]),
             Ok(ctl(CtlCommand::Status {
                 json: false,
-                check: true
+                check: true,
+                names: vec![]
             }))
+        );
+        assert_eq!(
+            parse_str(&["--socket", "/s", "status", "web", "db.1", "--json"]),
+            Ok(ctl(CtlCommand::Status {
+                json: true,
+                check: false,
+                names: vec!["web".into(), "db.1".into()]
+            }))
+        );
+        assert_eq!(
+            parse_str(&["--socket", "/s", "signal", "USR2", "web", "db"]),
+            Ok(ctl(CtlCommand::Send(Request::Signal {
+                names: vec!["web".into(), "db".into()],
+                signal: libc::SIGUSR2,
+                tree: false
+            })))
+        );
+        assert_eq!(
+            parse_str(&["signal", "--tree", "--socket=/s", "10", "all"]),
+            Ok(ctl(CtlCommand::Send(Request::Signal {
+                names: vec!["all".into()],
+                signal: libc::SIGUSR1,
+                tree: true
+            })))
         );
         assert_eq!(
             parse_str(&["--socket", "/s", "stop", "web.1"]),
@@ -419,7 +476,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 14] = [
+        let cases: [(&[&str], &str); 18] = [
+            (&["signal", "USR1"], "signal needs a signal and app names"),
+            (
+                &["signal", "NOPE", "web"],
+                "signal: invalid signal \"NOPE\"",
+            ),
+            (&["stop", "--tree", "web"], "--tree goes with signal"),
+            (&["--tree"], "--tree goes with signal"),
             (&["stop"], "stop needs an app name"),
             (&["stop", "a", "b"], "stop: unexpected argument \"b\""),
             (&["reload", "x"], "reload: unexpected argument"),

@@ -24,7 +24,8 @@ pub fn run(
     let configured = configured_socket(config_file);
     let path = super::socket_path(socket, configured);
     let req = match &command {
-        CtlCommand::Status { .. } => Request::Status,
+        CtlCommand::Status { names, .. } if names.is_empty() => Request::Status,
+        CtlCommand::Status { names, .. } => Request::StatusOf(names.clone()),
         CtlCommand::Send(req) => req.clone(),
     };
     let reply = ask(&path, &req)?;
@@ -33,7 +34,9 @@ pub fn run(
         return Err(msg.to_string());
     }
     match command {
-        CtlCommand::Status { json: true, check } => {
+        CtlCommand::Status {
+            json: true, check, ..
+        } => {
             println!("{reply}");
             Ok(if check && !not_running(&reply).is_empty() {
                 1
@@ -44,6 +47,7 @@ pub fn run(
         CtlCommand::Status {
             json: false,
             check: true,
+            ..
         } => {
             let bad = not_running(&reply);
             if bad.is_empty() {
@@ -61,6 +65,14 @@ pub fn run(
         CtlCommand::Send(Request::Reload) => {
             println!("{}", reply["message"].as_str().unwrap_or("reloaded"));
             Ok(0)
+        }
+        CtlCommand::Send(Request::Signal { .. }) => {
+            print!("{}", signal_lines(&reply));
+            Ok(if reply["all_sent"] == Value::Bool(true) {
+                0
+            } else {
+                1
+            })
         }
         CtlCommand::Send(_) => Ok(0),
     }
@@ -124,6 +136,34 @@ pub fn not_running(reply: &Value) -> Vec<String> {
         })
         .map(|a| format!("{} ({})", a["name"].as_str().unwrap_or("?"), state_text(a)))
         .collect()
+}
+
+/// What `tend signal` did, one instance a line.
+pub fn signal_lines(reply: &Value) -> String {
+    let sig = reply["signal"].as_str().unwrap_or("the signal");
+    let whom = if reply["tree"] == Value::Bool(true) {
+        "the tree of pid"
+    } else {
+        "pid"
+    };
+    let mut out = String::new();
+    for a in reply["apps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let name = a["name"].as_str().unwrap_or("?");
+        match a["pid"].as_i64() {
+            Some(pid) if a["sent"] == Value::Bool(true) => {
+                out.push_str(&format!("{name}: {sig} sent to {whom} {pid}\n"))
+            }
+            _ => out.push_str(&format!(
+                "{name}: not running ({}), nothing sent\n",
+                a["state"].as_str().unwrap_or("?")
+            )),
+        }
+    }
+    out
 }
 
 /// The status table, one app a line.
@@ -235,6 +275,18 @@ migrate  exited             -    -       0         -     code 0, 9s ago
 ghost    failed             -    -       3         -     could not start, 2h0m ago
 ";
         assert_eq!(table(&reply()), want);
+    }
+
+    #[test]
+    fn signal_lines_say_what_was_sent_to_whom() {
+        let reply = json!({"ok": true, "signal": "SIGUSR2", "tree": false, "all_sent": false, "apps": [
+            {"name": "web.0", "pid": 12, "sent": true},
+            {"name": "web.1", "pid": null, "sent": false, "state": "stopped"},
+        ]});
+        assert_eq!(
+            signal_lines(&reply),
+            "web.0: SIGUSR2 sent to pid 12\nweb.1: not running (stopped), nothing sent\n"
+        );
     }
 
     #[test]

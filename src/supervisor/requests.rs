@@ -18,7 +18,18 @@ impl Supervisor {
     /// Answers one control request.
     pub fn handle(&mut self, req: Request, now: Instant) -> Value {
         let (name, event) = match req {
-            Request::Status => return self.status(now),
+            Request::Status => return self.status(None, now),
+            Request::StatusOf(names) => {
+                return match self.select_all(&names) {
+                    Ok(chosen) => self.status(Some(&chosen), now),
+                    Err(e) => control::error(&e),
+                };
+            }
+            Request::Signal {
+                names,
+                signal,
+                tree,
+            } => return self.send_signal(&names, signal, tree),
             Request::Reload => {
                 return match self.reload(now) {
                     Ok(summary) => {
@@ -82,12 +93,80 @@ impl Supervisor {
             .collect()
     }
 
-    /// The facts `tend status` shows, for every app.
-    pub(super) fn status(&mut self, now: Instant) -> Value {
+    /// Every instance of each of `names` (`NAME`, `NAME.i`, or `all`), in
+    /// slot order, each once; an unknown name is an error that names it.
+    pub(super) fn select_all(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        let mut chosen = Vec::new();
+        for name in names {
+            let found = match name.as_str() {
+                "all" => self.live().collect(),
+                _ => self.select(name),
+            };
+            if found.is_empty() {
+                let known: Vec<&str> = self.live().map(|i| self.slots[i].name()).collect();
+                return Err(format!(
+                    "no app named {name:?} (apps: {})",
+                    known.join(", ")
+                ));
+            }
+            chosen.extend(found);
+        }
+        chosen.sort_unstable();
+        chosen.dedup();
+        Ok(chosen)
+    }
+
+    /// `tend signal`: `sig` to the main process of each named instance
+    /// (its whole tree with `tree`), only while that process is not reaped,
+    /// so a recycled pid is never hit. Nothing is counted or restarted for
+    /// it; an app that dies of it ends as any run does. Unknown names:
+    /// nothing is sent. One entry per instance; ok only when every one
+    /// was running.
+    fn send_signal(&mut self, names: &[String], sig: libc::c_int, tree: bool) -> Value {
+        let chosen = match self.select_all(names) {
+            Ok(chosen) => chosen,
+            Err(e) => return control::error(&e),
+        };
+        let signame = units::signal_name(sig);
+        let mut all_sent = true;
+        let mut apps = Vec::with_capacity(chosen.len());
+        for i in chosen {
+            let name = self.slots[i].name().to_string();
+            let Some(pid) = self.slots[i].app.main_pid() else {
+                all_sent = false;
+                let state = self.slots[i].app.state_name();
+                apps.push(json!({"name": name, "pid": null, "sent": false, "state": state}));
+                continue;
+            };
+            let whom = if tree {
+                self.signal_tree(i, sig);
+                "the tree of pid"
+            } else {
+                // The main process is a child of tend not yet reaped: its
+                // pid cannot have been recycled.
+                // SAFETY: kill(2) with plain integers (libc's, not nix's:
+                // nix has no name for the real-time signals).
+                unsafe { libc::kill(pid.as_raw(), sig) };
+                "pid"
+            };
+            log::event(
+                log::Level::Info,
+                &name,
+                "signal",
+                &format!("{signame} sent to {whom} {pid} (tend signal)"),
+            );
+            apps.push(json!({"name": name, "pid": pid.as_raw(), "sent": true}));
+        }
+        json!({"ok": true, "signal": signame, "tree": tree, "all_sent": all_sent, "apps": apps})
+    }
+
+    /// The facts `tend status` shows, for every app or for the slots `only`.
+    pub(super) fn status(&mut self, only: Option<&[usize]>, now: Instant) -> Value {
         self.adopt_orphans();
         self.snapshot = None;
         let shown: Vec<usize> = (0..self.slots.len())
             .filter(|&i| !self.slots[i].retired || !self.slots[i].app.is_down())
+            .filter(|i| only.is_none_or(|o| o.contains(i)))
             .collect();
         let mut apps = Vec::with_capacity(shown.len());
         for i in shown {

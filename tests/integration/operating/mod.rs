@@ -11,3 +11,5 @@ mod health;
 mod notify;
 
 mod one_tend;
+
+mod inspect;

@@ -1,0 +1,162 @@
+//! Looking at and nudging running apps without restarting them: `tend
+//! signal` to a main process or a whole tree, `tend status NAME...`, the
+//! CPU and MEM columns, and `tend describe` with the causes of past exits.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const T: Duration = Duration::from_secs(20);
+
+/// The status entry of app `name`.
+fn app(v: &Value, name: &str) -> Value {
+    v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+/// How many lines of {dir}/got say `who`.
+fn got(t: &Running, who: &str) -> usize {
+    t.dir.read("got").lines().filter(|l| *l == who).count()
+}
+
+#[test]
+fn signal_reaches_the_main_process_or_the_tree_and_restarts_nothing() {
+    require_namespaces!();
+    // The main shell and its child each trap USR1; sleeps are short so the
+    // traps run soon (a shell runs a trap once its foreground job ends).
+    let t = Running::start(
+        "signal",
+        r#"
+[tend]
+log_format = "json"
+[app.trap]
+command = """
+trap 'echo main >> {dir}/got' USR1
+sh -c 'trap "echo child >> {dir}/got" USR1; touch {dir}/child-up; while :; do sleep 0.05; done' &
+while :; do sleep 0.05; done
+"""
+[app.idle]
+command = "exec sleep 600"
+"#,
+    );
+    t.wait_socket();
+    assert!(wait_until(T, || t.dir.join("child-up").exists()));
+    let before = app(&status_json(&t), "trap");
+
+    let out = t.ctl(&["signal", "USR1", "trap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("trap: SIGUSR1 sent to pid {}\n", before["pid"])
+    );
+    assert!(wait_until(T, || got(&t, "main") == 1), "{}", t.log());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        got(&t, "child"),
+        0,
+        "only the main process: {}",
+        t.dir.read("got")
+    );
+
+    let out = t.ctl(&["signal", "--tree", "SIGUSR1", "trap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sent to the tree of pid"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        wait_until(T, || got(&t, "main") == 2 && got(&t, "child") == 1),
+        "{}",
+        t.dir.read("got")
+    );
+
+    // Nothing restarted, nothing counted.
+    let after = app(&status_json(&t), "trap");
+    assert_eq!(after["pid"], before["pid"]);
+    assert_eq!(after["state"], "running");
+    assert_eq!(after["restarts"], 0);
+    assert_eq!(t.events("trap", "started").len(), 1, "{}", t.log());
+    assert_eq!(t.events("trap", "signal").len(), 2, "{}", t.log());
+
+    // An unknown name: nothing sent at all.
+    let out = t.ctl(&["signal", "USR1", "trap", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no app named \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        got(&t, "main"),
+        2,
+        "nothing sent for a request naming an unknown app"
+    );
+
+    // An instance not running: said, exit 1; the others still get it.
+    assert!(t.ctl(&["stop", "idle"]).status.success());
+    assert!(wait_until(T, || app(&status_json(&t), "idle")["state"] == "stopped"));
+    let out = t.ctl(&["signal", "USR1", "all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("idle: not running (stopped), nothing sent"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        wait_until(T, || got(&t, "main") == 3),
+        "{}",
+        t.dir.read("got")
+    );
+
+    // A bad signal name is a usage error, before anything is asked.
+    let out = t.ctl(&["signal", "BOGUS", "trap"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn status_names_limit_the_table_and_json() {
+    require_namespaces!();
+    let t = Running::start(
+        "status-names",
+        "[app.web]\ncommand = \"exec sleep 600\"\ninstances = 2\n[app.db]\ncommand = \"exec sleep 600\"\n",
+    );
+    t.wait_socket();
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["status", "--json"];
+        all.extend_from_slice(args);
+        let out = t.ctl(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&[]), ["web.0", "web.1", "db"]);
+    assert_eq!(names(&["web"]), ["web.0", "web.1"]);
+    assert_eq!(names(&["db", "web.1"]), ["web.1", "db"]);
+
+    let out = t.ctl(&["status", "web.0"]);
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.lines().nth(1).unwrap().starts_with("web.0 "), "{text}");
+
+    let out = t.ctl(&["status", "web", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no app named \"nope\" (apps: web.0, web.1, db)"),
+        "{}",
+        stderr(&out)
+    );
+}

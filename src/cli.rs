@@ -94,7 +94,7 @@ usage:
   tend check [FILE]              validate FILE and report every problem
   tend status [--json] [--check] [NAME...]
                                  the apps of the running tend (or those named): state,
-                                 pid, uptime, restarts, memory, last exit; --check:
+                                 pid, uptime, restarts, cpu, memory, last exit; --check:
                                  exit 0 only when every app that should run is running
   tend start|stop|restart NAME   act on one app (NAME: all its instances; NAME.i: one)
   tend signal [--tree] SIGNAL NAME...|all

@@ -174,7 +174,8 @@ pub fn table(reply: &Value) -> String {
         "PID".into(),
         "UPTIME".into(),
         "RESTARTS".into(),
-        "RSS".into(),
+        "CPU".into(),
+        "MEM".into(),
         "LAST EXIT".into(),
     ]];
     for a in reply["apps"]
@@ -202,11 +203,16 @@ pub fn table(reply: &Value) -> String {
             a["pid"].as_i64().map_or_else(dash, |p| p.to_string()),
             a["uptime_s"].as_f64().map_or_else(dash, secs),
             a["restarts"].as_u64().map_or_else(dash, |r| r.to_string()),
-            a["rss"].as_u64().map_or_else(dash, format_size),
+            a["cpu"].as_f64().map_or_else(dash, percent),
+            // `mem`; `rss` from a tend older than the MEM column.
+            a["mem"]
+                .as_u64()
+                .or_else(|| a["rss"].as_u64())
+                .map_or_else(dash, format_size),
             last_exit,
         ]);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -216,7 +222,7 @@ pub fn table(reply: &Value) -> String {
     for row in rows {
         let mut line = String::new();
         for (k, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if k == 6 {
+            if k == 7 {
                 line.push_str(cell);
             } else {
                 line.push_str(&format!("{cell:<w$}  "));
@@ -239,6 +245,15 @@ fn state_text(a: &Value) -> String {
     }
 }
 
+/// A CPU percentage: `0.4%`, `12%`, `197%`.
+fn percent(p: f64) -> String {
+    if p < 9.95 {
+        format!("{p:.1}%")
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
 /// Whole seconds: `45s`, `5m3s`, `2h10m`, `3d4h`.
 fn secs(s: f64) -> String {
     format_elapsed(Duration::from_secs(s.max(0.0) as u64))
@@ -252,11 +267,11 @@ mod tests {
     fn reply() -> Value {
         json!({"ok": true, "pid": 1, "apps": [
             {"name": "web.0", "app": "web", "instance": 0, "state": "running", "pid": 12,
-             "uptime_s": 303.2, "restarts": 2, "rss": 1_300_000, "last_exit": {"code": 137, "signal": "SIGKILL", "ago_s": 304.0}, "removed": false},
+             "uptime_s": 303.2, "restarts": 2, "cpu": 97.46, "cpu_s": 295.1, "rss": 1_300_000, "mem": 1_300_000, "last_exit": {"code": 137, "signal": "SIGKILL", "ago_s": 304.0}, "removed": false},
             {"name": "flaky", "app": "flaky", "instance": 0, "state": "backoff", "pid": null,
              "uptime_s": null, "restarts": 1, "rss": null, "last_exit": {"code": 1, "signal": null, "ago_s": 3.0}, "removed": false},
             {"name": "api", "app": "api", "instance": 0, "state": "running", "health": "unhealthy", "pid": 14,
-             "uptime_s": 40.0, "restarts": 0, "rss": 2_097_152, "last_exit": null, "removed": false},
+             "uptime_s": 40.0, "restarts": 0, "cpu": 0.04, "cpu_s": 0.3, "rss": 2_097_152, "last_exit": null, "removed": false},
             {"name": "migrate", "app": "migrate", "instance": 0, "state": "exited", "pid": null,
              "uptime_s": null, "restarts": 0, "rss": null, "last_exit": {"code": 0, "signal": null, "ago_s": 9.0}, "removed": false},
             {"name": "ghost", "app": "ghost", "instance": 0, "state": "failed", "pid": null,
@@ -267,14 +282,18 @@ mod tests {
     #[test]
     fn status_table() {
         let want = "\
-APP      STATE              PID  UPTIME  RESTARTS  RSS   LAST EXIT
-web.0    running            12   5m3s    2         1.2M  SIGKILL, 5m4s ago
-flaky    backoff            -    -       1         -     code 1, 3s ago
-api      running/unhealthy  14   40s     0         2M    -
-migrate  exited             -    -       0         -     code 0, 9s ago
-ghost    failed             -    -       3         -     could not start, 2h0m ago
+APP      STATE              PID  UPTIME  RESTARTS  CPU   MEM   LAST EXIT
+web.0    running            12   5m3s    2         97%   1.2M  SIGKILL, 5m4s ago
+flaky    backoff            -    -       1         -     -     code 1, 3s ago
+api      running/unhealthy  14   40s     0         0.0%  2M    -
+migrate  exited             -    -       0         -     -     code 0, 9s ago
+ghost    failed             -    -       3         -     -     could not start, 2h0m ago
 ";
         assert_eq!(table(&reply()), want);
+        assert_eq!(
+            [percent(0.44), percent(9.96), percent(197.4)],
+            ["0.4%", "10%", "197%"]
+        );
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct Supervisor {
     /// One /proc pass shared by everything done in one loop turn.
     snapshot: Option<Snapshot>,
     page_size: u64,
+    /// Clock ticks per second, the unit of CPU times in /proc.
+    clock_ticks: u64,
 }
 
 impl Supervisor {
@@ -117,6 +119,7 @@ impl Supervisor {
             next_sample: None,
             snapshot: None,
             page_size: procfs::page_size(),
+            clock_ticks: procfs::clock_ticks(),
         };
         order::link(&mut sup.slots);
         sup.open_notify();

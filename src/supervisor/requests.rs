@@ -7,9 +7,11 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use super::Supervisor;
+use super::slot::CpuSample;
 use crate::app::{Event, State};
 use crate::control::{self, Request};
 use crate::log;
+use crate::procfs;
 use crate::reaper::Status;
 use crate::units;
 use crate::vm::Power;
@@ -171,14 +173,25 @@ impl Supervisor {
         let mut apps = Vec::with_capacity(shown.len());
         for i in shown {
             let main = self.slots[i].app.main_pid();
-            let rss = self.tree_rss(i);
-            let app = &self.slots[i].app;
-            let uptime = match app.state {
-                State::Running { since, .. } | State::Stopping { since, .. } => {
-                    Some(now.saturating_duration_since(since).as_secs_f64())
-                }
+            let usage = self.tree_usage(i);
+            let rss = usage.map(|(bytes, _)| bytes);
+            let run = match self.slots[i].app.state {
+                State::Running { since, .. } | State::Stopping { since, .. } => Some(since),
                 _ => None,
             };
+            let (cpu, cpu_s) = match (usage, run) {
+                (Some((_, ticks)), Some(run)) => {
+                    let pct = self.cpu_since_last(i, run, ticks, now);
+                    let hz = self.clock_ticks as f64;
+                    (
+                        Some(round(pct, 10.0)),
+                        Some(round(ticks as f64 / hz, 100.0)),
+                    )
+                }
+                _ => (None, None),
+            };
+            let app = &self.slots[i].app;
+            let uptime = run.map(|since| now.saturating_duration_since(since).as_secs_f64());
             let last_exit = app.last_exit.map(|(status, at)| {
                 let ago = now.saturating_duration_since(at).as_secs_f64();
                 match status {
@@ -200,7 +213,10 @@ impl Supervisor {
                 "pid": main.map(Pid::as_raw),
                 "uptime_s": uptime,
                 "restarts": app.restarts,
+                "cpu": cpu,
+                "cpu_s": cpu_s,
                 "rss": rss,
+                "mem": rss,
                 "last_exit": last_exit,
                 "removed": self.slots[i].retired,
             }));
@@ -208,8 +224,29 @@ impl Supervisor {
         json!({"ok": true, "pid": std::process::id(), "apps": apps})
     }
 
+    /// Percent of one core slot `i`'s tree used since the previous status
+    /// sample of this run (or since the run began), `ticks` being its CPU
+    /// time now; keeps this sample for the next time.
+    fn cpu_since_last(&mut self, i: usize, run: Instant, ticks: u64, now: Instant) -> f64 {
+        let (used, from) = match self.slots[i].cpu_sample {
+            Some(prev) if prev.run == run => (ticks.saturating_sub(prev.ticks), prev.at),
+            _ => (ticks, run),
+        };
+        self.slots[i].cpu_sample = Some(CpuSample {
+            run,
+            ticks,
+            at: now,
+        });
+        procfs::cpu_percent(used, self.clock_ticks, now.saturating_duration_since(from))
+    }
+
     /// In VM mode, what the machine does once tend is done.
     pub fn power(&self) -> Power {
         self.power
     }
+}
+
+/// `x` rounded to 1/`per`: `round(12.345, 10.0)` is 12.3.
+fn round(x: f64, per: f64) -> f64 {
+    (x * per).round() / per
 }

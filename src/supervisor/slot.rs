@@ -35,6 +35,18 @@ pub(super) struct Slot {
     /// `log = "prefix"`: the pipes of its runs, each read until every
     /// writer is gone (a restart's new pipes may open before the old close).
     pub(super) pipes: Vec<(u64, Pipe)>,
+    /// The last CPU sample `tend status` took: the tree's CPU ticks, and
+    /// when; the next status shows the CPU used since. Only for the run
+    /// that began at `run`.
+    pub(super) cpu_sample: Option<CpuSample>,
+}
+
+/// A tree's CPU time at one moment of one run.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CpuSample {
+    pub(super) run: Instant,
+    pub(super) ticks: u64,
+    pub(super) at: Instant,
 }
 
 impl Slot {
@@ -52,6 +64,7 @@ impl Slot {
             probe: None,
             watchdog_due: None,
             pipes: Vec::new(),
+            cpu_sample: None,
         }
     }
 

@@ -160,3 +160,39 @@ fn status_names_limit_the_table_and_json() {
         stderr(&out)
     );
 }
+
+#[test]
+fn cpu_is_the_trees_share_of_one_core_since_the_last_status() {
+    require_namespaces!();
+    let _alone = serial();
+    // The busy loop runs in a child of the main shell: the tree's CPU counts.
+    let t = Running::start(
+        "cpu",
+        "[app.busy]\ncommand = \"sh -c 'while :; do :; done' & wait\"\n[app.idle]\ncommand = \"exec sleep 600\"\n",
+    );
+    t.wait_socket();
+    assert!(wait_until(T, || app(&status_json(&t), "busy")["cpu_s"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0)));
+    // Two samples a second apart: the second is the CPU of that second.
+    status_json(&t);
+    std::thread::sleep(Duration::from_secs(1));
+    let v = status_json(&t);
+    let (busy, idle) = (app(&v, "busy"), app(&v, "idle"));
+    assert!(busy["cpu"].as_f64().unwrap() > 50.0, "{busy}");
+    assert!(idle["cpu"].as_f64().unwrap() < 5.0, "{idle}");
+    assert!(busy["cpu_s"].as_f64().unwrap() > 0.5, "{busy}");
+    assert!(idle["cpu_s"].as_f64().unwrap() < 0.5, "{idle}");
+    assert_eq!(busy["mem"], busy["rss"], "mem is the tree's RSS, rss kept");
+    assert!(busy["mem"].as_u64().unwrap() > 0, "{busy}");
+
+    // The table shows the same, as a percentage.
+    let out = t.ctl(&["status", "idle"]);
+    let text = stdout(&out);
+    let cells: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    assert!(cells[5].ends_with('%'), "{text}");
+    assert!(
+        cells[5].trim_end_matches('%').parse::<f64>().unwrap() < 5.0,
+        "{text}"
+    );
+}

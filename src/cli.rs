@@ -46,6 +46,8 @@ pub enum CtlCommand {
         check: bool,
         names: Vec<String>,
     },
+    /// `tend describe NAME`, as text or JSON.
+    Describe { name: String, json: bool },
     /// Every other command: the request itself, answered with ok or an error.
     Send(Request),
 }
@@ -97,6 +99,8 @@ usage:
                                  pid, uptime, restarts, cpu, memory, last exit; --check:
                                  exit 0 only when every app that should run is running
   tend start|stop|restart NAME   act on one app (NAME: all its instances; NAME.i: one)
+  tend describe [--json] NAME    everything about an app: its definition as resolved,
+                                 counters, and its last 10 exits with their causes
   tend signal [--tree] SIGNAL NAME...|all
                                  send SIGNAL to each instance's main process (--tree:
                                  to its whole tree); restarts and counts nothing
@@ -267,7 +271,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
         Some(extra) => Err(format!("{sub}: unexpected argument {extra:?}")),
         None => Ok(()),
     };
-    if (json || check) && first != "status" {
+    if json && !check && first == "describe" {
+        // `describe --json`: below.
+    } else if (json || check) && first != "status" {
         return Err("--json and --check go with status: tend status [--json] [--check]".into());
     }
     if tree && first != "signal" {
@@ -299,6 +305,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                 tree,
             })
         }
+        "describe" => CtlCommand::Describe {
+            name: one_name(first)?,
+            json,
+        },
         "start" => CtlCommand::Send(Request::Start(one_name(first)?)),
         "stop" => CtlCommand::Send(Request::Stop(one_name(first)?)),
         "restart" => CtlCommand::Send(Request::Restart(one_name(first)?)),
@@ -433,6 +443,13 @@ mod tests {
             }))
         );
         assert_eq!(
+            parse_str(&["describe", "--json", "web.1", "--socket=/s"]),
+            Ok(ctl(CtlCommand::Describe {
+                name: "web.1".into(),
+                json: true
+            }))
+        );
+        assert_eq!(
             parse_str(&["--socket", "/s", "signal", "USR2", "web", "db"]),
             Ok(ctl(CtlCommand::Send(Request::Signal {
                 names: vec!["web".into(), "db".into()],
@@ -476,7 +493,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 18] = [
+        let cases: [(&[&str], &str); 20] = [
+            (&["describe"], "describe needs an app name"),
+            (
+                &["describe", "--check", "web"],
+                "--json and --check go with status",
+            ),
             (&["signal", "USR1"], "signal needs a signal and app names"),
             (
                 &["signal", "NOPE", "web"],

@@ -33,6 +33,8 @@ pub enum Request {
         signal: libc::c_int,
         tree: bool,
     },
+    /// `tend describe NAME`: definition, counters, last exits.
+    Describe(String),
 }
 
 /// Only to refuse duplicate fields.
@@ -137,6 +139,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             Some(names) if !names.is_empty() => no_name(Request::StatusOf(names)),
             _ => no_name(Request::Status),
         },
+        "describe" => Ok(Request::Describe(name()?)),
         "signal" => {
             let names = match raw.names.clone() {
                 Some(names) if !names.is_empty() => names,
@@ -158,7 +161,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         "stop" => Ok(Request::Stop(name()?)),
         "restart" => Ok(Request::Restart(name()?)),
         other => Err(format!(
-            "unknown command {other:?} (expected status, start, stop, restart, signal, reload, poweroff or reboot)"
+            "unknown command {other:?} (expected status, start, stop, restart, signal, describe, reload, poweroff or reboot)"
         )),
     }
 }
@@ -186,6 +189,7 @@ pub fn request_line(req: &Request) -> String {
         Request::Stop(n) => json!({"cmd": "stop", "name": n}),
         Request::Restart(n) => json!({"cmd": "restart", "name": n}),
         Request::StatusOf(names) => json!({"cmd": "status", "names": names}),
+        Request::Describe(n) => json!({"cmd": "describe", "name": n}),
         Request::Signal {
             names,
             signal,
@@ -220,6 +224,7 @@ mod tests {
             Request::Poweroff,
             Request::Reboot,
             Request::StatusOf(vec!["web".into(), "db.1".into()]),
+            Request::Describe("web.1".into()),
             Request::Signal {
                 names: vec!["all".into()],
                 signal: libc::SIGUSR2,
@@ -238,7 +243,8 @@ mod tests {
 
     #[test]
     fn bad_requests_say_why() {
-        let cases: [(&[u8], &str); 15] = [
+        let cases: [(&[u8], &str); 16] = [
+            (b"{\"cmd\":\"describe\"}", "describe needs \"name\""),
             (
                 b"{\"cmd\":\"signal\",\"names\":[\"web\"]}",
                 "signal needs \"signal\"",

@@ -32,6 +32,7 @@ impl Supervisor {
                 signal,
                 tree,
             } => return self.send_signal(&names, signal, tree),
+            Request::Describe(name) => return self.describe(&name, now),
             Request::Reload => {
                 return match self.reload(now) {
                     Ok(summary) => {

@@ -196,3 +196,67 @@ fn cpu_is_the_trees_share_of_one_core_since_the_last_status() {
         "{text}"
     );
 }
+
+#[test]
+fn describe_shows_the_definition_and_why_each_run_ended() {
+    require_namespaces!();
+    // The first run goes over max_memory (dd holds 150M); the next ones sleep.
+    let t = Running::start(
+        "describe",
+        r#"
+[tend]
+poll_interval = "200ms"
+log_format = "json"
+
+[app.hog]
+command = "if [ -e {dir}/hogged ]; then exec sleep 600; fi; touch {dir}/hogged; dd if=/dev/zero bs=150M count=1 2>/dev/null | sleep 60"
+max_memory = "64M"
+stop_timeout = "2s"
+env = { SECRET_TOKEN = "hunter2", PORT = "3101" }
+"#,
+    );
+    t.wait_socket();
+    t.wait_event("hog", "memory_limit", 1, T);
+    t.wait_event("hog", "started", 2, T);
+    assert!(t.ctl(&["stop", "hog"]).status.success());
+    t.wait_event("hog", "stopped", 1, T);
+
+    let out = t.ctl(&["describe", "--json", "hog"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &v["apps"][0];
+    assert_eq!(a["name"], "hog");
+    assert_eq!(a["state"], "stopped");
+    assert_eq!(a["restarts"], 1, "{a}");
+    let d = &a["definition"];
+    assert_eq!(d["max_memory"], "64M");
+    assert_eq!(d["stop_timeout"], "2s");
+    assert_eq!(d["command"][0], "/bin/sh", "{d}");
+    let keys: Vec<&str> = d["env_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["PORT", "SECRET_TOKEN"]);
+    let exits = a["exits"].as_array().unwrap();
+    let causes: Vec<&str> = exits.iter().map(|e| e["cause"].as_str().unwrap()).collect();
+    assert_eq!(causes, ["by hand", "memory"], "newest first: {a}");
+    assert_eq!(exits[1]["signal"], "SIGTERM", "a graceful stop: {a}");
+
+    let out = t.ctl(&["describe", "hog"]);
+    let text = stdout(&out);
+    assert!(!text.contains("hunter2"), "env values stay out: {text}");
+    assert!(text.contains("  env         PORT SECRET_TOKEN\n"), "{text}");
+    assert!(text.contains("  max_memory  64M\n"), "{text}");
+    let memory_line = text.lines().find(|l| l.ends_with("  memory")).unwrap_or("");
+    assert!(memory_line.contains("SIGTERM  ran "), "{text}");
+
+    let out = t.ctl(&["describe", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no app named \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+}

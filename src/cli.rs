@@ -48,9 +48,44 @@ pub enum CtlCommand {
     },
     /// `tend describe NAME`, as text or JSON.
     Describe { name: String, json: bool },
+    /// `tend start|stop|restart`: one request per instance, then (unless
+    /// --no-wait) a wait until each is up or down.
+    Act(Act),
     /// Every other command: the request itself, answered with ok or an error.
     Send(Request),
 }
+
+/// `tend start|stop|restart [--no-wait] [--timeout D] NAME...|all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Act {
+    pub verb: Verb,
+    /// As given: app names, `NAME.i`, or `all`.
+    pub names: Vec<String>,
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+/// What `Act` does to each instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Verb {
+    /// The request that does it to `name`.
+    pub fn request(self, name: &str) -> Request {
+        match self {
+            Verb::Start => Request::Start(name.into()),
+            Verb::Stop => Request::Stop(name.into()),
+            Verb::Restart => Request::Restart(name.into()),
+        }
+    }
+}
+
+/// How long `tend start|stop|restart` waits by default.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
 /// Wrapper mode: the command and the supervisor flags given on the line.
 #[derive(Debug, Default, PartialEq)]
@@ -98,7 +133,11 @@ usage:
                                  the apps of the running tend (or those named): state,
                                  pid, uptime, restarts, cpu, memory, last exit; --check:
                                  exit 0 only when every app that should run is running
-  tend start|stop|restart NAME   act on one app (NAME: all its instances; NAME.i: one)
+  tend start|stop|restart [--no-wait] [--timeout D] NAME...|all
+                                 act on apps (NAME: all its instances; NAME.i: one)
+                                 and wait until each is running (ready/healthy
+                                 where checked) or stopped: one line per instance,
+                                 exit 1 if one is not (default --timeout 60s)
   tend describe [--json] NAME    everything about an app: its definition as resolved,
                                  counters, and its last 10 exits with their causes
   tend signal [--tree] SIGNAL NAME...|all
@@ -148,6 +187,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     let mut check = false;
     let mut tree = false;
     let mut saw_wrap_flag = false;
+    let mut no_wait = false;
+    let mut timeout: Option<Duration> = None;
 
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
@@ -199,6 +240,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             "--json" => json = true,
             "--check" => check = true,
             "--tree" => tree = true,
+            "--no-wait" => no_wait = true,
+            "--timeout" => {
+                timeout =
+                    Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+            }
             "--restart" => {
                 wrap.restart = Some(Restart::parse(&value(flag)?).map_err(|e| with_flag(flag, e))?)
             }
@@ -260,13 +306,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
         }
         return Ok(Mode::Supervise { config, socket });
     };
-    let one_name = |sub: &str| -> Result<String, String> {
-        match rest {
-            [name] => Ok(name.clone()),
-            [] => Err(format!("{sub} needs an app name: tend {sub} NAME")),
-            [_, extra, ..] => Err(format!("{sub}: unexpected argument {extra:?}")),
-        }
-    };
     let no_args = |sub: &str| match rest.first() {
         Some(extra) => Err(format!("{sub}: unexpected argument {extra:?}")),
         None => Ok(()),
@@ -278,6 +317,35 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     }
     if tree && first != "signal" {
         return Err("--tree goes with signal: tend signal --tree SIGNAL NAME...".into());
+    }
+    let verb = match first.as_str() {
+        "start" => Some(Verb::Start),
+        "stop" => Some(Verb::Stop),
+        "restart" => Some(Verb::Restart),
+        _ => None,
+    };
+    if (no_wait || timeout.is_some()) && verb.is_none() {
+        return Err(
+            "--no-wait and --timeout go with start, stop and restart (see tend --help)".into(),
+        );
+    }
+    if let Some(verb) = verb {
+        if rest.is_empty() {
+            return Err(format!(
+                "{first} needs an app name: tend {first} NAME... (or all)"
+            ));
+        }
+        let act = Act {
+            verb,
+            names: rest.to_vec(),
+            wait: !no_wait,
+            timeout: timeout.unwrap_or(DEFAULT_WAIT),
+        };
+        return Ok(Mode::Ctl {
+            command: CtlCommand::Act(act),
+            config,
+            socket,
+        });
     }
     let command = match first.as_str() {
         "check" => {
@@ -305,13 +373,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                 tree,
             })
         }
-        "describe" => CtlCommand::Describe {
-            name: one_name(first)?,
-            json,
+        "describe" => match rest {
+            [name] => CtlCommand::Describe {
+                name: name.clone(),
+                json,
+            },
+            [] => return Err("describe needs an app name: tend describe NAME".into()),
+            [_, extra, ..] => return Err(format!("describe: unexpected argument {extra:?}")),
         },
-        "start" => CtlCommand::Send(Request::Start(one_name(first)?)),
-        "stop" => CtlCommand::Send(Request::Stop(one_name(first)?)),
-        "restart" => CtlCommand::Send(Request::Restart(one_name(first)?)),
         "reload" => {
             no_args(first)?;
             CtlCommand::Send(Request::Reload)
@@ -434,6 +503,14 @@ mod tests {
                 names: vec![]
             }))
         );
+        let act = |verb, names: &[&str], wait, timeout| {
+            ctl(CtlCommand::Act(Act {
+                verb,
+                names: names.iter().map(|n| n.to_string()).collect(),
+                wait,
+                timeout,
+            }))
+        };
         assert_eq!(
             parse_str(&["--socket", "/s", "status", "web", "db.1", "--json"]),
             Ok(ctl(CtlCommand::Status {
@@ -467,15 +544,20 @@ mod tests {
         );
         assert_eq!(
             parse_str(&["--socket", "/s", "stop", "web.1"]),
-            Ok(ctl(CtlCommand::Send(Request::Stop("web.1".into()))))
+            Ok(act(Verb::Stop, &["web.1"], true, DEFAULT_WAIT))
         );
         assert_eq!(
-            parse_str(&["start", "web", "--socket", "/s"]),
-            Ok(ctl(CtlCommand::Send(Request::Start("web".into()))))
+            parse_str(&["start", "web", "db", "--socket", "/s", "--no-wait"]),
+            Ok(act(Verb::Start, &["web", "db"], false, DEFAULT_WAIT))
         );
         assert_eq!(
-            parse_str(&["restart", "web", "--socket=/s"]),
-            Ok(ctl(CtlCommand::Send(Request::Restart("web".into()))))
+            parse_str(&["restart", "--timeout", "500ms", "all", "--socket=/s"]),
+            Ok(act(
+                Verb::Restart,
+                &["all"],
+                true,
+                Duration::from_millis(500)
+            ))
         );
         assert_eq!(
             parse_str(&["reload", "--socket=/s"]),
@@ -493,7 +575,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 20] = [
+        let cases: [(&[&str], &str); 21] = [
             (&["describe"], "describe needs an app name"),
             (
                 &["describe", "--check", "web"],
@@ -507,7 +589,11 @@ mod tests {
             (&["stop", "--tree", "web"], "--tree goes with signal"),
             (&["--tree"], "--tree goes with signal"),
             (&["stop"], "stop needs an app name"),
-            (&["stop", "a", "b"], "stop: unexpected argument \"b\""),
+            (
+                &["status", "--no-wait"],
+                "--no-wait and --timeout go with start",
+            ),
+            (&["stop", "--timeout", "5", "a"], "missing unit"),
             (&["reload", "x"], "reload: unexpected argument"),
             (&["--json"], "--json and --check go with status"),
             (&["--bogus"], "unknown flag \"--bogus\""),

@@ -279,15 +279,21 @@ fn check(given: Option<PathBuf>) -> Result<u8, Error> {
         n => format!(" and {n} more"),
     };
     println!(
-        "{}: ok, {} apps: {}{more}",
+        "{}: ok, {}: {}{more}",
         path.display(),
-        names.len(),
+        count(names.len(), "app", "apps"),
         names[..names.len().min(SHOWN)].join(", ")
     );
     Ok(0)
 }
 
-/// Commands not found, missing directories, unknown users: errors of that
+/// `1 app`, `2 apps`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Commands not found, missing directories, unknown users, env files that
+/// cannot be read or parsed: errors of that
 /// app at start, warnings for `check` (the file may be meant for another box).
 fn machine_warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
@@ -323,9 +329,24 @@ fn machine_warnings(config: &Config) -> Vec<String> {
                 cwd.display()
             ));
         }
+        for file in &app.env_files {
+            if let Err(e) = config::dotenv::read(file) {
+                out.push(format!("app.{name}.env_file: {e}"));
+            }
+        }
         if let Err(e) = ids::resolve(app.user.as_ref(), app.group.as_ref()) {
             out.push(format!("app.{name}: {e}"));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_app_and_many_apps() {
+        assert_eq!(super::count(1, "app", "apps"), "1 app");
+        assert_eq!(super::count(0, "app", "apps"), "0 apps");
+        assert_eq!(super::count(2, "app", "apps"), "2 apps");
+    }
 }

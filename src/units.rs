@@ -7,6 +7,25 @@
 
 use std::time::Duration;
 
+/// The message for a bare integer where a duration is wanted (`3000`,
+/// from PM2's milliseconds, or `3`): what to write instead. A multiple of
+/// 1000 is read as milliseconds and offered both ways, a number under 100
+/// as seconds, any other as milliseconds.
+pub fn bare_duration(n: i128) -> String {
+    let write = match n {
+        ..0 => {
+            return format!(
+                "invalid duration {n}: a duration is a string like \"3s\", never negative"
+            );
+        }
+        0 => "write \"0s\"".to_string(),
+        _ if n % 1000 == 0 => format!("write \"{}s\" or \"{n}ms\"", n / 1000),
+        1..100 => format!("write \"{n}s\""),
+        _ => format!("write \"{n}ms\""),
+    };
+    format!("invalid duration {n}: missing unit (ms, s, m or h): {write}")
+}
+
 /// Parses `500ms`, `3s`, `2m`, `1h` (a whole number and one unit).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let digits_end = text
@@ -246,6 +265,39 @@ pub fn signal_name(sig: libc::c_int) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_integer_duration_says_what_to_write() {
+        let cases = [
+            (
+                3000,
+                "invalid duration 3000: missing unit (ms, s, m or h): write \"3s\" or \"3000ms\"",
+            ),
+            (
+                3,
+                "invalid duration 3: missing unit (ms, s, m or h): write \"3s\"",
+            ),
+            (
+                0,
+                "invalid duration 0: missing unit (ms, s, m or h): write \"0s\"",
+            ),
+            (
+                500,
+                "invalid duration 500: missing unit (ms, s, m or h): write \"500ms\"",
+            ),
+            (
+                1600,
+                "invalid duration 1600: missing unit (ms, s, m or h): write \"1600ms\"",
+            ),
+            (
+                -5,
+                "invalid duration -5: a duration is a string like \"3s\", never negative",
+            ),
+        ];
+        for (n, want) in cases {
+            assert_eq!(bare_duration(n), want);
+        }
+    }
 
     #[test]
     fn elapsed() {

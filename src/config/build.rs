@@ -18,7 +18,8 @@ use crate::health::{self, HealthSpec, Probe};
 use crate::policy::Restart;
 use crate::units;
 
-/// Deserializes one section, reporting each bad key on its own; the good
+/// Deserializes one section, reporting each bad key on its own (an
+/// unknown one with a hint when there is one, see `hints`); the good
 /// keys still come back (so their values are checked too), with the names
 /// of the bad ones.
 pub(super) fn section<T: for<'de> Deserialize<'de>>(
@@ -45,10 +46,12 @@ pub(super) fn section<T: for<'de> Deserialize<'de>>(
                 good.insert(key.clone(), item.clone());
             }
             Err(e) => {
+                let message = e.message().trim();
                 problems.push(Problem {
                     span: e.span().unwrap_or_else(|| key.span()),
                     key: format!("{path}.{}", key.get_ref()),
-                    message: e.message().trim().to_string(),
+                    message: super::hints::unknown_key::<T>(path, key.get_ref(), message)
+                        .unwrap_or_else(|| message.to_string()),
                 });
                 bad.push(key.get_ref().to_string());
             }
@@ -145,8 +148,28 @@ pub(super) fn build_app(
         }
     }
     spec.cwd = pick!(cwd).map(|c| PathBuf::from(c.into_inner()));
-    spec.env = defaults.env.clone().unwrap_or_default();
-    spec.env.extend(raw.env.clone().unwrap_or_default());
+    for (k, v) in defaults.env.iter().chain(raw.env.iter()).flatten() {
+        match env_value(v.get_ref()) {
+            Ok(text) => {
+                spec.env.insert(k.clone(), text);
+            }
+            Err(message) => problems.push(Problem {
+                span: v.span(),
+                key: format!("{}.{k}", key("env")),
+                message,
+            }),
+        }
+    }
+    if let Some(files) = pick!(env_file) {
+        spec.env_files = files.get_ref().0.iter().map(PathBuf::from).collect();
+        if spec.env_files.iter().any(|f| f.as_os_str().is_empty()) {
+            problems.push(Problem {
+                span: files.span(),
+                key: key("env_file"),
+                message: "empty path".into(),
+            });
+        }
+    }
     spec.user = pick!(user).map(Spanned::into_inner);
     spec.group = pick!(group).map(Spanned::into_inner);
     if let Some(r) = typed(&pick!(restart), &key("restart"), problems, Restart::parse) {
@@ -280,6 +303,22 @@ pub(super) fn build_app(
             ..spec.clone()
         })
         .collect()
+}
+
+/// An `env` value as the app sees it: a string as it is, a number or a
+/// boolean as TOML writes it (`3101`, `1.5`, `true`), so that `PORT = 3101`
+/// needs no quotes. Arrays, tables and dates have no one obvious text.
+pub(super) fn env_value(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Float(_) => Ok(v.to_string()),
+        other => Err(format!(
+            "invalid type: {}, expected a string, number or boolean",
+            other.type_str()
+        )),
+    }
 }
 
 /// Keys from earlier versions that are accepted and ignored, each with the

@@ -11,8 +11,10 @@
 //! the driver that runs the stages in order (`load`, `parse`) and the search
 //! for the file (`find`). The stages live apart: `raw` (the serde structs),
 //! `build` (raw → typed, section by section and app by app), `checks` (what
-//! needs every app at once: unique names, `after` cycles) and `problem`
-//! (what went wrong, and how it prints).
+//! needs every app at once: unique names, `after` cycles), `hints` (what an
+//! unknown key likely meant, PM2's names included) and `problem` (what went
+//! wrong, and how it prints). `dotenv` parses `env_file`s, which the
+//! supervisor reads at each start of the app, not here.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -29,6 +31,8 @@ use crate::units;
 
 mod build;
 mod checks;
+pub mod dotenv;
+mod hints;
 mod problem;
 mod raw;
 #[cfg(test)]
@@ -88,6 +92,10 @@ pub struct AppSpec {
     pub cwd: Option<PathBuf>,
     /// Merged `[defaults] env` and app `env`, the app's keys winning.
     pub env: BTreeMap<String, String>,
+    /// dotenv files read at each start, in order, under `env` (DESIGN.md
+    /// "Friendly config"). `load` makes a relative path relative to `cwd`,
+    /// else to the config file's directory.
+    pub env_files: Vec<PathBuf>,
     pub user: Option<Id>,
     pub group: Option<Id>,
     pub restart: Restart,
@@ -130,6 +138,7 @@ impl AppSpec {
             command,
             cwd: None,
             env: BTreeMap::new(),
+            env_files: Vec::new(),
             user: None,
             group: None,
             restart: Restart::Always,
@@ -166,11 +175,28 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
             });
         }
     };
-    parse(&text).map_err(|list| Problems {
+    let mut config = parse(&text).map_err(|list| Problems {
         file: path.to_path_buf(),
         text,
         list,
-    })
+    })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for app in &mut config.apps {
+        resolve_env_files(app, dir);
+    }
+    Ok(config)
+}
+
+/// Makes each relative `env_file` of `app` relative to its `cwd`, else to
+/// `dir`, the config file's directory: where the app's own files are,
+/// whatever directory tend was started in.
+fn resolve_env_files(app: &mut AppSpec, dir: &Path) {
+    let base = app.cwd.as_deref().unwrap_or(dir);
+    for file in &mut app.env_files {
+        if file.is_relative() {
+            *file = base.join(&*file);
+        }
+    }
 }
 
 /// Validates the text of a config file; every problem, or the config.
@@ -354,6 +380,23 @@ fn find_in(given: Option<PathBuf>, env: Option<OsString>, searched: &[&str]) -> 
 #[cfg(test)]
 mod find_tests {
     use super::*;
+
+    #[test]
+    fn env_files_are_relative_to_cwd_else_to_the_config_file() {
+        let c = parse(
+            "[app.a]\ncommand = \"x\"\nenv_file = \".env\"\n[app.b]\ncommand = \"x\"\ncwd = \"/srv/b\"\nenv_file = [\".env\", \"/etc/b.env\", \"../shared.env\"]\n",
+        )
+        .expect("valid");
+        let mut apps = c.apps;
+        for app in &mut apps {
+            resolve_env_files(app, Path::new("/etc/tend"));
+        }
+        assert_eq!(apps[0].env_files, [PathBuf::from("/etc/tend/.env")]);
+        assert_eq!(
+            apps[1].env_files,
+            ["/srv/b/.env", "/etc/b.env", "/srv/b/../shared.env"].map(PathBuf::from)
+        );
+    }
 
     const EXISTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     const MISSING: &str = "/nonexistent/tend/init.toml";

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Id;
+use crate::units;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,7 @@ pub(super) struct RawTend {
     pub(super) vm: Option<bool>,
     pub(super) hostname: Option<String>,
     pub(super) root_rw: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) poll_interval: Option<Spanned<String>>,
     pub(super) log_format: Option<Spanned<String>>,
 }
@@ -35,12 +37,19 @@ enum RawCommand {
 pub(super) struct RawApp {
     pub(super) command: Option<Spanned<RawCommandBox>>,
     pub(super) cwd: Option<Spanned<String>>,
-    pub(super) env: Option<BTreeMap<String, String>>,
+    /// Each value as TOML wrote it; `build` turns strings, numbers and
+    /// booleans into text and names the place of an array or a table.
+    pub(super) env: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    /// One path or a list of them.
+    pub(super) env_file: Option<Spanned<RawPaths>>,
     pub(super) user: Option<Spanned<Id>>,
     pub(super) group: Option<Spanned<Id>>,
     pub(super) restart: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) restart_delay: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) max_restart_delay: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) min_uptime: Option<Spanned<String>>,
     pub(super) max_restarts: Option<Spanned<u32>>,
     /// From before min_uptime: accepted whatever its value, ignored, and
@@ -48,6 +57,7 @@ pub(super) struct RawApp {
     pub(super) restart_window: Option<Spanned<serde::de::IgnoredAny>>,
     pub(super) max_memory: Option<Spanned<String>>,
     pub(super) stop_signal: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) stop_timeout: Option<Spanned<String>>,
     pub(super) instances: Option<Spanned<u32>>,
     pub(super) after: Option<Spanned<Vec<Spanned<String>>>>,
@@ -55,6 +65,7 @@ pub(super) struct RawApp {
     pub(super) health: Option<Spanned<RawHealth>>,
     pub(super) log: Option<Spanned<String>>,
     pub(super) notify: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) watchdog: Option<Spanned<String>>,
 }
 
@@ -64,10 +75,65 @@ pub(super) struct RawHealth {
     pub(super) command: Option<RawCommandBox>,
     pub(super) tcp: Option<Spanned<String>>,
     pub(super) http: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) interval: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) retries: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
     pub(super) start_period: Option<Spanned<String>>,
+}
+
+/// A duration as written: a string, typed later by `build`. A bare integer
+/// (PM2's `restart_delay: 3000`) is an error that says what to write
+/// instead; any other type gets serde's "expected a string".
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<String>>, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<String, E> {
+            Ok(s.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<String, E> {
+            Err(E::custom(units::bare_duration(i128::from(n))))
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<String, E> {
+            Err(E::custom(units::bare_duration(i128::from(n))))
+        }
+    }
+    struct Duration(String);
+    impl<'de> Deserialize<'de> for Duration {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Text).map(Duration)
+        }
+    }
+    let text = Spanned::<Duration>::deserialize(d)?;
+    Ok(Some(Spanned::new(text.span(), text.into_inner().0)))
+}
+
+/// `env_file`: one path or an array of them.
+#[derive(Debug, Clone)]
+pub(super) struct RawPaths(pub(super) Vec<String>);
+
+impl<'de> Deserialize<'de> for RawPaths {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMore {
+            One(String),
+            More(Vec<String>),
+        }
+        match OneOrMore::deserialize(d) {
+            Ok(OneOrMore::One(p)) => Ok(RawPaths(vec![p])),
+            Ok(OneOrMore::More(v)) => Ok(RawPaths(v)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a path or an array of paths",
+            )),
+        }
+    }
 }
 
 /// `RawCommand` behind a Clone-able wrapper, with a message that says what

@@ -294,10 +294,11 @@ fn fuzz_mutated_configs() {
 /// cyclic `after`, instances, health checks, durations and sizes.
 #[test]
 fn fuzz_generated_configs() {
-    const APP_KEYS: [&str; 23] = [
+    const APP_KEYS: [&str; 24] = [
         "command",
         "cwd",
         "env",
+        "env_file",
         "user",
         "restart",
         "restart_delay",
@@ -423,11 +424,18 @@ fn fuzz_generated_configs() {
                     .collect();
                 format!("[{}]", items.join(", "))
             }
-            "env" => format!("{{ {} = \"v\" }}", rng.pick(&["A", "PATH", "B_1"])),
+            "env" => format!(
+                "{{ {} = {} }}",
+                rng.pick(&["A", "PATH", "B_1"]),
+                rng.pick(&["\"v\"", "3101", "1.5", "true", "-0.0", "inf", "[1]"])
+            ),
             "user" => rng
                 .pick(&["\"nobody\"", "\"0\"", "\"root:root\"", "\"65534\""])
                 .to_string(),
             "cwd" => "\"/tmp\"".to_string(),
+            "env_file" => rng
+                .pick(&["\".env\"", "[\"a.env\", \"/b.env\"]", "\"\"", "[]"])
+                .to_string(),
             "command" => rng
                 .pick(&["\"echo hi\"", "[\"/bin/true\", \"x\"]"])
                 .to_string(),
@@ -480,4 +488,53 @@ fn fuzz_generated_configs() {
     });
     println!("fuzz config-generated: {accepted} inputs accepted");
     assert!(accepted > 0, "the generator never reaches a valid config");
+}
+
+#[test]
+fn env_values_may_be_numbers_and_booleans() {
+    let text = "[defaults]\nenv = { DEBUG = true, RATIO = 1.5 }\n[app.a]\ncommand = \"x\"\nenv = { PORT = 3101, NAME = \"web\", BIG = 1e3, NEG = -7, OFF = false }\n";
+    let c = parse(text).expect("valid");
+    let env: Vec<(&str, &str)> = c.apps[0]
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("BIG", "1000.0"),
+            ("DEBUG", "true"),
+            ("NAME", "web"),
+            ("NEG", "-7"),
+            ("OFF", "false"),
+            ("PORT", "3101"),
+            ("RATIO", "1.5"),
+        ]
+    );
+}
+
+#[test]
+fn env_arrays_and_tables_are_named_with_their_place() {
+    let got = problems(
+        "[defaults]\nenv = { LIST = [1] }\n[app.a]\ncommand = \"x\"\n[app.a.env]\nPORT = 3101\nT = { x = 1 }\n",
+    );
+    let want = [
+        "init.toml:2:16: app.a.env.LIST: invalid type: array, expected a string, number or boolean",
+        "init.toml:7:5: app.a.env.T: invalid type: table, expected a string, number or boolean",
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_bare_integer_duration_says_what_to_write() {
+    let got = problems(
+        "[tend]\npoll_interval = 2\n[app.a]\ncommand = \"x\"\nrestart_delay = 3000\nstop_timeout = 1.5\n[app.a.health]\ntcp = \"127.0.0.1:1\"\ninterval = 10\n",
+    );
+    let want = [
+        "init.toml:2:17: tend.poll_interval: invalid duration 2: missing unit (ms, s, m or h): write \"2s\"",
+        "init.toml:5:17: app.a.restart_delay: invalid duration 3000: missing unit (ms, s, m or h): write \"3s\" or \"3000ms\"",
+        "init.toml:6:16: app.a.stop_timeout: invalid type: floating point `1.5`, expected a string",
+        "init.toml:9:12: app.a.health: invalid duration 10: missing unit (ms, s, m or h): write \"10s\"",
+    ];
+    assert_eq!(got, want);
 }

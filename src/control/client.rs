@@ -27,6 +27,7 @@ pub fn run(
         CtlCommand::Status { names, .. } if names.is_empty() => Request::Status,
         CtlCommand::Status { names, .. } => Request::StatusOf(names.clone()),
         CtlCommand::Describe { name, .. } => Request::Describe(name.clone()),
+        CtlCommand::Act(act) => return super::wait::run(&path, act),
         CtlCommand::Send(req) => req.clone(),
     };
     let reply = ask(&path, &req)?;
@@ -83,7 +84,7 @@ pub fn run(
                 1
             })
         }
-        CtlCommand::Send(_) => Ok(0),
+        CtlCommand::Send(_) | CtlCommand::Act(_) => Ok(0),
     }
 }
 

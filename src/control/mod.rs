@@ -6,6 +6,7 @@
 //! - `server`: the listener and its connections, served from the
 //!   supervisor's poll loop without ever blocking it.
 //! - `client`: `ask` and the commands that print its answers.
+//! - `wait`: `start|stop|restart`, which wait (client-side) until done.
 //!
 //! Both ends find the socket with `socket_path`.
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub mod client;
 mod protocol;
 mod server;
+mod wait;
 
 // Only what other modules use: rustc flags an unused re-export. The
 // client's `ask` is `control::client::ask`.

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::app::{Action, Cause, Event, State};
-use crate::config::{AppSpec, LogMode};
+use crate::config::{AppSpec, LogMode, dotenv};
 use crate::ids::Creds;
 use crate::log::{self, Level};
 use crate::notify::{NotifySocket, Parent};
@@ -302,9 +302,19 @@ impl Supervisor {
         if let Some(spec) = self.slots[i].pending.take() {
             self.slots[i].app.spec = spec;
         }
+        self.slots[i].starts += 1;
         let spec = &self.slots[i].app.spec;
         let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
             Ok(c) => c,
+            Err(e) => {
+                let msg = format!("cannot start: {e}");
+                log::event(Level::Error, &spec.name, "spawn_failed", &msg);
+                self.slots[i].spawn_error = Some(msg);
+                return Event::SpawnFailed { code: 126 };
+            }
+        };
+        let mut env = match app_env(spec, creds.as_ref()) {
+            Ok(env) => env,
             Err(e) => {
                 log::event(
                     Level::Error,
@@ -315,7 +325,6 @@ impl Supervisor {
                 return Event::SpawnFailed { code: 126 };
             }
         };
-        let mut env = app_env(spec, creds.as_ref());
         env.push(("TEND_APP".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
         if let (true, Some(sock)) = (spec.notify, &self.notify) {
@@ -347,6 +356,7 @@ impl Supervisor {
                 self.mains.insert(pid.as_raw(), i);
                 self.cancel_probe(i);
                 let slot = &mut self.slots[i];
+                slot.spawn_error = None;
                 slot.watchdog_due = slot.app.spec.watchdog.map(|w| now + w);
                 // Docker's semantics: the first probe one interval after the start.
                 slot.probe_due = slot.app.spec.health.as_ref().map(|h| now + h.interval);
@@ -356,12 +366,9 @@ impl Supervisor {
                 // Its pipes go at once: with the fd table full (EMFILE),
                 // the next app's start needs them.
                 self.slots[i].pipes.truncate(pipes_before);
-                log::event(
-                    Level::Error,
-                    self.slots[i].name(),
-                    "spawn_failed",
-                    &e.to_string(),
-                );
+                let msg = e.to_string();
+                log::event(Level::Error, self.slots[i].name(), "spawn_failed", &msg);
+                self.slots[i].spawn_error = Some(msg);
                 Event::SpawnFailed {
                     code: i32::from(e.exit_code()),
                 }
@@ -394,8 +401,10 @@ impl Supervisor {
 }
 
 /// The environment an app's processes get on top of tend's: HOME, USER and
-/// LOGNAME of its user, then its own `env`.
-fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Vec<(String, String)> {
+/// LOGNAME of its user, then its `env_file`s, read now (an edit applies at
+/// the next start), then its own `env`; a later entry wins. An env_file
+/// that cannot be read or parsed fails the start.
+fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Result<Vec<(String, String)>, String> {
     let mut env: Vec<(String, String)> = Vec::with_capacity(spec.env.len() + 5);
     if let Some(c) = creds {
         for (k, v) in [("HOME", &c.home), ("USER", &c.user), ("LOGNAME", &c.user)] {
@@ -404,6 +413,9 @@ fn app_env(spec: &AppSpec, creds: Option<&Creds>) -> Vec<(String, String)> {
             }
         }
     }
+    for file in &spec.env_files {
+        env.extend(dotenv::read(file).map_err(|e| format!("env_file {e}"))?);
+    }
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
+    Ok(env)
 }

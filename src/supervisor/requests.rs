@@ -78,10 +78,21 @@ impl Supervisor {
             .iter()
             .map(|&i| self.slots[i].name().to_string())
             .collect();
+        // Before acting: a waiting client tells the run it asked for from
+        // the one that was there by this count (see control/wait.rs).
+        let starts: serde_json::Map<String, Value> = chosen
+            .iter()
+            .map(|&i| {
+                (
+                    self.slots[i].name().to_string(),
+                    json!(self.slots[i].starts),
+                )
+            })
+            .collect();
         for i in chosen {
             self.apply(i, event.clone(), now);
         }
-        json!({"ok": true, "apps": names})
+        json!({"ok": true, "apps": names, "starts": starts})
     }
 
     /// Indices of the apps not removed by a reload.
@@ -220,6 +231,9 @@ impl Supervisor {
                 "mem": rss,
                 "last_exit": last_exit,
                 "removed": self.slots[i].retired,
+                "up": app.is_up(),
+                "starts": self.slots[i].starts,
+                "spawn_error": self.slots[i].spawn_error,
             }));
         }
         json!({"ok": true, "pid": std::process::id(), "apps": apps})

@@ -35,6 +35,12 @@ pub(super) struct Slot {
     /// `log = "prefix"`: the pipes of its runs, each read until every
     /// writer is gone (a restart's new pipes may open before the old close).
     pub(super) pipes: Vec<(u64, Pipe)>,
+    /// Start attempts so far, failed ones included: a waiting `tend
+    /// restart` knows the new run from the old by it, and a second
+    /// attempt says the first one did not come up.
+    pub(super) starts: u64,
+    /// Why the last start attempt failed; None once one succeeded.
+    pub(super) spawn_error: Option<String>,
     /// The last CPU sample `tend status` took: the tree's CPU ticks, and
     /// when; the next status shows the CPU used since. Only for the run
     /// that began at `run`.
@@ -64,6 +70,8 @@ impl Slot {
             probe: None,
             watchdog_due: None,
             pipes: Vec::new(),
+            starts: 0,
+            spawn_error: None,
             cpu_sample: None,
         }
     }

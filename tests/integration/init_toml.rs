@@ -163,3 +163,104 @@ fn the_shipped_init_toml_is_valid() {
     let out = output_or_kill(tend(["check", file]), T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn env_values_may_be_numbers_and_booleans() {
+    let dir = TempDir::new("env-numbers");
+    let file = dir.join("init.toml");
+    let text = "[app.web]\ncommand = 'echo \"$PORT $RATIO $DEBUG\" > {dir}/out'\nenv = { PORT = 3101, RATIO = 1.5, DEBUG = true }\nrestart = \"never\"\n";
+    std::fs::write(&file, text).unwrap();
+    let out = output_or_kill(tend(["check", &file.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ok, 1 app: web"), "{}", stdout(&out));
+
+    require_namespaces!();
+    let mut t = Running::start("env-numbers", text);
+    assert_eq!(t.wait(T).code(), Some(0), "{}", t.log());
+    assert_eq!(t.dir.read("out").trim(), "3101 1.5 true");
+}
+
+#[test]
+fn check_hints_at_what_an_unknown_key_meant() {
+    let dir = TempDir::new("check-hints");
+    let file = dir.join("init.toml");
+    std::fs::write(
+        &file,
+        "[app.web]\ncommand = \"x\"\nmax_memry = \"256M\"\n\n[app.pm2]\ncommand = \"x\"\nmax_memory_restart = \"256M\"\nrestart_delay = 3000\n",
+    )
+    .unwrap();
+    let out = output_or_kill(tend(["check", &file.display().to_string()]), T);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let f = file.display();
+    for want in [
+        format!(
+            "{f}:3:1: app.web.max_memry: unknown field `max_memry`: did you mean `max_memory`?"
+        ),
+        format!(
+            "{f}:7:1: app.pm2.max_memory_restart: unknown field `max_memory_restart`: PM2's max_memory_restart is `max_memory` here"
+        ),
+        format!(
+            "{f}:8:17: app.pm2.restart_delay: invalid duration 3000: missing unit (ms, s, m or h): write \"3s\" or \"3000ms\""
+        ),
+    ] {
+        assert!(err.contains(&want), "want {want}\n got {err}");
+    }
+}
+
+#[test]
+fn env_file_values_reach_the_app_and_env_wins_over_them() {
+    require_namespaces!();
+    // `prep` writes the file; `web` fails to start until it is there (a
+    // missing env_file is a failed start), then reads it: env files are
+    // read at each start, relative to the config file's directory when
+    // the app has no `cwd`.
+    let mut t = Running::start(
+        "env-file",
+        r#"
+[app.prep]
+command = '''printf '# made by prep\nexport FROM_FILE=file\nBOTH=file\nQUOTED="a \\"b\\" #c" # comment\n' > {dir}/app.env'''
+restart = "never"
+
+[app.web]
+command = 'echo "$FROM_FILE|$BOTH|$QUOTED" > {dir}/out'
+env_file = "app.env"
+env = { BOTH = "env" }
+restart = "on-failure"
+restart_delay = "100ms"
+max_restart_delay = "100ms"
+max_restarts = 50
+
+[app.missing]
+command = "true"
+cwd = "/"
+env_file = ["nonexistent.env"]
+restart = "never"
+"#,
+    );
+    t.wait(T);
+    assert_eq!(
+        t.dir.read("out").trim(),
+        "file|env|a \"b\" #c",
+        "{}",
+        t.log()
+    );
+    assert!(
+        t.log()
+            .contains("cannot start: env_file /nonexistent.env: No such file"),
+        "{}",
+        t.log()
+    );
+
+    // `tend check` warns about the missing file and exits 0.
+    let out = output_or_kill(
+        tend(["check", &t.dir.join("init.toml").display().to_string()]),
+        T,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: app.missing.env_file: /nonexistent.env: No such file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -126,7 +126,7 @@ fn a_stopped_app_keeps_tend_up_and_can_be_started_while_stopping() {
     assert!(t.ctl(&["start", "only"]).status.success());
     assert!(wait_until(T, || app(&status_json(&t), "only")["state"] == "running"));
     // start during a slow stop: started again once stopped.
-    assert!(t.ctl(&["stop", "only"]).status.success());
+    assert!(t.ctl(&["stop", "--no-wait", "only"]).status.success());
     assert!(t.ctl(&["start", "only"]).status.success());
     assert!(
         wait_until(T, || t.events("only", "started").len() == 3),

@@ -12,4 +12,6 @@ mod notify;
 
 mod one_tend;
 
+mod waiting;
+
 mod inspect;

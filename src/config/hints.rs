@@ -1,0 +1,230 @@
+//! Hints for unknown keys: PM2's names mapped to tend's, else the nearest
+//! known key by edit distance. An unknown key stays an error; the hint
+//! only replaces serde's list of every key with the one the user likely
+//! meant. The known keys come from the serde structs themselves
+//! (`fields_of`), so a new key is suggested without a list to keep.
+
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+
+use super::raw::RawHealth;
+
+/// The message for serde's `message` about `key` in the section at `path`
+/// (`tend`, `defaults`, `app.NAME`) deserialized as `T`, when there is a
+/// hint: `unknown field `X`: HINT`. None leaves serde's message as it is.
+pub(super) fn unknown_key<T: for<'de> Deserialize<'de>>(
+    path: &str,
+    key: &str,
+    message: &str,
+) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let name = &rest[..rest.find('`')?];
+    let (known, app) = if name == key {
+        (
+            fields_of::<T>(),
+            path == "defaults" || path.starts_with("app."),
+        )
+    } else if key == "health" {
+        // An unknown key inside `[app.NAME.health]` is reported on `health`.
+        (fields_of::<RawHealth>(), false)
+    } else {
+        return None;
+    };
+    let hint = app
+        .then(|| pm2(name))
+        .flatten()
+        .or_else(|| nearest(name, known).map(|k| format!("did you mean `{k}`?")))?;
+    Some(format!("unknown field `{name}`: {hint}"))
+}
+
+/// PM2's ecosystem keys that tend spells differently or does not have,
+/// with what to write instead.
+fn pm2(key: &str) -> Option<String> {
+    let text = match key {
+        "max_memory_restart" => {
+            "PM2's max_memory_restart is `max_memory` here, a size: max_memory = \"256M\""
+        }
+        "script" | "args" | "interpreter" | "interpreter_args" | "node_args" => {
+            "PM2's script, args and interpreter are one `command` here: \
+             command = [\"node\", \"app.js\", \"--port\", \"3000\"]"
+        }
+        "kill_timeout" => {
+            "PM2's kill_timeout is `stop_timeout` here, a duration, not milliseconds: \
+             kill_timeout: 1600 is stop_timeout = \"1600ms\""
+        }
+        "out_file" | "error_file" | "log_file" | "merge_logs" | "combine_logs" => {
+            "tend writes no log files yet (log = \"file\" is planned): output goes to \
+             tend's own stdout and stderr (log = \"inherit\") or through tend as \
+             `NAME | line` (log = \"prefix\")"
+        }
+        "exec_mode" => {
+            "tend has no exec_mode: PM2's cluster mode is `instances` (N copies, \
+             TEND_INSTANCE in their env), sharing one port with `listen`, which is \
+             planned; today each instance binds a port of its own"
+        }
+        "watch" | "ignore_watch" => {
+            "restarting on file changes (`watch`) is planned, not built yet"
+        }
+        "autorestart" => {
+            "PM2's autorestart is `restart` here: autorestart: false is \
+             restart = \"never\", true is restart = \"always\" (the default)"
+        }
+        "exp_backoff_restart_delay" => {
+            "tend always backs off: `restart_delay` is the first delay, doubled after \
+             each unstable run up to `max_restart_delay`"
+        }
+        "name" => "an app's name is its table key: [app.NAME]",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+/// The known key nearest to `name`, when it is near enough to be a typo:
+/// at most one edit for short names, two for longer ones.
+fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let most = if name.chars().count() <= 4 { 1 } else { 2 };
+    known
+        .iter()
+        .map(|k| (distance(name, k), *k))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Edit distance with adjacent transpositions (optimal string alignment),
+/// in characters.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The field names of a derived `Deserialize` struct, as serde's derive
+/// hands them to `deserialize_struct`.
+fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    struct Capture(&'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for &mut Capture {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = fields;
+            Err(de::Error::custom("captured"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut capture = Capture(&[]);
+    let _ = T::deserialize(&mut capture);
+    capture.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawApp, RawTend};
+
+    #[test]
+    fn fields_come_from_the_structs() {
+        let app = fields_of::<RawApp>();
+        assert!(
+            app.contains(&"max_memory") && app.contains(&"command"),
+            "{app:?}"
+        );
+        assert!(fields_of::<RawTend>().contains(&"poll_interval"));
+        assert!(fields_of::<RawHealth>().contains(&"start_period"));
+    }
+
+    #[test]
+    fn distances() {
+        let cases = [
+            ("max_memry", "max_memory", 1),
+            ("comand", "command", 1),
+            ("stop_timout", "stop_timeout", 1),
+            ("restart_dealy", "restart_delay", 1),
+            ("", "cwd", 3),
+            ("bogus", "user", 5),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(distance(a, b), want, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn hints_for_unknown_keys() {
+        let serde = |k: &str| format!("unknown field `{k}`, expected one of `command`, `cwd`");
+        let app = |k: &str| unknown_key::<RawApp>("app.web", k, &serde(k));
+        let cases = [
+            ("max_memry", Some("did you mean `max_memory`?")),
+            ("comand", Some("did you mean `command`?")),
+            ("max_memory_restart", Some("is `max_memory` here")),
+            ("script", Some("one `command`")),
+            ("args", Some("one `command`")),
+            ("interpreter", Some("one `command`")),
+            ("kill_timeout", Some("is `stop_timeout` here, a duration")),
+            ("out_file", Some("log = \"file\" is planned")),
+            ("error_file", Some("log = \"file\" is planned")),
+            ("merge_logs", Some("log = \"file\" is planned")),
+            ("exec_mode", Some("`instances`")),
+            ("watch", Some("planned, not built yet")),
+            ("autorestart", Some("restart = \"never\"")),
+            ("exp_backoff_restart_delay", Some("`max_restart_delay`")),
+            ("name", Some("[app.NAME]")),
+            ("bogus", None),
+            ("x", None),
+        ];
+        for (key, want) in cases {
+            let got = app(key);
+            match want {
+                None => assert_eq!(got, None, "{key}"),
+                Some(w) => {
+                    let got = got.unwrap_or_default();
+                    assert!(
+                        got.starts_with(&format!("unknown field `{key}`: ")),
+                        "{got}"
+                    );
+                    assert!(got.contains(w), "{key}: {got}");
+                }
+            }
+        }
+        // PM2's names only where apps are; typos everywhere.
+        assert_eq!(unknown_key::<RawTend>("tend", "name", &serde("name")), None);
+        assert_eq!(
+            unknown_key::<RawTend>("tend", "pol_interval", &serde("pol_interval")).as_deref(),
+            Some("unknown field `pol_interval`: did you mean `poll_interval`?")
+        );
+        assert_eq!(
+            unknown_key::<RawApp>("app.a", "health", &serde("intervl")).as_deref(),
+            Some("unknown field `intervl`: did you mean `interval`?")
+        );
+        assert_eq!(unknown_key::<RawApp>("app.a", "cwd", "invalid type"), None);
+    }
+}

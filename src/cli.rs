@@ -39,8 +39,15 @@ pub enum Mode {
 /// A client command for a running tend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CtlCommand {
-    /// `tend status`, shown as a table, as JSON, or as a check.
-    Status { json: bool, check: bool },
+    /// `tend status [NAME...]`, shown as a table, as JSON, or as a check;
+    /// no names: every app.
+    Status {
+        json: bool,
+        check: bool,
+        names: Vec<String>,
+    },
+    /// `tend describe NAME`, as text or JSON.
+    Describe { name: String, json: bool },
     /// `tend start|stop|restart`: one request per instance, then (unless
     /// --no-wait) a wait until each is up or down.
     Act(Act),
@@ -122,14 +129,20 @@ usage:
   tend [FLAGS] -- CMD [ARG...]   wrapper mode: run CMD as the only child, reap
                                  zombies, forward every signal, exit with CMD's code
   tend check [FILE]              validate FILE and report every problem
-  tend status [--json] [--check] the apps of the running tend: state, pid, uptime,
-                                 restarts, memory, last exit; --check: exit 0 only
-                                 when every app that should run is running
+  tend status [--json] [--check] [NAME...]
+                                 the apps of the running tend (or those named): state,
+                                 pid, uptime, restarts, cpu, memory, last exit; --check:
+                                 exit 0 only when every app that should run is running
   tend start|stop|restart [--no-wait] [--timeout D] NAME...|all
                                  act on apps (NAME: all its instances; NAME.i: one)
                                  and wait until each is running (ready/healthy
                                  where checked) or stopped: one line per instance,
                                  exit 1 if one is not (default --timeout 60s)
+  tend describe [--json] NAME    everything about an app: its definition as resolved,
+                                 counters, and its last 10 exits with their causes
+  tend signal [--tree] SIGNAL NAME...|all
+                                 send SIGNAL to each instance's main process (--tree:
+                                 to its whole tree); restarts and counts nothing
   tend reload                    re-read the config, apply only what changed (= SIGHUP)
   tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
@@ -172,6 +185,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     let mut words: Vec<String> = Vec::new();
     let mut json = false;
     let mut check = false;
+    let mut tree = false;
     let mut saw_wrap_flag = false;
     let mut no_wait = false;
     let mut timeout: Option<Duration> = None;
@@ -225,6 +239,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             "--socket" => socket = Some(PathBuf::from(value(flag)?)),
             "--json" => json = true,
             "--check" => check = true,
+            "--tree" => tree = true,
             "--no-wait" => no_wait = true,
             "--timeout" => {
                 timeout =
@@ -286,14 +301,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
         if json || check {
             return Err("--json and --check go with status: tend status [--json] [--check]".into());
         }
+        if tree {
+            return Err("--tree goes with signal: tend signal --tree SIGNAL NAME...".into());
+        }
         return Ok(Mode::Supervise { config, socket });
     };
     let no_args = |sub: &str| match rest.first() {
         Some(extra) => Err(format!("{sub}: unexpected argument {extra:?}")),
         None => Ok(()),
     };
-    if (json || check) && first != "status" {
+    if json && !check && first == "describe" {
+        // `describe --json`: below.
+    } else if (json || check) && first != "status" {
         return Err("--json and --check go with status: tend status [--json] [--check]".into());
+    }
+    if tree && first != "signal" {
+        return Err("--tree goes with signal: tend signal --tree SIGNAL NAME...".into());
     }
     let verb = match first.as_str() {
         "start" => Some(Verb::Start),
@@ -332,10 +355,32 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             let file = rest.first().map(PathBuf::from).or(config);
             return Ok(Mode::Check { config: file });
         }
-        "status" => {
-            no_args(first)?;
-            CtlCommand::Status { json, check }
+        "status" => CtlCommand::Status {
+            json,
+            check,
+            names: rest.to_vec(),
+        },
+        "signal" => {
+            let usage = "signal needs a signal and app names: tend signal SIGNAL NAME...|all";
+            let (sig, names) = rest.split_first().ok_or(usage)?;
+            if names.is_empty() {
+                return Err(usage.into());
+            }
+            let signal = units::parse_signal(sig).map_err(|e| format!("signal: {e}"))?;
+            CtlCommand::Send(Request::Signal {
+                names: names.to_vec(),
+                signal,
+                tree,
+            })
         }
+        "describe" => match rest {
+            [name] => CtlCommand::Describe {
+                name: name.clone(),
+                json,
+            },
+            [] => return Err("describe needs an app name: tend describe NAME".into()),
+            [_, extra, ..] => return Err(format!("describe: unexpected argument {extra:?}")),
+        },
         "reload" => {
             no_args(first)?;
             CtlCommand::Send(Request::Reload)
@@ -446,14 +491,16 @@ mod tests {
             parse_str(&["status", "--socket", "/s", "--json"]),
             Ok(ctl(CtlCommand::Status {
                 json: true,
-                check: false
+                check: false,
+                names: vec![]
             }))
         );
         assert_eq!(
             parse_str(&["--socket", "/s", "status", "--check"]),
             Ok(ctl(CtlCommand::Status {
                 json: false,
-                check: true
+                check: true,
+                names: vec![]
             }))
         );
         let act = |verb, names: &[&str], wait, timeout| {
@@ -464,6 +511,37 @@ mod tests {
                 timeout,
             }))
         };
+        assert_eq!(
+            parse_str(&["--socket", "/s", "status", "web", "db.1", "--json"]),
+            Ok(ctl(CtlCommand::Status {
+                json: true,
+                check: false,
+                names: vec!["web".into(), "db.1".into()]
+            }))
+        );
+        assert_eq!(
+            parse_str(&["describe", "--json", "web.1", "--socket=/s"]),
+            Ok(ctl(CtlCommand::Describe {
+                name: "web.1".into(),
+                json: true
+            }))
+        );
+        assert_eq!(
+            parse_str(&["--socket", "/s", "signal", "USR2", "web", "db"]),
+            Ok(ctl(CtlCommand::Send(Request::Signal {
+                names: vec!["web".into(), "db".into()],
+                signal: libc::SIGUSR2,
+                tree: false
+            })))
+        );
+        assert_eq!(
+            parse_str(&["signal", "--tree", "--socket=/s", "10", "all"]),
+            Ok(ctl(CtlCommand::Send(Request::Signal {
+                names: vec!["all".into()],
+                signal: libc::SIGUSR1,
+                tree: true
+            })))
+        );
         assert_eq!(
             parse_str(&["--socket", "/s", "stop", "web.1"]),
             Ok(act(Verb::Stop, &["web.1"], true, DEFAULT_WAIT))
@@ -497,7 +575,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 15] = [
+        let cases: [(&[&str], &str); 21] = [
+            (&["describe"], "describe needs an app name"),
+            (
+                &["describe", "--check", "web"],
+                "--json and --check go with status",
+            ),
+            (&["signal", "USR1"], "signal needs a signal and app names"),
+            (
+                &["signal", "NOPE", "web"],
+                "signal: invalid signal \"NOPE\"",
+            ),
+            (&["stop", "--tree", "web"], "--tree goes with signal"),
+            (&["--tree"], "--tree goes with signal"),
             (&["stop"], "stop needs an app name"),
             (
                 &["status", "--no-wait"],

@@ -72,6 +72,11 @@ pub struct Limits {
 }
 
 impl Streak {
+    /// Restarts in a row after unstable runs so far.
+    pub fn in_a_row(&self) -> u32 {
+        self.in_a_row
+    }
+
     /// A run of length `run` ended (`unstable`: it could not even be
     /// started, whatever its length): counts it and says what follows.
     /// After `Fail` the count stays where it was: the app is down.

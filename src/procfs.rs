@@ -18,6 +18,20 @@ pub struct Proc {
     pub start_time: u64,
     /// Resident set size in pages.
     pub rss_pages: u64,
+    /// CPU time in clock ticks (`clock_ticks` a second): its own in user
+    /// and kernel mode, and that of its children it has waited for.
+    pub utime: u64,
+    pub stime: u64,
+    pub cutime: u64,
+    pub cstime: u64,
+}
+
+impl Proc {
+    /// Its CPU time and its waited-for children's, in clock ticks: summed
+    /// over a tree, this goes on growing when a member reaps a child.
+    pub fn cpu_ticks(&self) -> u64 {
+        self.utime + self.stime + self.cutime + self.cstime
+    }
 }
 
 /// Parses the text of /proc/PID/stat. The command name is in parentheses
@@ -40,6 +54,11 @@ pub fn parse_stat(text: &str) -> Option<Proc> {
         session: f[3].parse().ok()?,
         start_time: f[19].parse().ok()?,
         rss_pages: f[21].parse().ok()?,
+        utime: f[11].parse().ok()?,
+        stime: f[12].parse().ok()?,
+        // Signed in stat(5) ("waited-for children"), never negative in practice.
+        cutime: f[13].parse::<i64>().ok()?.max(0) as u64,
+        cstime: f[14].parse::<i64>().ok()?.max(0) as u64,
     })
 }
 
@@ -177,6 +196,23 @@ pub fn find_var(environ: &[u8], key: &str) -> Option<String> {
     })
 }
 
+/// Clock ticks per second, the unit of CPU times in /proc/PID/stat.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 { n as u64 } else { 100 }
+}
+
+/// Percent of one core that `ticks` of CPU time over `over` of wall time
+/// make; 0 over no time at all.
+pub fn cpu_percent(ticks: u64, hz: u64, over: std::time::Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs <= 0.0 || hz == 0 {
+        return 0.0;
+    }
+    ticks as f64 / hz as f64 / secs * 100.0
+}
+
 /// Bytes per page, for RSS in pages.
 pub fn page_size() -> u64 {
     // SAFETY: sysconf has no memory effects.
@@ -190,18 +226,31 @@ mod tests {
 
     #[test]
     fn stat_with_odd_command_names() {
-        let text = "1234 (my (weird) app) S 1 1234 1234 0 -1 4194560 107 0 0 0 0 0 0 0 20 0 1 0 98765 4280320 321 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let text = "1234 (my (weird) app) S 1 1234 1234 0 -1 4194560 107 0 0 0 250 31 7 2 20 0 1 0 98765 4280320 321 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let p = parse_stat(text).unwrap();
         assert_eq!(
-            parse_stat(text),
-            Some(Proc {
+            p,
+            Proc {
                 pid: 1234,
                 ppid: 1,
                 pgrp: 1234,
                 session: 1234,
                 start_time: 98765,
                 rss_pages: 321,
-            })
+                utime: 250,
+                stime: 31,
+                cutime: 7,
+                cstime: 2,
+            }
         );
+        assert_eq!(p.cpu_ticks(), 290);
+        // A busy shell loop's line (more fields, as newer kernels write), and a
+        // negative children's time, which stat(5) allows.
+        let busy = "4242 (sh) R 1 4242 4242 0 -1 4194304 120 0 0 0 1873 12 0 0 20 0 1 0 5531 2523136 224 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        let p = parse_stat(busy).unwrap();
+        assert_eq!((p.utime, p.stime, p.cpu_ticks()), (1873, 12, 1885));
+        let odd = text.replace(" 7 2 20 ", " -1 2 20 ");
+        assert_eq!(parse_stat(&odd).map(|p| p.cutime), Some(0));
         assert_eq!(parse_stat("12 (x) S 1 2"), None, "truncated");
         assert_eq!(parse_stat(""), None);
     }
@@ -215,6 +264,10 @@ mod tests {
             session: pid,
             start_time: 0,
             rss_pages: 1,
+            utime: 0,
+            stime: 0,
+            cutime: 0,
+            cstime: 0,
         };
         let snap = Snapshot::from_procs(vec![
             p(1, 0),
@@ -232,6 +285,19 @@ mod tests {
         assert_eq!(pids(&[10]), [10, 11, 12, 13]);
         assert_eq!(pids(&[11, 20]), [11, 12, 20]);
         assert!(pids(&[99]).is_empty());
+    }
+
+    #[test]
+    fn cpu_percent_of_one_core() {
+        use std::time::Duration;
+        assert_eq!(cpu_percent(100, 100, Duration::from_secs(1)), 100.0);
+        assert_eq!(cpu_percent(50, 100, Duration::from_secs(2)), 25.0);
+        assert_eq!(
+            cpu_percent(300, 100, Duration::from_secs(2)),
+            150.0,
+            "two cores"
+        );
+        assert_eq!(cpu_percent(5, 100, Duration::ZERO), 0.0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the main process (it exited and left children behind). Only then does
 //! the policy decide between restart, exited for good, and failed.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -62,6 +63,60 @@ pub enum Then {
     /// The main process ended by itself: the restart policy decides.
     Decide,
 }
+
+/// Why a run ended, as `tend describe` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// It exited by itself with code 0.
+    Exit,
+    /// It exited by itself otherwise: a non-zero code or a signal that
+    /// tend did not send to stop it.
+    Crash,
+    /// The command could not be started.
+    CouldNotStart,
+    /// Its tree went over max_memory.
+    Memory,
+    /// Its health check failed `retries` times in a row.
+    Health,
+    /// No WATCHDOG=1 came in time.
+    Watchdog,
+    /// `tend stop` or `tend restart`.
+    ByHand,
+    /// A reload changed or removed it.
+    Reload,
+    /// tend shut down.
+    Shutdown,
+}
+
+impl Cause {
+    /// The word `tend describe` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Exit => "exit",
+            Cause::Crash => "crash",
+            Cause::CouldNotStart => "could not start",
+            Cause::Memory => "memory",
+            Cause::Health => "health",
+            Cause::Watchdog => "watchdog",
+            Cause::ByHand => "by hand",
+            Cause::Reload => "reload",
+            Cause::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// How one run ended: when, with what status (None: never started), how
+/// long it ran, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub at: Instant,
+    pub status: Option<Status>,
+    pub run: Duration,
+    pub cause: Cause,
+}
+
+/// How many past runs `App::exits` keeps.
+pub const EXITS_KEPT: usize = 10;
 
 /// What happened to an app.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +215,14 @@ pub struct App {
     streak: Streak,
     /// How the last run ended, and when.
     pub last_exit: Option<(Option<Status>, Instant)>,
+    /// The last `EXITS_KEPT` runs' ends, oldest first.
+    pub exits: VecDeque<Exit>,
+    /// Why the stop under way began; None when the main process ended by
+    /// itself (then its status tells an exit from a crash).
+    stop_cause: Option<Cause>,
+    /// Who asks for the next `Stop` or `Restart` (`asked_by`); by hand
+    /// when nobody said.
+    asker: Option<Cause>,
     /// What the health check says of the current run, if there is one.
     health: Option<Tracker>,
     /// sd_notify: READY=1 seen in this run, and the last STATUS= text.
@@ -180,10 +243,25 @@ impl App {
             restarts: 0,
             streak: Streak::default(),
             last_exit: None,
+            exits: VecDeque::with_capacity(EXITS_KEPT),
+            stop_cause: None,
+            asker: None,
             health: None,
             ready: false,
             notify_status: None,
         }
+    }
+
+    /// Says who asks for the `Stop` or `Restart` about to be sent (a
+    /// reload, a shutdown), for the cause of the run's end; without it a
+    /// stop or restart is by hand. Taken by that event.
+    pub fn asked_by(&mut self, cause: Cause) {
+        self.asker = Some(cause);
+    }
+
+    /// Restarts in a row after unstable runs: what max_restarts counts.
+    pub fn restarts_in_a_row(&self) -> u32 {
+        self.streak.in_a_row()
     }
 
     /// The main pid while it is alive (not yet reaped).

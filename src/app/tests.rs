@@ -534,3 +534,141 @@ fn sd_notify_while_stopping_is_still_shown() {
 }
 
 mod table;
+
+/// The causes of the runs `a` remembers, oldest first.
+fn causes(a: &App) -> Vec<&'static str> {
+    a.exits.iter().map(|e| e.cause.name()).collect()
+}
+
+#[test]
+fn each_run_end_is_recorded_with_its_cause() {
+    let t0 = Instant::now();
+    let mut a = app(Restart::Always);
+    let mut now = t0;
+    // Runs `run` long, ended by `end` (and, for a stop tend began, the
+    // main process's exit by `sig` and its tree gone).
+    let mut run = |a: &mut App, run: Duration, end: Event, asker: Option<Cause>| {
+        a.on_event(Event::Start, now);
+        a.on_event(Event::Tick, now);
+        a.on_event(Event::Spawned { pid: pid(7) }, now);
+        now += run;
+        if let Some(who) = asker {
+            a.asked_by(who);
+        }
+        let ended = matches!(end, Event::Exited { .. });
+        a.on_event(end, now);
+        if !ended {
+            a.on_event(
+                Event::Exited {
+                    status: Status::Signaled(libc::SIGTERM),
+                    tree_left: false,
+                },
+                now,
+            );
+        }
+        if matches!(a.state, State::Backoff { .. }) {
+            now += 30 * S;
+            a.on_event(Event::Tick, now);
+        }
+    };
+    run(&mut a, 2 * S, exited(1), None);
+    run(&mut a, 20 * S, exited(0), None);
+    run(&mut a, 3 * S, Event::MemoryOver { rss: 100 << 20 }, None);
+    run(
+        &mut a,
+        S,
+        Event::Unhealthy {
+            reason: "no WATCHDOG=1".into(),
+        },
+        None,
+    );
+    run(&mut a, S, Event::Restart, None);
+    run(&mut a, S, Event::Restart, Some(Cause::Reload));
+    run(&mut a, S, Event::Stop, None);
+    run(&mut a, S, Event::Stop, Some(Cause::Shutdown));
+    assert_eq!(
+        causes(&a),
+        [
+            "crash", "exit", "memory", "watchdog", "by hand", "reload", "by hand", "shutdown"
+        ]
+    );
+    let first = a.exits[0];
+    assert_eq!(first.status, Some(Status::Exited(1)));
+    assert_eq!(first.run, 2 * S);
+    let memory = a.exits[2];
+    assert_eq!(memory.status, Some(Status::Signaled(libc::SIGTERM)));
+    assert_eq!(memory.run, 3 * S);
+    let last = a.exits[7];
+    assert_eq!(a.last_exit, Some((last.status, last.at)));
+
+    // A start that fails, and a main that exits by itself leaving its tree:
+    // then stopped by hand while the rest stops, still its own end.
+    a.on_event(Event::Start, now);
+    a.on_event(Event::SpawnFailed { code: 127 }, now);
+    now += 30 * S;
+    a.on_event(Event::Tick, now);
+    a.on_event(Event::Spawned { pid: pid(8) }, now);
+    a.on_event(
+        Event::Exited {
+            status: Status::Exited(3),
+            tree_left: true,
+        },
+        now + S,
+    );
+    a.on_event(Event::Stop, now + S);
+    a.on_event(Event::TreeGone, now + 2 * S);
+    assert_eq!(a.state, State::Stopped);
+    assert_eq!(a.exits.len(), EXITS_KEPT);
+    assert_eq!(&causes(&a)[8..], ["could not start", "crash"]);
+    assert_eq!(a.exits[9].run, 2 * S, "a run lasts until its tree is gone");
+
+    // One more: the oldest goes.
+    a.on_event(Event::Start, now + 2 * S);
+    a.on_event(Event::Spawned { pid: pid(10) }, now + 2 * S);
+    a.on_event(exited(2), now + 3 * S);
+    assert_eq!(a.exits.len(), EXITS_KEPT);
+    assert_eq!(causes(&a)[0], "exit");
+    assert_eq!(causes(&a)[9], "crash");
+}
+
+#[test]
+fn an_asker_never_outlives_its_event() {
+    let t0 = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Start, t0);
+    // A reload's stop of an app not running yet: nothing ends, and the
+    // next stop by hand is by hand.
+    a.asked_by(Cause::Reload);
+    a.on_event(Event::Stop, t0);
+    assert!(a.exits.is_empty());
+    a.on_event(Event::Start, t0);
+    a.on_event(Event::Spawned { pid: pid(9) }, t0);
+    a.on_event(Event::Stop, t0 + S);
+    a.on_event(exited(0), t0 + S);
+    assert_eq!(causes(&a), ["by hand"]);
+}
+
+#[test]
+fn a_health_restart_is_recorded_as_health() {
+    let t0 = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.health = Some(crate::health::HealthSpec {
+        probe: crate::health::Probe::Tcp("127.0.0.1:1".parse().unwrap()),
+        interval: S,
+        timeout: S,
+        retries: 1,
+        start_period: Duration::ZERO,
+    });
+    a.on_event(Event::Start, t0);
+    a.on_event(Event::Spawned { pid: pid(9) }, t0);
+    a.on_event(
+        Event::Probe {
+            passed: false,
+            reason: "refused".into(),
+        },
+        t0 + S,
+    );
+    assert!(matches!(a.state, State::Stopping { .. }), "{:?}", a.state);
+    a.on_event(exited(0), t0 + S);
+    assert_eq!(causes(&a), ["health"]);
+}

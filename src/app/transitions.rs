@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
-use super::{Action, App, Event, MIN_RETRY, State, Then, log};
+use super::{Action, App, Cause, EXITS_KEPT, Event, Exit, MIN_RETRY, State, Then, log};
 use crate::health::{Health, Tracker};
 use crate::log::Level;
 use crate::policy::{Limits, Streak, Verdict};
@@ -24,6 +24,12 @@ impl App {
     pub fn on_event(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let stop_timeout = self.spec.stop_timeout;
         let name = event.name();
+        // Whoever asked for a stop or restart, taken by that event whatever
+        // it does, so that it never outlives it.
+        let asked = match event {
+            Event::Stop | Event::Restart => self.asker.take().unwrap_or(Cause::ByHand),
+            _ => Cause::ByHand,
+        };
         match (&mut self.state, event) {
             (State::Waiting | State::Backoff { .. }, Event::Start | Event::Restart) => {
                 vec![Action::Spawn]
@@ -45,7 +51,7 @@ impl App {
                         signal_name(self.spec.stop_signal)
                     ),
                 );
-                self.begin_stop(pid, since, now, Then::Start, note)
+                self.begin_stop(pid, since, now, Then::Start, asked, note)
             }
             // Started (or restarted) while still stopping: start again
             // once the tree is gone.
@@ -56,6 +62,7 @@ impl App {
             (State::Backoff { until }, Event::Tick) if now >= *until => vec![Action::Spawn],
             (State::Waiting | State::Backoff { .. }, Event::Spawned { pid }) => {
                 self.state = State::Running { pid, since: now };
+                self.stop_cause = None;
                 self.health = self.spec.health.as_ref().map(|_| Tracker::new(now));
                 self.ready = false;
                 self.notify_status = None;
@@ -94,6 +101,7 @@ impl App {
                         ),
                     ));
                     actions.push(Action::Signal(self.spec.stop_signal));
+                    self.stop_cause = None;
                     self.state = State::Stopping {
                         main: None,
                         since,
@@ -119,7 +127,7 @@ impl App {
                         format_size(limit)
                     ),
                 );
-                self.begin_stop(pid, since, now, Then::Restart, note)
+                self.begin_stop(pid, since, now, Then::Restart, Cause::Memory, note)
             }
             (State::Running { pid, since }, Event::Unhealthy { reason }) => {
                 let (pid, since) = (*pid, *since);
@@ -128,7 +136,7 @@ impl App {
                     "unhealthy",
                     format!("unhealthy ({reason}), restarting"),
                 );
-                self.begin_stop(pid, since, now, Then::Restart, note)
+                self.begin_stop(pid, since, now, Then::Restart, Cause::Watchdog, note)
             }
             (State::Running { pid, since }, Event::Probe { passed, reason }) => {
                 let run = Some((*pid, *since));
@@ -158,7 +166,7 @@ impl App {
                     "stopping",
                     format!("stopping with {}", signal_name(self.spec.stop_signal)),
                 );
-                self.begin_stop(pid, since, now, Then::Stay, note)
+                self.begin_stop(pid, since, now, Then::Stay, asked, note)
             }
 
             // With `main` None this cannot happen (its exit was seen
@@ -373,7 +381,7 @@ impl App {
                         spec.retries
                     ),
                 );
-                self.begin_stop(pid, since, now, Then::Restart, note)
+                self.begin_stop(pid, since, now, Then::Restart, Cause::Health, note)
             }
             _ if !passed => vec![log(
                 Level::Warn,
@@ -384,15 +392,18 @@ impl App {
         }
     }
 
-    /// Running → Stopping: `then` says what follows once the tree is gone.
+    /// Running → Stopping: `then` says what follows once the tree is gone,
+    /// `cause` why the run ends.
     fn begin_stop(
         &mut self,
         pid: Pid,
         since: Instant,
         now: Instant,
         then: Then,
+        cause: Cause,
         note: Action,
     ) -> Vec<Action> {
+        self.stop_cause = Some(cause);
         self.state = State::Stopping {
             main: Some(pid),
             since,
@@ -415,27 +426,26 @@ impl App {
         else {
             return Vec::new();
         };
+        if then != Then::Decide {
+            let cause = self.stop_cause.take();
+            self.record_exit(status, since, now, cause);
+        }
         match then {
             Then::Stay => {
-                self.last_exit = Some((status, now));
                 self.state = State::Stopped;
                 vec![log(Level::Info, "stopped", "stopped".into())]
             }
             // Memory limit, health, watchdog: counted as the run's length
             // says, like an exit by itself, but started again at once.
-            Then::Restart => {
-                self.last_exit = Some((status, now));
-                match self.streak.after_run(now - since, false, self.limits()) {
-                    Verdict::Fail => self.fail(),
-                    Verdict::Restart { .. } => {
-                        self.restarts += 1;
-                        self.state = State::Waiting;
-                        vec![Action::Spawn]
-                    }
+            Then::Restart => match self.streak.after_run(now - since, false, self.limits()) {
+                Verdict::Fail => self.fail(),
+                Verdict::Restart { .. } => {
+                    self.restarts += 1;
+                    self.state = State::Waiting;
+                    vec![Action::Spawn]
                 }
-            }
+            },
             Then::Start => {
-                self.last_exit = Some((status, now));
                 self.state = State::Waiting;
                 vec![Action::Spawn]
             }
@@ -454,7 +464,11 @@ impl App {
         now: Instant,
         failed_start: bool,
     ) -> Vec<Action> {
-        self.last_exit = Some((status, now));
+        let cause = match failed_start {
+            true => Some(Cause::CouldNotStart),
+            false => self.stop_cause.take(),
+        };
+        self.record_exit(status, since, now, cause);
         if !self.spec.restart.wants_restart(status) {
             self.state = State::Exited;
             return vec![log(
@@ -497,6 +511,33 @@ impl App {
         // storm fault test).
         self.state = State::Backoff { until: now + delay };
         vec![log(Level::Info, "restarting", msg)]
+    }
+
+    /// Records how a run that began at `since` ended: `last_exit`, and an
+    /// entry of `exits` (the oldest goes beyond `EXITS_KEPT`). `cause`
+    /// None: it ended by itself, an exit or a crash as its status says.
+    fn record_exit(
+        &mut self,
+        status: Option<Status>,
+        since: Instant,
+        now: Instant,
+        cause: Option<Cause>,
+    ) {
+        self.last_exit = Some((status, now));
+        let cause = cause.unwrap_or(match status {
+            Some(s) if s.success() => Cause::Exit,
+            Some(_) => Cause::Crash,
+            None => Cause::CouldNotStart,
+        });
+        if self.exits.len() == EXITS_KEPT {
+            self.exits.pop_front();
+        }
+        self.exits.push_back(Exit {
+            at: now,
+            status,
+            run: now.saturating_duration_since(since),
+            cause,
+        });
     }
 
     /// The restart knobs of the spec, for `Streak`.

@@ -24,7 +24,9 @@ pub fn run(
     let configured = configured_socket(config_file);
     let path = super::socket_path(socket, configured);
     let req = match &command {
-        CtlCommand::Status { .. } => Request::Status,
+        CtlCommand::Status { names, .. } if names.is_empty() => Request::Status,
+        CtlCommand::Status { names, .. } => Request::StatusOf(names.clone()),
+        CtlCommand::Describe { name, .. } => Request::Describe(name.clone()),
         CtlCommand::Act(act) => return super::wait::run(&path, act),
         CtlCommand::Send(req) => req.clone(),
     };
@@ -34,7 +36,9 @@ pub fn run(
         return Err(msg.to_string());
     }
     match command {
-        CtlCommand::Status { json: true, check } => {
+        CtlCommand::Status {
+            json: true, check, ..
+        } => {
             println!("{reply}");
             Ok(if check && !not_running(&reply).is_empty() {
                 1
@@ -45,6 +49,7 @@ pub fn run(
         CtlCommand::Status {
             json: false,
             check: true,
+            ..
         } => {
             let bad = not_running(&reply);
             if bad.is_empty() {
@@ -59,9 +64,25 @@ pub fn run(
             print!("{}", table(&reply));
             Ok(0)
         }
+        CtlCommand::Describe { json: true, .. } => {
+            println!("{reply}");
+            Ok(0)
+        }
+        CtlCommand::Describe { json: false, .. } => {
+            print!("{}", describe_text(&reply));
+            Ok(0)
+        }
         CtlCommand::Send(Request::Reload) => {
             println!("{}", reply["message"].as_str().unwrap_or("reloaded"));
             Ok(0)
+        }
+        CtlCommand::Send(Request::Signal { .. }) => {
+            print!("{}", signal_lines(&reply));
+            Ok(if reply["all_sent"] == Value::Bool(true) {
+                0
+            } else {
+                1
+            })
         }
         CtlCommand::Send(_) | CtlCommand::Act(_) => Ok(0),
     }
@@ -127,6 +148,214 @@ pub fn not_running(reply: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What `tend signal` did, one instance a line.
+pub fn signal_lines(reply: &Value) -> String {
+    let sig = reply["signal"].as_str().unwrap_or("the signal");
+    let whom = if reply["tree"] == Value::Bool(true) {
+        "the tree of pid"
+    } else {
+        "pid"
+    };
+    let mut out = String::new();
+    for a in reply["apps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let name = a["name"].as_str().unwrap_or("?");
+        match a["pid"].as_i64() {
+            Some(pid) if a["sent"] == Value::Bool(true) => {
+                out.push_str(&format!("{name}: {sig} sent to {whom} {pid}\n"))
+            }
+            _ => out.push_str(&format!(
+                "{name}: not running ({}), nothing sent\n",
+                a["state"].as_str().unwrap_or("?")
+            )),
+        }
+    }
+    out
+}
+
+/// `tend describe`: each instance as a block of `key  value` lines, then
+/// its last exits, newest first.
+pub fn describe_text(reply: &Value) -> String {
+    let none = Vec::new();
+    let mut out = String::new();
+    for (k, a) in reply["apps"].as_array().unwrap_or(&none).iter().enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        let d = &a["definition"];
+        let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+        let list = |v: &Value, sep: &str| {
+            let items: Vec<&str> = v
+                .as_array()
+                .unwrap_or(&none)
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if items.is_empty() {
+                "-".to_string()
+            } else {
+                items.join(sep)
+            }
+        };
+        let mut state = state_text(a);
+        if let Some(pid) = a["pid"].as_i64() {
+            state.push_str(&format!(", pid {pid}"));
+        }
+        if let Some(up) = a["uptime_s"].as_f64() {
+            state.push_str(&format!(", up {}", secs(up)));
+        }
+        if let Some(mem) = a["mem"].as_u64() {
+            state.push_str(&format!(", mem {}", format_size(mem)));
+        }
+        if a["removed"] == Value::Bool(true) {
+            state.push_str(" (removed by a reload)");
+        }
+        let mut user = s(&d["user"]);
+        if let Some(g) = d["group"].as_str() {
+            user.push_str(&format!(":{g}"));
+        }
+        let restart = format!(
+            "{}; delay {} doubling up to {}; a run of {} is stable; failed after {} restarts in a row",
+            s(&d["restart"]),
+            s(&d["restart_delay"]),
+            s(&d["max_restart_delay"]),
+            s(&d["min_uptime"]),
+            d["max_restarts"]
+        );
+        let health = match d["health"].as_object() {
+            None => "-".to_string(),
+            Some(h) => {
+                let probe = &h["probe"];
+                let what = if let Some(url) = probe["http"].as_str() {
+                    format!("GET {url} ({})", s(&probe["address"]))
+                } else if let Some(addr) = probe["tcp"].as_str() {
+                    format!("tcp connect {addr}")
+                } else {
+                    format!("exec {}", list(&probe["exec"], " "))
+                };
+                format!(
+                    "{what}, every {}, timeout {}, unhealthy after {} failures, start period {}",
+                    s(&h["interval"]),
+                    s(&h["timeout"]),
+                    h["retries"],
+                    s(&h["start_period"])
+                )
+            }
+        };
+        let notify = match (d["notify"].as_bool(), d["watchdog"].as_str()) {
+            (Some(true), Some(w)) => format!("sd_notify, watchdog {w}"),
+            (Some(true), None) => "sd_notify".to_string(),
+            _ => "-".to_string(),
+        };
+        let rows = [
+            ("state", state),
+            ("command", shell_words(&d["command"])),
+            ("cwd", s(&d["cwd"])),
+            ("user", user),
+            ("env", list(&d["env_keys"], " ")),
+            ("restart", restart),
+            (
+                "max_memory",
+                d["max_memory"].as_str().unwrap_or("none").to_string(),
+            ),
+            (
+                "stop",
+                format!(
+                    "{}, then SIGKILL after {}",
+                    s(&d["stop_signal"]),
+                    s(&d["stop_timeout"])
+                ),
+            ),
+            ("health", health),
+            ("notify", notify),
+            ("after", list(&d["after"], ", ")),
+            ("log", s(&d["log"])),
+            (
+                "restarts",
+                format!("{} ({} in a row)", a["restarts"], a["restarts_in_a_row"]),
+            ),
+        ];
+        out.push_str(&format!("{}\n", a["name"].as_str().unwrap_or("?")));
+        for (key, value) in rows {
+            out.push_str(&format!("  {key:<11} {value}\n"));
+        }
+        if a["next_start_changes"] == Value::Bool(true) {
+            out.push_str(
+                "  (a reload changed it: the definition above applies from its next start)\n",
+            );
+        }
+        let exits = a["exits"].as_array().unwrap_or(&none);
+        if exits.is_empty() {
+            out.push_str("  exits       none yet\n");
+            continue;
+        }
+        out.push_str("  last exits  (newest first)\n");
+        let rows: Vec<[String; 4]> = exits
+            .iter()
+            .map(|e| {
+                let how = match (e["signal"].as_str(), e["code"].as_i64()) {
+                    (Some(sig), _) => sig.to_string(),
+                    (None, Some(code)) => format!("code {code}"),
+                    (None, None) => "-".to_string(),
+                };
+                [
+                    e["ago_s"]
+                        .as_f64()
+                        .map_or("-".into(), |x| format!("{} ago", secs(x))),
+                    how,
+                    e["run_s"]
+                        .as_f64()
+                        .map_or("-".into(), |x| format!("ran {}", secs(x))),
+                    s(&e["cause"]),
+                ]
+            })
+            .collect();
+        let mut widths = [0usize; 3];
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        for [ago, how, ran, cause] in rows {
+            let line = format!(
+                "    {ago:<w0$}  {how:<w1$}  {ran:<w2$}  {cause}",
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// An argv as a shell would read it back: words with spaces or quotes
+/// single-quoted.
+fn shell_words(argv: &Value) -> String {
+    let words: Vec<String> = argv
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+            if plain {
+                w.to_string()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
 /// The status table, one app a line.
 pub fn table(reply: &Value) -> String {
     let mut rows = vec![[
@@ -135,7 +364,8 @@ pub fn table(reply: &Value) -> String {
         "PID".into(),
         "UPTIME".into(),
         "RESTARTS".into(),
-        "RSS".into(),
+        "CPU".into(),
+        "MEM".into(),
         "LAST EXIT".into(),
     ]];
     for a in reply["apps"]
@@ -163,11 +393,16 @@ pub fn table(reply: &Value) -> String {
             a["pid"].as_i64().map_or_else(dash, |p| p.to_string()),
             a["uptime_s"].as_f64().map_or_else(dash, secs),
             a["restarts"].as_u64().map_or_else(dash, |r| r.to_string()),
-            a["rss"].as_u64().map_or_else(dash, format_size),
+            a["cpu"].as_f64().map_or_else(dash, percent),
+            // `mem`; `rss` from a tend older than the MEM column.
+            a["mem"]
+                .as_u64()
+                .or_else(|| a["rss"].as_u64())
+                .map_or_else(dash, format_size),
             last_exit,
         ]);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -177,7 +412,7 @@ pub fn table(reply: &Value) -> String {
     for row in rows {
         let mut line = String::new();
         for (k, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if k == 6 {
+            if k == 7 {
                 line.push_str(cell);
             } else {
                 line.push_str(&format!("{cell:<w$}  "));
@@ -200,6 +435,15 @@ fn state_text(a: &Value) -> String {
     }
 }
 
+/// A CPU percentage: `0.4%`, `12%`, `197%`.
+fn percent(p: f64) -> String {
+    if p < 9.95 {
+        format!("{p:.1}%")
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
 /// Whole seconds: `45s`, `5m3s`, `2h10m`, `3d4h`.
 fn secs(s: f64) -> String {
     format_elapsed(Duration::from_secs(s.max(0.0) as u64))
@@ -213,11 +457,11 @@ mod tests {
     fn reply() -> Value {
         json!({"ok": true, "pid": 1, "apps": [
             {"name": "web.0", "app": "web", "instance": 0, "state": "running", "pid": 12,
-             "uptime_s": 303.2, "restarts": 2, "rss": 1_300_000, "last_exit": {"code": 137, "signal": "SIGKILL", "ago_s": 304.0}, "removed": false},
+             "uptime_s": 303.2, "restarts": 2, "cpu": 97.46, "cpu_s": 295.1, "rss": 1_300_000, "mem": 1_300_000, "last_exit": {"code": 137, "signal": "SIGKILL", "ago_s": 304.0}, "removed": false},
             {"name": "flaky", "app": "flaky", "instance": 0, "state": "backoff", "pid": null,
              "uptime_s": null, "restarts": 1, "rss": null, "last_exit": {"code": 1, "signal": null, "ago_s": 3.0}, "removed": false},
             {"name": "api", "app": "api", "instance": 0, "state": "running", "health": "unhealthy", "pid": 14,
-             "uptime_s": 40.0, "restarts": 0, "rss": 2_097_152, "last_exit": null, "removed": false},
+             "uptime_s": 40.0, "restarts": 0, "cpu": 0.04, "cpu_s": 0.3, "rss": 2_097_152, "last_exit": null, "removed": false},
             {"name": "migrate", "app": "migrate", "instance": 0, "state": "exited", "pid": null,
              "uptime_s": null, "restarts": 0, "rss": null, "last_exit": {"code": 0, "signal": null, "ago_s": 9.0}, "removed": false},
             {"name": "ghost", "app": "ghost", "instance": 0, "state": "failed", "pid": null,
@@ -228,14 +472,81 @@ mod tests {
     #[test]
     fn status_table() {
         let want = "\
-APP      STATE              PID  UPTIME  RESTARTS  RSS   LAST EXIT
-web.0    running            12   5m3s    2         1.2M  SIGKILL, 5m4s ago
-flaky    backoff            -    -       1         -     code 1, 3s ago
-api      running/unhealthy  14   40s     0         2M    -
-migrate  exited             -    -       0         -     code 0, 9s ago
-ghost    failed             -    -       3         -     could not start, 2h0m ago
+APP      STATE              PID  UPTIME  RESTARTS  CPU   MEM   LAST EXIT
+web.0    running            12   5m3s    2         97%   1.2M  SIGKILL, 5m4s ago
+flaky    backoff            -    -       1         -     -     code 1, 3s ago
+api      running/unhealthy  14   40s     0         0.0%  2M    -
+migrate  exited             -    -       0         -     -     code 0, 9s ago
+ghost    failed             -    -       3         -     -     could not start, 2h0m ago
 ";
         assert_eq!(table(&reply()), want);
+        assert_eq!(
+            [percent(0.44), percent(9.96), percent(197.4)],
+            ["0.4%", "10%", "197%"]
+        );
+    }
+
+    #[test]
+    fn signal_lines_say_what_was_sent_to_whom() {
+        let reply = json!({"ok": true, "signal": "SIGUSR2", "tree": false, "all_sent": false, "apps": [
+            {"name": "web.0", "pid": 12, "sent": true},
+            {"name": "web.1", "pid": null, "sent": false, "state": "stopped"},
+        ]});
+        assert_eq!(
+            signal_lines(&reply),
+            "web.0: SIGUSR2 sent to pid 12\nweb.1: not running (stopped), nothing sent\n"
+        );
+    }
+
+    #[test]
+    fn describe_shows_the_definition_counters_and_exits() {
+        let reply = json!({"ok": true, "apps": [{
+            "name": "web.1", "app": "web", "instance": 1, "state": "running", "health": "healthy",
+            "pid": 31, "uptime_s": 12.5, "mem": 3_145_728, "restarts": 2, "restarts_in_a_row": 1,
+            "removed": false, "next_start_changes": false,
+            "definition": {
+                "command": ["node", "server.js"], "cwd": "/srv/web", "user": "node", "group": null,
+                "env_keys": ["NODE_ENV", "PORT"], "restart": "always", "restart_delay": "3s",
+                "max_restart_delay": "30s", "min_uptime": "30s", "max_restarts": 10,
+                "max_memory": "256M", "stop_signal": "SIGTERM", "stop_timeout": "10s",
+                "after": ["db"], "critical": false,
+                "health": {"probe": {"http": "http://127.0.0.1:8080/health", "address": "127.0.0.1:8080"},
+                           "interval": "10s", "timeout": "2s", "retries": 3, "start_period": "0s"},
+                "notify": false, "watchdog": null, "log": "prefix"
+            },
+            "exits": [
+                {"ago_s": 13.0, "code": 143, "signal": "SIGTERM", "run_s": 95.2, "cause": "memory"},
+                {"ago_s": 130.0, "code": 1, "signal": null, "run_s": 0.4, "cause": "crash"}
+            ]
+        }]});
+        let want = "\
+web.1
+  state       running/healthy, pid 31, up 12s, mem 3M
+  command     node server.js
+  cwd         /srv/web
+  user        node
+  env         NODE_ENV PORT
+  restart     always; delay 3s doubling up to 30s; a run of 30s is stable; failed after 10 restarts in a row
+  max_memory  256M
+  stop        SIGTERM, then SIGKILL after 10s
+  health      GET http://127.0.0.1:8080/health (127.0.0.1:8080), every 10s, timeout 2s, unhealthy after 3 failures, start period 0s
+  notify      -
+  after       db
+  log         prefix
+  restarts    2 (1 in a row)
+  last exits  (newest first)
+    13s ago    SIGTERM  ran 1m35s  memory
+    2m10s ago  code 1   ran 0s     crash
+";
+        assert_eq!(describe_text(&reply), want);
+    }
+
+    #[test]
+    fn commands_are_shown_as_a_shell_reads_them() {
+        assert_eq!(
+            shell_words(&json!(["/bin/sh", "-c", "echo 'hi' $X", ""])),
+            r#"/bin/sh -c 'echo '\''hi'\'' $X' ''"#
+        );
     }
 
     #[test]

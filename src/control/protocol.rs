@@ -24,6 +24,17 @@ pub enum Request {
     Reload,
     Poweroff,
     Reboot,
+    /// `tend status NAME...`: the status of those apps only (never empty).
+    StatusOf(Vec<String>),
+    /// `tend signal SIGNAL NAME...|all`: `signal` to each named instance's
+    /// main process, or with `tree` to its whole tree.
+    Signal {
+        names: Vec<String>,
+        signal: libc::c_int,
+        tree: bool,
+    },
+    /// `tend describe NAME`: definition, counters, last exits.
+    Describe(String),
 }
 
 /// Only to refuse duplicate fields.
@@ -33,6 +44,9 @@ pub enum Request {
 struct Strict {
     cmd: String,
     name: Option<String>,
+    names: Option<Vec<String>>,
+    signal: Option<String>,
+    tree: Option<bool>,
 }
 
 /// The fields of a request object, typed by hand so that every error names
@@ -40,6 +54,12 @@ struct Strict {
 struct RawRequest {
     cmd: String,
     name: Option<String>,
+    /// `status` and `signal`: several apps.
+    names: Option<Vec<String>>,
+    /// `signal`: a name (`SIGUSR2`) or number, as `units::parse_signal` reads it.
+    signal: Option<String>,
+    /// `signal`: the whole tree instead of the main process.
+    tree: Option<bool>,
 }
 
 /// Parses one request line: `{"cmd":"status"}`, `{"cmd":"stop","name":"web"}`.
@@ -51,33 +71,48 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             kind_of(&value)
         ));
     };
-    let (mut cmd, mut name) = (None, None);
+    let mut raw = RawRequest {
+        cmd: String::new(),
+        name: None,
+        names: None,
+        signal: None,
+        tree: None,
+    };
+    let mut cmd = None;
     for (key, v) in fields {
-        if key != "cmd" && key != "name" {
-            return Err(format!(
-                "invalid request: unknown field {key:?} (expected \"cmd\" and \"name\")"
-            ));
-        }
-        let text = match v {
-            Value::String(text) => Some(text),
-            Value::Null if key == "name" => None,
-            other => {
+        let wrong = |want: &str, v: &Value| {
+            format!(
+                "invalid request: \"{key}\" must be {want}, got {}",
+                kind_of(v)
+            )
+        };
+        match (key.as_str(), v) {
+            ("cmd", Value::String(text)) => cmd = Some(text),
+            ("name", Value::String(text)) => raw.name = Some(text),
+            ("name", Value::Null) => raw.name = None,
+            ("signal", Value::String(text)) => raw.signal = Some(text),
+            ("tree", Value::Bool(b)) => raw.tree = Some(b),
+            ("names", Value::Array(items)) => {
+                let mut names = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(text) => names.push(text),
+                        other => return Err(wrong("an array of strings", &other)),
+                    }
+                }
+                raw.names = Some(names);
+            }
+            ("cmd" | "name" | "signal", other) => return Err(wrong("a string", &other)),
+            ("tree", other) => return Err(wrong("a boolean", &other)),
+            ("names", other) => return Err(wrong("an array of strings", &other)),
+            _ => {
                 return Err(format!(
-                    "invalid request: \"{key}\" must be a string, got {}",
-                    kind_of(&other)
+                    "invalid request: unknown field {key:?} (expected \"cmd\", \"name\", \"names\", \"signal\" and \"tree\")"
                 ));
             }
-        };
-        if key == "cmd" {
-            cmd = text;
-        } else {
-            name = text;
         }
     }
-    let raw = RawRequest {
-        cmd: cmd.ok_or("invalid request: missing field \"cmd\"")?,
-        name,
-    };
+    raw.cmd = cmd.ok_or("invalid request: missing field \"cmd\"")?;
     // A JSON map keeps the last of duplicate keys; serde's derive sees them.
     serde_json::from_slice::<Strict>(line).map_err(|e| format!("invalid request: {e}"))?;
     let name = || {
@@ -89,8 +124,36 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         Some(_) => Err(format!("{} takes no \"name\"", raw.cmd)),
         None => Ok(r),
     };
+    // Fields only some commands take.
+    let takes = |field: &str, given: bool, cmds: &[&str]| match given
+        && !cmds.contains(&raw.cmd.as_str())
+    {
+        true => Err(format!("{} takes no \"{field}\"", raw.cmd)),
+        false => Ok(()),
+    };
+    takes("names", raw.names.is_some(), &["status", "signal"])?;
+    takes("signal", raw.signal.is_some(), &["signal"])?;
+    takes("tree", raw.tree.is_some(), &["signal"])?;
     match raw.cmd.as_str() {
-        "status" => no_name(Request::Status),
+        "status" => match raw.names.clone() {
+            Some(names) if !names.is_empty() => no_name(Request::StatusOf(names)),
+            _ => no_name(Request::Status),
+        },
+        "describe" => Ok(Request::Describe(name()?)),
+        "signal" => {
+            let names = match raw.names.clone() {
+                Some(names) if !names.is_empty() => names,
+                _ => return Err("signal needs \"names\"".into()),
+            };
+            let text = raw.signal.as_deref().ok_or("signal needs \"signal\"")?;
+            let signal = crate::units::parse_signal(text)?;
+            no_name(Request::Signal {
+                names,
+                signal,
+                tree: raw.tree.unwrap_or(false),
+            })
+        }
+
         "reload" => no_name(Request::Reload),
         "poweroff" => no_name(Request::Poweroff),
         "reboot" => no_name(Request::Reboot),
@@ -98,7 +161,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         "stop" => Ok(Request::Stop(name()?)),
         "restart" => Ok(Request::Restart(name()?)),
         other => Err(format!(
-            "unknown command {other:?} (expected status, start, stop, restart, reload, poweroff or reboot)"
+            "unknown command {other:?} (expected status, start, stop, restart, signal, describe, reload, poweroff or reboot)"
         )),
     }
 }
@@ -125,6 +188,18 @@ pub fn request_line(req: &Request) -> String {
         Request::Start(n) => json!({"cmd": "start", "name": n}),
         Request::Stop(n) => json!({"cmd": "stop", "name": n}),
         Request::Restart(n) => json!({"cmd": "restart", "name": n}),
+        Request::StatusOf(names) => json!({"cmd": "status", "names": names}),
+        Request::Describe(n) => json!({"cmd": "describe", "name": n}),
+        Request::Signal {
+            names,
+            signal,
+            tree,
+        } => json!({
+            "cmd": "signal",
+            "names": names,
+            "signal": crate::units::signal_name(*signal),
+            "tree": tree,
+        }),
     };
     format!("{v}\n")
 }
@@ -148,6 +223,18 @@ mod tests {
             Request::Restart("db".into()),
             Request::Poweroff,
             Request::Reboot,
+            Request::StatusOf(vec!["web".into(), "db.1".into()]),
+            Request::Describe("web.1".into()),
+            Request::Signal {
+                names: vec!["all".into()],
+                signal: libc::SIGUSR2,
+                tree: false,
+            },
+            Request::Signal {
+                names: vec!["web".into()],
+                signal: crate::units::SIGRTMIN + 3,
+                tree: true,
+            },
         ] {
             let line = request_line(&req);
             assert_eq!(parse_request(line.trim_end().as_bytes()), Ok(req));
@@ -156,7 +243,32 @@ mod tests {
 
     #[test]
     fn bad_requests_say_why() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 16] = [
+            (b"{\"cmd\":\"describe\"}", "describe needs \"name\""),
+            (
+                b"{\"cmd\":\"signal\",\"names\":[\"web\"]}",
+                "signal needs \"signal\"",
+            ),
+            (
+                b"{\"cmd\":\"signal\",\"signal\":\"USR1\"}",
+                "signal needs \"names\"",
+            ),
+            (
+                b"{\"cmd\":\"signal\",\"signal\":\"NOPE\",\"names\":[\"web\"]}",
+                "invalid signal \"NOPE\"",
+            ),
+            (
+                b"{\"cmd\":\"stop\",\"name\":\"a\",\"tree\":true}",
+                "stop takes no \"tree\"",
+            ),
+            (
+                b"{\"cmd\":\"status\",\"names\":[1]}",
+                "\"names\" must be an array of strings",
+            ),
+            (
+                b"{\"cmd\":\"signal\",\"names\":[\"a\"],\"signal\":\"HUP\",\"name\":\"a\"}",
+                "signal takes no \"name\"",
+            ),
             (b"", "invalid request"),
             (b"not json", "invalid request"),
             (b"{\"cmd\":\"explode\"}", "unknown command \"explode\""),
@@ -188,7 +300,8 @@ mod tests {
     /// client's own encoding.
     #[test]
     fn fuzz_requests() {
-        let seeds: [&[u8]; 5] = [
+        let seeds: [&[u8]; 6] = [
+            b"{\"cmd\":\"signal\",\"names\":[\"web\",\"all\"],\"signal\":\"USR2\",\"tree\":true}",
             b"{\"cmd\":\"stop\",\"name\":\"web\"}",
             b"{\"cmd\":\"status\"}",
             b"{}",

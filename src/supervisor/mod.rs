@@ -8,10 +8,11 @@
 //! Beside this file, each concern in its own: `slot` (what is kept per
 //! instance), `order` (start and stop order, the exit code; pure), `tree`
 //! (process trees, orphans, memory), `shutdown`, `pipes` (prefixed logs),
-//! `requests` (control requests and reload), `checks` (health probes) and
+//! `requests` (control requests and reload), `describe`, `checks` (health probes) and
 //! `readiness` (sd_notify both ways, watchdogs).
 
 mod checks;
+mod describe;
 mod order;
 mod pipes;
 mod readiness;
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use crate::app::{Action, Event, State};
+use crate::app::{Action, Cause, Event, State};
 use crate::config::{AppSpec, LogMode, dotenv};
 use crate::ids::Creds;
 use crate::log::{self, Level};
@@ -93,6 +94,8 @@ pub struct Supervisor {
     /// One /proc pass shared by everything done in one loop turn.
     snapshot: Option<Snapshot>,
     page_size: u64,
+    /// Clock ticks per second, the unit of CPU times in /proc.
+    clock_ticks: u64,
 }
 
 impl Supervisor {
@@ -117,6 +120,7 @@ impl Supervisor {
             next_sample: None,
             snapshot: None,
             page_size: procfs::page_size(),
+            clock_ticks: procfs::clock_ticks(),
         };
         order::link(&mut sup.slots);
         sup.open_notify();
@@ -383,6 +387,7 @@ impl Supervisor {
                     if order::may_stop(&self.slots, i) {
                         self.slots[i].stop_sent = true;
                         let was_down = self.slots[i].app.is_down();
+                        self.slots[i].app.asked_by(Cause::Shutdown);
                         self.apply(i, Event::Stop, now);
                         changed |= !was_down && self.slots[i].app.is_down();
                     }

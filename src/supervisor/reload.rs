@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::{Slot, Supervisor, order};
-use crate::app::{Event, State};
+use crate::app::{Cause, Event, State};
 use crate::config::{self, AppSpec};
 use crate::log;
 
@@ -70,6 +70,7 @@ impl Supervisor {
                 Change::Remove => {
                     removed += 1;
                     slot.retired = true;
+                    slot.app.asked_by(Cause::Reload);
                     self.apply(i, Event::Stop, now);
                 }
                 Change::Update(spec) => {
@@ -78,6 +79,7 @@ impl Supervisor {
                         slot.app.spec = *spec;
                     } else {
                         slot.pending = Some(*spec);
+                        slot.app.asked_by(Cause::Reload);
                         self.apply(i, Event::Restart, now);
                     }
                 }

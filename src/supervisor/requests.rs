@@ -7,9 +7,11 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use super::Supervisor;
+use super::slot::CpuSample;
 use crate::app::{Event, State};
 use crate::control::{self, Request};
 use crate::log;
+use crate::procfs;
 use crate::reaper::Status;
 use crate::units;
 use crate::vm::Power;
@@ -18,7 +20,19 @@ impl Supervisor {
     /// Answers one control request.
     pub fn handle(&mut self, req: Request, now: Instant) -> Value {
         let (name, event) = match req {
-            Request::Status => return self.status(now),
+            Request::Status => return self.status(None, now),
+            Request::StatusOf(names) => {
+                return match self.select_all(&names) {
+                    Ok(chosen) => self.status(Some(&chosen), now),
+                    Err(e) => control::error(&e),
+                };
+            }
+            Request::Signal {
+                names,
+                signal,
+                tree,
+            } => return self.send_signal(&names, signal, tree),
+            Request::Describe(name) => return self.describe(&name, now),
             Request::Reload => {
                 return match self.reload(now) {
                     Ok(summary) => {
@@ -93,24 +107,103 @@ impl Supervisor {
             .collect()
     }
 
-    /// The facts `tend status` shows, for every app.
-    pub(super) fn status(&mut self, now: Instant) -> Value {
+    /// Every instance of each of `names` (`NAME`, `NAME.i`, or `all`), in
+    /// slot order, each once; an unknown name is an error that names it.
+    pub(super) fn select_all(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        let mut chosen = Vec::new();
+        for name in names {
+            let found = match name.as_str() {
+                "all" => self.live().collect(),
+                _ => self.select(name),
+            };
+            if found.is_empty() {
+                let known: Vec<&str> = self.live().map(|i| self.slots[i].name()).collect();
+                return Err(format!(
+                    "no app named {name:?} (apps: {})",
+                    known.join(", ")
+                ));
+            }
+            chosen.extend(found);
+        }
+        chosen.sort_unstable();
+        chosen.dedup();
+        Ok(chosen)
+    }
+
+    /// `tend signal`: `sig` to the main process of each named instance
+    /// (its whole tree with `tree`), only while that process is not reaped,
+    /// so a recycled pid is never hit. Nothing is counted or restarted for
+    /// it; an app that dies of it ends as any run does. Unknown names:
+    /// nothing is sent. One entry per instance; ok only when every one
+    /// was running.
+    fn send_signal(&mut self, names: &[String], sig: libc::c_int, tree: bool) -> Value {
+        let chosen = match self.select_all(names) {
+            Ok(chosen) => chosen,
+            Err(e) => return control::error(&e),
+        };
+        let signame = units::signal_name(sig);
+        let mut all_sent = true;
+        let mut apps = Vec::with_capacity(chosen.len());
+        for i in chosen {
+            let name = self.slots[i].name().to_string();
+            let Some(pid) = self.slots[i].app.main_pid() else {
+                all_sent = false;
+                let state = self.slots[i].app.state_name();
+                apps.push(json!({"name": name, "pid": null, "sent": false, "state": state}));
+                continue;
+            };
+            let whom = if tree {
+                self.signal_tree(i, sig);
+                "the tree of pid"
+            } else {
+                // The main process is a child of tend not yet reaped: its
+                // pid cannot have been recycled.
+                // SAFETY: kill(2) with plain integers (libc's, not nix's:
+                // nix has no name for the real-time signals).
+                unsafe { libc::kill(pid.as_raw(), sig) };
+                "pid"
+            };
+            log::event(
+                log::Level::Info,
+                &name,
+                "signal",
+                &format!("{signame} sent to {whom} {pid} (tend signal)"),
+            );
+            apps.push(json!({"name": name, "pid": pid.as_raw(), "sent": true}));
+        }
+        json!({"ok": true, "signal": signame, "tree": tree, "all_sent": all_sent, "apps": apps})
+    }
+
+    /// The facts `tend status` shows, for every app or for the slots `only`.
+    pub(super) fn status(&mut self, only: Option<&[usize]>, now: Instant) -> Value {
         self.adopt_orphans();
         self.snapshot = None;
         let shown: Vec<usize> = (0..self.slots.len())
             .filter(|&i| !self.slots[i].retired || !self.slots[i].app.is_down())
+            .filter(|i| only.is_none_or(|o| o.contains(i)))
             .collect();
         let mut apps = Vec::with_capacity(shown.len());
         for i in shown {
             let main = self.slots[i].app.main_pid();
-            let rss = self.tree_rss(i);
-            let app = &self.slots[i].app;
-            let uptime = match app.state {
-                State::Running { since, .. } | State::Stopping { since, .. } => {
-                    Some(now.saturating_duration_since(since).as_secs_f64())
-                }
+            let usage = self.tree_usage(i);
+            let rss = usage.map(|(bytes, _)| bytes);
+            let run = match self.slots[i].app.state {
+                State::Running { since, .. } | State::Stopping { since, .. } => Some(since),
                 _ => None,
             };
+            let (cpu, cpu_s) = match (usage, run) {
+                (Some((_, ticks)), Some(run)) => {
+                    let pct = self.cpu_since_last(i, run, ticks, now);
+                    let hz = self.clock_ticks as f64;
+                    (
+                        Some(round(pct, 10.0)),
+                        Some(round(ticks as f64 / hz, 100.0)),
+                    )
+                }
+                _ => (None, None),
+            };
+            let app = &self.slots[i].app;
+            let uptime = run.map(|since| now.saturating_duration_since(since).as_secs_f64());
             let last_exit = app.last_exit.map(|(status, at)| {
                 let ago = now.saturating_duration_since(at).as_secs_f64();
                 match status {
@@ -132,7 +225,10 @@ impl Supervisor {
                 "pid": main.map(Pid::as_raw),
                 "uptime_s": uptime,
                 "restarts": app.restarts,
+                "cpu": cpu,
+                "cpu_s": cpu_s,
                 "rss": rss,
+                "mem": rss,
                 "last_exit": last_exit,
                 "removed": self.slots[i].retired,
                 "up": app.is_up(),
@@ -143,8 +239,29 @@ impl Supervisor {
         json!({"ok": true, "pid": std::process::id(), "apps": apps})
     }
 
+    /// Percent of one core slot `i`'s tree used since the previous status
+    /// sample of this run (or since the run began), `ticks` being its CPU
+    /// time now; keeps this sample for the next time.
+    fn cpu_since_last(&mut self, i: usize, run: Instant, ticks: u64, now: Instant) -> f64 {
+        let (used, from) = match self.slots[i].cpu_sample {
+            Some(prev) if prev.run == run => (ticks.saturating_sub(prev.ticks), prev.at),
+            _ => (ticks, run),
+        };
+        self.slots[i].cpu_sample = Some(CpuSample {
+            run,
+            ticks,
+            at: now,
+        });
+        procfs::cpu_percent(used, self.clock_ticks, now.saturating_duration_since(from))
+    }
+
     /// In VM mode, what the machine does once tend is done.
     pub fn power(&self) -> Power {
         self.power
     }
+}
+
+/// `x` rounded to 1/`per`: `round(12.345, 10.0)` is 12.3.
+fn round(x: f64, per: f64) -> f64 {
+    (x * per).round() / per
 }

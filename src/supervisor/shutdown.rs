@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Supervisor, order};
-use crate::app::Event;
+use crate::app::{Cause, Event};
 use crate::log;
 use crate::procfs;
 
@@ -72,6 +72,7 @@ impl Supervisor {
                 log::warn(&format!("{why} again: killing everything now"));
                 for i in 0..self.slots.len() {
                     self.slots[i].stop_sent = true;
+                    self.slots[i].app.asked_by(Cause::Shutdown);
                     self.apply(i, Event::Stop, now);
                     self.apply(i, Event::Kill, now);
                 }

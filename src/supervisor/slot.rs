@@ -41,6 +41,18 @@ pub(super) struct Slot {
     pub(super) starts: u64,
     /// Why the last start attempt failed; None once one succeeded.
     pub(super) spawn_error: Option<String>,
+    /// The last CPU sample `tend status` took: the tree's CPU ticks, and
+    /// when; the next status shows the CPU used since. Only for the run
+    /// that began at `run`.
+    pub(super) cpu_sample: Option<CpuSample>,
+}
+
+/// A tree's CPU time at one moment of one run.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CpuSample {
+    pub(super) run: Instant,
+    pub(super) ticks: u64,
+    pub(super) at: Instant,
 }
 
 impl Slot {
@@ -60,6 +72,7 @@ impl Slot {
             pipes: Vec::new(),
             starts: 0,
             spawn_error: None,
+            cpu_sample: None,
         }
     }
 

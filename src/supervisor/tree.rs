@@ -62,6 +62,19 @@ impl Supervisor {
         Some(pages * self.page_size)
     }
 
+    /// The memory (bytes) and CPU time (clock ticks) of slot `i`'s tree;
+    /// None when it has no process.
+    pub(super) fn tree_usage(&mut self, i: usize) -> Option<(u64, u64)> {
+        let roots = self.roots(i, self.slots[i].app.main_pid());
+        if roots.is_empty() {
+            return None;
+        }
+        let members = self.members(&roots);
+        let pages: u64 = members.iter().map(|p| p.rss_pages).sum();
+        let ticks: u64 = members.iter().map(Proc::cpu_ticks).sum();
+        Some((pages * self.page_size, ticks))
+    }
+
     /// Sends `sig` to slot `i`'s group and to every member of its tree that
     /// left the group (setsid, setpgid, adopted orphans).
     pub(super) fn signal_tree(&mut self, i: usize, sig: libc::c_int) {

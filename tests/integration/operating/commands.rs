@@ -163,7 +163,7 @@ fn status_shows_the_right_pids_and_states() {
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
         [
-            "APP", "STATE", "PID", "UPTIME", "RESTARTS", "RSS", "LAST", "EXIT"
+            "APP", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM", "LAST", "EXIT"
         ]
     );
     let db = text.lines().find(|l| l.starts_with("db ")).unwrap();

@@ -13,3 +13,5 @@ mod notify;
 mod one_tend;
 
 mod waiting;
+
+mod inspect;

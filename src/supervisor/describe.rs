@@ -1,0 +1,129 @@
+//! `tend describe NAME`: everything tend knows about each instance of an
+//! app: its definition as resolved (defaults applied, env values left
+//! out: they may hold secrets), its counters, and how its last runs ended
+//! and why. Durations and sizes are spelled as in init.toml.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::Supervisor;
+use crate::app::State;
+use crate::config::{AppSpec, Id, LogMode};
+use crate::control;
+use crate::health::Probe;
+use crate::policy::Restart;
+use crate::reaper::Status;
+use crate::units::{format_duration, format_size, signal_name};
+
+impl Supervisor {
+    /// The answer to `describe NAME`: one entry per instance.
+    pub(super) fn describe(&mut self, name: &str, now: Instant) -> Value {
+        let chosen = match self.select_all(&[name.to_string()]) {
+            Ok(chosen) => chosen,
+            Err(e) => return control::error(&e),
+        };
+        let mut apps = Vec::with_capacity(chosen.len());
+        for i in chosen {
+            let mem = self.tree_usage(i).map(|(bytes, _)| bytes);
+            let slot = &self.slots[i];
+            let app = &slot.app;
+            let uptime = match app.state {
+                State::Running { since, .. } | State::Stopping { since, .. } => {
+                    Some(now.saturating_duration_since(since).as_secs_f64())
+                }
+                _ => None,
+            };
+            let exits: Vec<Value> = app
+                .exits
+                .iter()
+                .rev()
+                .map(|e| {
+                    let (code, signal) = match e.status {
+                        Some(Status::Exited(code)) => (Some(code), None),
+                        Some(Status::Signaled(sig)) => (Some(128 + sig), Some(signal_name(sig))),
+                        None => (None, None),
+                    };
+                    json!({
+                        "ago_s": now.saturating_duration_since(e.at).as_secs_f64(),
+                        "code": code,
+                        "signal": signal,
+                        "run_s": e.run.as_secs_f64(),
+                        "cause": e.cause.name(),
+                    })
+                })
+                .collect();
+            apps.push(json!({
+                "name": app.spec.name,
+                "app": app.spec.app,
+                "instance": app.spec.instance,
+                "state": app.state_name(),
+                "health": app.health().filter(|_| app.main_pid().is_some()).map(|h| h.name()),
+                "pid": app.main_pid().map(|p| p.as_raw()),
+                "uptime_s": uptime,
+                "mem": mem,
+                "restarts": app.restarts,
+                "restarts_in_a_row": app.restarts_in_a_row(),
+                "removed": slot.retired,
+                "definition": definition(slot.pending.as_ref().unwrap_or(&app.spec)),
+                "next_start_changes": slot.pending.is_some(),
+                "exits": exits,
+            }));
+        }
+        json!({"ok": true, "apps": apps})
+    }
+}
+
+/// An app's definition, keys as in init.toml; env keys only.
+fn definition(spec: &AppSpec) -> Value {
+    let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+    let id = |id: &Option<Id>| match id {
+        Some(Id::Number(n)) => Some(n.to_string()),
+        Some(Id::Name(n)) => Some(n.clone()),
+        None => None,
+    };
+    let health = spec.health.as_ref().map(|h| {
+        let probe = match &h.probe {
+            Probe::Exec(argv) => json!({"exec": argv.iter().map(|a| text(a)).collect::<Vec<_>>()}),
+            Probe::Tcp(addr) => json!({"tcp": addr.to_string()}),
+            Probe::Http { addr, host, path } => {
+                json!({"http": format!("http://{host}{path}"), "address": addr.to_string()})
+            }
+        };
+        json!({
+            "probe": probe,
+            "interval": format_duration(h.interval),
+            "timeout": format_duration(h.timeout),
+            "retries": h.retries,
+            "start_period": format_duration(h.start_period),
+        })
+    });
+    json!({
+        "command": spec.command.iter().map(|a| text(a)).collect::<Vec<_>>(),
+        "cwd": spec.cwd.as_ref().map(|c| c.display().to_string()),
+        "user": id(&spec.user),
+        "group": id(&spec.group),
+        "env_keys": spec.env.keys().collect::<Vec<_>>(),
+        "restart": match spec.restart {
+            Restart::Always => "always",
+            Restart::OnFailure => "on-failure",
+            Restart::Never => "never",
+        },
+        "restart_delay": format_duration(spec.restart_delay),
+        "max_restart_delay": format_duration(spec.max_restart_delay),
+        "min_uptime": format_duration(spec.min_uptime),
+        "max_restarts": spec.max_restarts,
+        "max_memory": spec.max_memory.map(format_size),
+        "stop_signal": signal_name(spec.stop_signal),
+        "stop_timeout": format_duration(spec.stop_timeout),
+        "after": spec.after,
+        "critical": spec.critical,
+        "health": health,
+        "notify": spec.notify,
+        "watchdog": spec.watchdog.map(format_duration),
+        "log": match spec.log {
+            LogMode::Inherit => "inherit",
+            LogMode::Prefix => "prefix",
+        },
+    })
+}

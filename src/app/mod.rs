@@ -118,6 +118,18 @@ pub struct Exit {
 /// How many past runs `App::exits` keeps.
 pub const EXITS_KEPT: usize = 10;
 
+/// One health probe's result, for `tend describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub at: Instant,
+    pub passed: bool,
+    /// Why it failed; empty when it passed.
+    pub reason: String,
+}
+
+/// How many probe results `App::checks` keeps.
+pub const CHECKS_KEPT: usize = 10;
+
 /// What happened to an app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -217,6 +229,8 @@ pub struct App {
     pub last_exit: Option<(Option<Status>, Instant)>,
     /// The last `EXITS_KEPT` runs' ends, oldest first.
     pub exits: VecDeque<Exit>,
+    /// The last probe results, oldest first, across runs.
+    pub checks: VecDeque<Check>,
     /// Why the stop under way began; None when the main process ended by
     /// itself (then its status tells an exit from a crash).
     stop_cause: Option<Cause>,
@@ -244,6 +258,7 @@ impl App {
             streak: Streak::default(),
             last_exit: None,
             exits: VecDeque::with_capacity(EXITS_KEPT),
+            checks: VecDeque::new(),
             stop_cause: None,
             asker: None,
             health: None,

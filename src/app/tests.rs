@@ -533,6 +533,29 @@ fn sd_notify_while_stopping_is_still_shown() {
     assert!(!a.ready());
 }
 
+#[test]
+fn probe_results_are_kept_for_describe_the_last_ten() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.health = Some(crate::health::HealthSpec {
+        probe: crate::health::Probe::Tcp(([127, 0, 0, 1], 1).into()),
+        interval: S,
+        timeout: S,
+        retries: 100,
+        start_period: Duration::ZERO,
+    });
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    for k in 0..12u32 {
+        let passed = k % 2 == 0;
+        let reason = if passed { "" } else { "refused" }.to_string();
+        a.on_event(Event::Probe { passed, reason }, t + k * S);
+    }
+    assert_eq!(a.checks.len(), 10);
+    assert_eq!(a.checks[0].at, t + 2 * S, "the oldest two are gone");
+    assert!(!a.checks[9].passed);
+    assert_eq!(a.checks[9].reason, "refused");
+}
+
 mod table;
 
 /// The causes of the runs `a` remembers, oldest first.

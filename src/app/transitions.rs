@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
-use super::{Action, App, Cause, EXITS_KEPT, Event, Exit, MIN_RETRY, State, Then, log};
+use super::{
+    Action, App, CHECKS_KEPT, Cause, Check, EXITS_KEPT, Event, Exit, MIN_RETRY, State, Then, log,
+};
 use crate::health::{Health, Tracker};
 use crate::log::Level;
 use crate::policy::{Limits, Streak, Verdict};
@@ -367,6 +369,14 @@ impl App {
             return Vec::new();
         };
         let change = tracker.record(passed, now, spec);
+        if self.checks.len() == CHECKS_KEPT {
+            self.checks.pop_front();
+        }
+        self.checks.push_back(Check {
+            at: now,
+            passed,
+            reason: reason.to_string(),
+        });
         match change {
             Some(Health::Healthy) => vec![log(Level::Info, "healthy", "healthy".into())],
             Some(Health::Unhealthy) => {

@@ -287,6 +287,20 @@ pub fn describe_text(reply: &Value) -> String {
                 "  (a reload changed it: the definition above applies from its next start)\n",
             );
         }
+        let checks = a["checks"].as_array().unwrap_or(&none);
+        if !checks.is_empty() {
+            out.push_str("  checks      (newest first)\n");
+            for c in checks {
+                let ago = c["ago_s"]
+                    .as_f64()
+                    .map_or("-".into(), |x| format!("{} ago", secs(x)));
+                let verdict = match c["passed"].as_bool() {
+                    Some(true) => "passed".to_string(),
+                    _ => format!("failed: {}", s(&c["reason"])),
+                };
+                out.push_str(&format!("    {ago:<9} {verdict}\n"));
+            }
+        }
         let exits = a["exits"].as_array().unwrap_or(&none);
         if exits.is_empty() {
             out.push_str("  exits       none yet\n");
@@ -517,6 +531,10 @@ ghost    failed             -    -       3         -     -     could not start, 
             "exits": [
                 {"ago_s": 13.0, "code": 143, "signal": "SIGTERM", "run_s": 95.2, "cause": "memory"},
                 {"ago_s": 130.0, "code": 1, "signal": null, "run_s": 0.4, "cause": "crash"}
+            ],
+            "checks": [
+                {"ago_s": 2.0, "passed": true, "reason": null},
+                {"ago_s": 12.0, "passed": false, "reason": "HTTP 503"}
             ]
         }]});
         let want = "\
@@ -534,6 +552,9 @@ web.1
   after       db
   log         prefix
   restarts    2 (1 in a row)
+  checks      (newest first)
+    2s ago    passed
+    12s ago   failed: HTTP 503
   last exits  (newest first)
     13s ago    SIGTERM  ran 1m35s  memory
     2m10s ago  code 1   ran 0s     crash

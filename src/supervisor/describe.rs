@@ -53,6 +53,18 @@ impl Supervisor {
                     })
                 })
                 .collect();
+            let checks: Vec<Value> = app
+                .checks
+                .iter()
+                .rev()
+                .map(|c| {
+                    json!({
+                        "ago_s": now.saturating_duration_since(c.at).as_secs_f64(),
+                        "passed": c.passed,
+                        "reason": (!c.passed).then_some(c.reason.as_str()),
+                    })
+                })
+                .collect();
             apps.push(json!({
                 "name": app.spec.name,
                 "app": app.spec.app,
@@ -68,6 +80,7 @@ impl Supervisor {
                 "definition": definition(slot.pending.as_ref().unwrap_or(&app.spec)),
                 "next_start_changes": slot.pending.is_some(),
                 "exits": exits,
+                "checks": checks,
             }));
         }
         json!({"ok": true, "apps": apps})

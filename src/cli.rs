@@ -260,8 +260,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
                     })?)
             }
             "--min-uptime" => {
-                wrap.min_uptime =
-                    Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
+                let d = units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?;
+                if d.is_zero() {
+                    return Err(format!(
+                        "{flag}: must be longer than 0s: with 0s every run is stable, and a \
+                         crash loop never ends"
+                    ));
+                }
+                wrap.min_uptime = Some(d);
             }
             "--restart-window" => {
                 wrap.restart_window =
@@ -575,7 +581,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 21] = [
+        let cases: [(&[&str], &str); 22] = [
             (&["describe"], "describe needs an app name"),
             (
                 &["describe", "--check", "web"],
@@ -612,6 +618,10 @@ mod tests {
                 "--name: invalid app name \"web.1\"",
             ),
             (&["--name", "", "--", "x"], "--name: invalid app name \"\""),
+            (
+                &["--min-uptime", "0s", "--", "x"],
+                "--min-uptime: must be longer than 0s",
+            ),
         ];
         for (args, want) in cases {
             let err = parse_str(args).unwrap_err();

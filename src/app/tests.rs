@@ -438,6 +438,11 @@ fn a_stop_during_a_memory_restart_wins() {
     a.on_event(Event::Stop, t);
     a.on_event(exited(0), t);
     assert_eq!(a.state, State::Stopped);
+    assert_eq!(
+        causes(&a),
+        ["by hand"],
+        "the stop's cause, not the memory's"
+    );
 }
 
 #[test]

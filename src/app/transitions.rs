@@ -230,7 +230,13 @@ impl App {
                     Action::Kill,
                 ]
             }
+            // A stop asked during a memory, health or restart stop wins,
+            // and the run ends as that stop's (by hand, reload, shutdown);
+            // a main that had exited by itself keeps its own end.
             (State::Stopping { then, .. }, Event::Stop) => {
+                if *then != Then::Decide {
+                    self.stop_cause = Some(asked);
+                }
                 *then = Then::Stay;
                 Vec::new()
             }

@@ -205,6 +205,17 @@ pub(super) fn build_app(
     if let Some(d) = duration(pick!(min_uptime), "min_uptime", problems) {
         spec.min_uptime = d;
     }
+    if let Some(m) = pick!(min_uptime)
+        && spec.min_uptime.is_zero()
+    {
+        problems.push(Problem {
+            span: m.span(),
+            key: key("min_uptime"),
+            message: "must be longer than 0s: with 0s every run is stable, and a crash loop \
+                      never ends"
+                .into(),
+        });
+    }
     spec.max_memory = typed(
         &pick!(max_memory),
         &key("max_memory"),

@@ -36,9 +36,11 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
         if !valid_key {
-            return Err(bad(&format!(
-                "invalid name {key:?}: use letters, digits and '_'"
-            )));
+            // The line is not echoed: it may hold a secret (a `:` typed
+            // for `=` puts a whole URL with its password in the "name").
+            return Err(bad(
+                "not a variable name before '=': use letters, digits and '_'",
+            ));
         }
         let value = value.trim_start();
         let (value, rest) = match value.chars().next() {
@@ -54,7 +56,7 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
         };
         let rest = rest.trim_start();
         if !rest.is_empty() && !rest.starts_with('#') {
-            return Err(bad(&format!("unexpected {rest:?} after the quoted value")));
+            return Err(bad("text after the closing quote"));
         }
         if value.contains('\0') {
             return Err(bad("a value cannot hold a NUL byte"));
@@ -91,15 +93,46 @@ fn quoted(s: &str, q: char) -> Option<(String, &str)> {
     None
 }
 
-/// Reads and parses one env file; the error starts with its path.
+/// The largest env file read: anything bigger is not a dotenv file.
+const MAX_FILE: u64 = 1 << 20;
+
+/// Reads and parses one env file; the error starts with its path. Only a
+/// regular file of at most 1 MiB is read, opened without blocking: tend
+/// reads it in its loop, where a FIFO or /dev/zero must not hang or
+/// exhaust PID 1.
 pub fn read(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| at(&e))?;
+    let meta = file.metadata().map_err(|e| at(&e))?;
+    if !meta.is_file() {
+        return Err(at(&"not a regular file"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(at(&"larger than 1 MiB"));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| at(&e))?;
+    parse(&text).map_err(|e| at(&e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_regular_file_is_read() {
+        let err = read(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err, "/dev/zero: not a regular file");
+        assert!(read(Path::new("/nonexistent/.env")).is_err());
+    }
 
     #[test]
     fn lines_of_every_form() {
@@ -152,18 +185,15 @@ PORT=3102
             ("A=1\nnot a pair\n", "line 2: expected KEY=VALUE"),
             (
                 "1A=x\n",
-                "line 1: invalid name \"1A\": use letters, digits and '_'",
+                "line 1: not a variable name before '=': use letters, digits and '_'",
             ),
             (
                 "=x\n",
-                "line 1: invalid name \"\": use letters, digits and '_'",
+                "line 1: not a variable name before '=': use letters, digits and '_'",
             ),
             ("A=\"open\n", "line 1: no closing \" on this line"),
             ("A='open\n", "line 1: no closing ' on this line"),
-            (
-                "A=\"x\" y\n",
-                "line 1: unexpected \"y\" after the quoted value",
-            ),
+            ("A=\"x\" y\n", "line 1: text after the closing quote"),
             ("A=\"\\\n", "line 1: no closing \" on this line"),
         ];
         for (text, want) in cases {

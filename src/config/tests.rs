@@ -538,3 +538,14 @@ fn a_bare_integer_duration_says_what_to_write() {
     ];
     assert_eq!(got, want);
 }
+
+#[test]
+fn min_uptime_0s_is_refused_because_a_crash_loop_would_never_end() {
+    assert_eq!(
+        problems("[app.a]\ncommand = \"x\"\nmin_uptime = \"0s\"\n"),
+        [
+            "init.toml:3:14: app.a.min_uptime: must be longer than 0s: with 0s every run is \
+          stable, and a crash loop never ends"
+        ]
+    );
+}

@@ -23,7 +23,7 @@ use crate::cli::{Act, Verb};
 use crate::units::format_duration;
 
 /// How often a waiting client asks for the state.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(100);
 /// A new run of an app with neither a health check nor sd_notify is up
 /// once it has run this long: "running" alone is true from the fork on,
 /// and a command that dies at once (a bad flag, a taken port, a missing
@@ -178,6 +178,11 @@ pub fn judge(verb: Verb, facts: Option<&Value>, base: u64) -> Verdict {
         let pid = a["pid"].as_i64().map_or("?".into(), |p| p.to_string());
         return Verdict::Good(format!("running, pid {pid}"));
     }
+    // A one-shot task (restart never or on-failure) that did its job.
+    let clean = a["last_exit"]["code"] == 0 && a["last_exit"]["signal"].is_null();
+    if runs == 1 && state == "exited" && clean {
+        return Verdict::Good("ran and exited with code 0".into());
+    }
     if runs >= 1 && (down || state == "backoff") {
         return Verdict::Bad(format!("failed to start: {} (state: {state})", reason(a)));
     }
@@ -275,6 +280,18 @@ mod tests {
         for (verb, facts, base, want) in cases {
             assert_eq!(judge(verb, Some(&facts), base), want, "{verb:?} {facts}");
         }
+        // A one-shot task that did its job within SETTLE is a good start;
+        // one that failed is not.
+        let mut task = inst("exited", 4, false, None);
+        task["last_exit"] = json!({"code": 0, "signal": null});
+        assert_eq!(
+            judge(Start, Some(&task), 3),
+            good("ran and exited with code 0")
+        );
+        assert_eq!(
+            judge(Start, Some(&inst("exited", 4, false, None)), 3),
+            bad("failed to start: exited with code 1 before it was up (state: exited)")
+        );
         let mut e = inst("backoff", 1, false, None);
         e["spawn_error"] = json!("cannot start: no such user");
         assert_eq!(

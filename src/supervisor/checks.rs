@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
-use super::{Supervisor, app_env, tree};
+use super::{Supervisor, tree};
 use crate::app::{Event, State};
 use crate::health::{HealthSpec, Probe};
 use crate::ids;
@@ -95,18 +95,17 @@ impl Supervisor {
             Probe::Exec(argv) => {
                 let app = &self.slots[i].app.spec;
                 let creds = ids::resolve(app.user.as_ref(), app.group.as_ref());
-                let launch = creds.and_then(|creds| {
-                    Ok(Launch {
-                        argv,
-                        env: app_env(app, creds.as_ref())?,
-                        cwd: app.cwd.as_deref(),
-                        creds,
-                        session: Session::New,
-                        // A check's output is noise in the apps' logs.
-                        output: devnull_pair(),
-                        // A check is short and has its own deadline.
-                        die_with_tend: false,
-                    })
+                let env = self.slots[i].env.clone();
+                let launch = creds.map(|creds| Launch {
+                    argv,
+                    env,
+                    cwd: app.cwd.as_deref(),
+                    creds,
+                    session: Session::New,
+                    // A check's output is noise in the apps' logs.
+                    output: devnull_pair(),
+                    // A check is short and has its own deadline.
+                    die_with_tend: false,
                 });
                 match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
                     Ok(pid) => {

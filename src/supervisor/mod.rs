@@ -316,15 +316,16 @@ impl Supervisor {
         let mut env = match app_env(spec, creds.as_ref()) {
             Ok(env) => env,
             Err(e) => {
-                log::event(
-                    Level::Error,
-                    &spec.name,
-                    "spawn_failed",
-                    &format!("cannot start: {e}"),
-                );
+                let msg = format!("cannot start: {e}");
+                log::event(Level::Error, &spec.name, "spawn_failed", &msg);
+                self.slots[i].spawn_error = Some(msg);
                 return Event::SpawnFailed { code: 126 };
             }
         };
+        // Exec health checks of this run get the same environment, without
+        // reading the env files again for each probe.
+        self.slots[i].env = env.clone();
+        let spec = &self.slots[i].app.spec;
         env.push(("TEND_APP".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), spec.instance.to_string()));
         if let (true, Some(sock)) = (spec.notify, &self.notify) {

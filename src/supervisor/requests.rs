@@ -1,7 +1,7 @@
 //! Control requests to a running supervisor: status, start, stop,
 //! restart, reload (in `reload`), poweroff and reboot.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 use serde_json::{Value, json};
@@ -243,15 +243,27 @@ impl Supervisor {
     /// sample of this run (or since the run began), `ticks` being its CPU
     /// time now; keeps this sample for the next time.
     fn cpu_since_last(&mut self, i: usize, run: Instant, ticks: u64, now: Instant) -> f64 {
-        let (used, from) = match self.slots[i].cpu_sample {
-            Some(prev) if prev.run == run => (ticks.saturating_sub(prev.ticks), prev.at),
-            _ => (ticks, run),
+        // Two samples, the newer taken at least CPU_BASELINE after the
+        // older: a reading is over at least that long even when clients
+        // poll status often (a waiting `tend restart`, a monitor).
+        let [older, newer] = self.slots[i].cpu_samples;
+        let of_run = |s: Option<CpuSample>| s.filter(|s| s.run == run);
+        let newer_old_enough =
+            of_run(newer).is_some_and(|s| now.saturating_duration_since(s.at) >= CPU_BASELINE);
+        let base = match (of_run(older), of_run(newer)) {
+            (_, Some(n)) if newer_old_enough => Some(n),
+            (Some(o), _) => Some(o),
+            (None, _) => None,
         };
-        self.slots[i].cpu_sample = Some(CpuSample {
-            run,
-            ticks,
-            at: now,
-        });
+        let (used, from) = base.map_or((ticks, run), |b| (ticks.saturating_sub(b.ticks), b.at));
+        if of_run(newer).is_none() || newer_old_enough {
+            let sample = CpuSample {
+                run,
+                ticks,
+                at: now,
+            };
+            self.slots[i].cpu_samples = [of_run(newer), Some(sample)];
+        }
         procfs::cpu_percent(used, self.clock_ticks, now.saturating_duration_since(from))
     }
 
@@ -260,6 +272,9 @@ impl Supervisor {
         self.power
     }
 }
+
+/// The shortest window a CPU reading is taken over, when asked more often.
+const CPU_BASELINE: Duration = Duration::from_secs(1);
 
 /// `x` rounded to 1/`per`: `round(12.345, 10.0)` is 12.3.
 fn round(x: f64, per: f64) -> f64 {

@@ -35,16 +35,21 @@ pub(super) struct Slot {
     /// `log = "prefix"`: the pipes of its runs, each read until every
     /// writer is gone (a restart's new pipes may open before the old close).
     pub(super) pipes: Vec<(u64, Pipe)>,
+    /// The environment of its current run on top of tend's (user, env
+    /// files, `env`), without TEND_*: what its exec health checks get.
+    pub(super) env: Vec<(String, String)>,
     /// Start attempts so far, failed ones included: a waiting `tend
     /// restart` knows the new run from the old by it, and a second
     /// attempt says the first one did not come up.
     pub(super) starts: u64,
     /// Why the last start attempt failed; None once one succeeded.
     pub(super) spawn_error: Option<String>,
-    /// The last CPU sample `tend status` took: the tree's CPU ticks, and
-    /// when; the next status shows the CPU used since. Only for the run
-    /// that began at `run`.
-    pub(super) cpu_sample: Option<CpuSample>,
+    /// The last two CPU samples `tend status` took (older, newer), the
+    /// newer at least a second after the older: a reading is the CPU used
+    /// since the newer once it is a second old, else since the older (or
+    /// since the run began). Only samples of the run that began at `run`
+    /// count.
+    pub(super) cpu_samples: [Option<CpuSample>; 2],
 }
 
 /// A tree's CPU time at one moment of one run.
@@ -70,9 +75,10 @@ impl Slot {
             probe: None,
             watchdog_due: None,
             pipes: Vec::new(),
+            env: Vec::new(),
             starts: 0,
             spawn_error: None,
-            cpu_sample: None,
+            cpu_samples: [None, None],
         }
     }
 

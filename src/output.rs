@@ -175,6 +175,8 @@ pub struct Pipe {
     /// Feeds tend's stderr (else stdout).
     pub to_stderr: bool,
     partial: Vec<u8>,
+    /// The last read found the pipe empty (EAGAIN).
+    empty: bool,
 }
 
 /// Creates a pipe for an app's stdout (or stderr): the end for the child
@@ -197,6 +199,7 @@ pub fn pipe(app: &str, to_stderr: bool) -> io::Result<(OwnedFd, Pipe)> {
         prefix: format!("{app} | ").into_bytes(),
         to_stderr,
         partial: Vec::new(),
+        empty: false,
     };
     Ok((write, pipe))
 }
@@ -229,16 +232,37 @@ impl Pipe {
                 return false;
             }
             if n < 0 {
-                return matches!(
-                    io::Error::last_os_error().kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                );
+                let kind = io::Error::last_os_error().kind();
+                self.empty = kind == io::ErrorKind::WouldBlock;
+                return matches!(kind, io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock);
             }
+            self.empty = false;
             for line in split_lines(&mut self.partial, &buf[..n as usize]) {
                 sink.push_line(&self.prefix, &line);
             }
         }
         true
+    }
+}
+
+impl Pipe {
+    /// At tend's exit: reads until the pipe is closed (its last partial
+    /// line queued) or empty for now, writing the sink out whenever it
+    /// fills, until `until`. False once the pipe is closed. One `pump`
+    /// stops after a few reads, and a full pipe takes more than that to
+    /// reach the end of an app's last line.
+    pub fn pump_to_end(&mut self, sink: &mut Sink, until: Instant) -> bool {
+        loop {
+            if !self.pump(sink) {
+                return false;
+            }
+            if sink.full() {
+                sink.drain(until.saturating_duration_since(Instant::now()));
+            }
+            if self.empty || sink.full() || Instant::now() >= until {
+                return true;
+            }
+        }
     }
 }
 

@@ -91,9 +91,10 @@ impl Supervisor {
         let Some(mut sinks) = self.sinks.take() else {
             return;
         };
+        let until = std::time::Instant::now() + Duration::from_secs(1);
         for slot in &mut self.slots {
             slot.pipes
-                .retain_mut(|(_, p)| p.pump(&mut sinks[usize::from(p.to_stderr)]));
+                .retain_mut(|(_, p)| p.pump_to_end(&mut sinks[usize::from(p.to_stderr)], until));
         }
         for sink in &mut sinks {
             sink.drain(Duration::from_secs(1));

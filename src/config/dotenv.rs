@@ -97,29 +97,18 @@ fn quoted(s: &str, q: char) -> Option<(String, &str)> {
 const MAX_FILE: u64 = 1 << 20;
 
 /// Reads and parses one env file; the error starts with its path. Only a
-/// regular file of at most 1 MiB is read, opened without blocking: tend
-/// reads it in its loop, where a FIFO or /dev/zero must not hang or
-/// exhaust PID 1.
+/// regular file of at most 1 MiB is read: tend reads it in its loop, where
+/// a FIFO or /dev/zero must not hang or exhaust PID 1.
 pub fn read(path: &Path) -> Result<Vec<(String, String)>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| at(&e))?;
-    let meta = file.metadata().map_err(|e| at(&e))?;
+    let meta = std::fs::metadata(path).map_err(|e| at(&e))?;
     if !meta.is_file() {
         return Err(at(&"not a regular file"));
     }
     if meta.len() > MAX_FILE {
         return Err(at(&"larger than 1 MiB"));
     }
-    let mut text = String::new();
-    file.take(MAX_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| at(&e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
     parse(&text).map_err(|e| at(&e))
 }
 

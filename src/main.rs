@@ -2,6 +2,11 @@
 //! command line, runs the chosen mode and turns its result into the exit
 //! code; it is the only place that exits.
 
+// tend is PID 1: a panic in its loop takes the container or the VM down.
+// Outside tests no unwrap, expect or panic may compile (clippy -D warnings
+// in CI); start-up errors go up as `Error` to `main`. Test code (every
+// `#[cfg(test)]` module, and src/fuzz.rs) may unwrap: there a panic is a
+// failed test.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

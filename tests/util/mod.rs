@@ -508,3 +508,21 @@ pub fn status_as(socket: &Path, uid: u32, gid: u32) -> Output {
         .gid(gid);
     output_or_kill(cmd, Duration::from_secs(20))
 }
+
+/// The entry of app `name` in a `tend status --json` reply.
+pub fn app(v: &serde_json::Value, name: &str) -> serde_json::Value {
+    v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+/// The last pid app `name` wrote to {dir}/name (inside the namespace);
+/// -1 before it wrote one.
+pub fn own_pid(t: &Running, name: &str) -> i64 {
+    let text = t.dir.read(name);
+    text.lines().last().unwrap_or("").parse().unwrap_or(-1)
+}

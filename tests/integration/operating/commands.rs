@@ -11,28 +11,6 @@ use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
 
-/// The status entry of app `name`.
-fn app(v: &Value, name: &str) -> Value {
-    v["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-}
-
-/// The pid (inside the namespace) that app `name` wrote to {dir}/name.
-fn own_pid(t: &Running, name: &str) -> i64 {
-    t.dir
-        .read(name)
-        .lines()
-        .last()
-        .unwrap_or("")
-        .parse()
-        .unwrap_or(-1)
-}
-
 const TWO_APPS: &str = r#"
 [app.web]
 command = "echo $$ >> {dir}/$TEND_APP; exec sleep 600"

@@ -10,17 +10,6 @@ use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
 
-/// The status entry of app `name`.
-fn app(v: &Value, name: &str) -> Value {
-    v["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-}
-
 /// How many lines of {dir}/got say `who`.
 fn got(t: &Running, who: &str) -> usize {
     t.dir.read("got").lines().filter(|l| *l == who).count()

@@ -200,6 +200,18 @@ time.sleep(600)
     assert_eq!(after, before, "tend's fds grew; log:\n{}", t.log());
 }
 
+/// What an app wrote to {dir}/`file` once done: a word and milliseconds.
+fn word_and_ms(t: &Running, file: &str) -> (String, f64) {
+    assert!(
+        wait_until(T, || !t.dir.read(file).is_empty()),
+        "{}",
+        t.log()
+    );
+    let result = t.dir.read(file);
+    let (word, ms) = result.split_once(' ').unwrap();
+    (word.to_string(), ms.parse().unwrap())
+}
+
 #[test]
 fn barrier_is_acknowledged_at_once() {
     require_namespaces!();
@@ -233,14 +245,7 @@ time.sleep(600)
 ''']
 "#;
     let t = Running::start("notify-barrier", toml);
-    assert!(
-        wait_until(T, || !t.dir.read("barrier").is_empty()),
-        "{}",
-        t.log()
-    );
-    let result = t.dir.read("barrier");
-    let (acked, ms) = result.split_once(' ').unwrap();
-    let ms: f64 = ms.parse().unwrap();
+    let (acked, ms) = word_and_ms(&t, "barrier");
     println!("FIGURE sd_notify BARRIER=1: acknowledged {acked} after {ms:.2} ms");
     assert_eq!(acked, "True", "no POLLHUP within 5 s; log:\n{}", t.log());
     assert!(ms < 1000.0, "the barrier took {ms} ms");
@@ -270,14 +275,7 @@ time.sleep(600)
 ''']
 "#;
     let t = Running::start("systemd-notify", toml);
-    assert!(
-        wait_until(T, || !t.dir.read("notified").is_empty()),
-        "{}",
-        t.log()
-    );
-    let result = t.dir.read("notified");
-    let (rc, ms) = result.split_once(' ').unwrap();
-    let ms: f64 = ms.parse().unwrap();
+    let (rc, ms) = word_and_ms(&t, "notified");
     println!("FIGURE systemd-notify --ready: exit {rc} after {ms:.2} ms");
     assert_eq!(rc, "0", "systemd-notify failed; log:\n{}", t.log());
     assert!(ms < 1000.0, "systemd-notify took {ms} ms");

@@ -6,28 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::util::*;
 
 const T: Duration = Duration::from_secs(20);
-
-/// The status entry of instance `name`.
-fn app(v: &Value, name: &str) -> Value {
-    v["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-}
-
-/// The last pid instance `name` wrote to {dir}/name.
-fn own_pid(t: &Running, name: &str) -> i64 {
-    let text = t.dir.read(name);
-    text.lines().last().unwrap_or("").parse().unwrap_or(-1)
-}
 
 /// stdout's lines, sorted: instances finish in any order.
 fn lines(out: &std::process::Output) -> Vec<String> {

@@ -23,7 +23,9 @@ impl Supervisor {
     /// running has no probe.
     pub(super) fn run_health(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
-            let Some(spec) = self.slots[i].app.spec.health.clone() else {
+            // The spec is cloned only for a probe that starts: this runs
+            // at every tick, for every app with a check.
+            let Some(timeout) = self.slots[i].app.spec.health.as_ref().map(|h| h.timeout) else {
                 continue;
             };
             if !matches!(self.slots[i].app.state, State::Running { .. }) {
@@ -35,7 +37,7 @@ impl Supervisor {
                 Some(InFlight::Net(p)) if now >= p.deadline => Some("timed out".to_string()),
                 Some(InFlight::Exec { deadline, .. }) if now >= *deadline => Some(format!(
                     "check command timed out after {}",
-                    units::format_duration(spec.timeout)
+                    units::format_duration(timeout)
                 )),
                 _ => None,
             };
@@ -44,7 +46,10 @@ impl Supervisor {
                 self.probe_result(i, false, &reason, now);
             }
             let slot = &mut self.slots[i];
-            if slot.probe.is_none() && slot.probe_due.is_some_and(|d| d <= now) {
+            if slot.probe.is_none()
+                && slot.probe_due.is_some_and(|d| d <= now)
+                && let Some(spec) = slot.app.spec.health.clone()
+            {
                 slot.probe_due = None;
                 self.start_probe(i, &spec, now);
             }

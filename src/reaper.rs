@@ -33,6 +33,14 @@ impl Status {
         }
     }
 
+    /// The signal it died of, as status and describe show it.
+    pub fn signal_name(self) -> Option<String> {
+        match self {
+            Status::Exited(_) => None,
+            Status::Signaled(sig) => Some(crate::units::signal_name(sig)),
+        }
+    }
+
     /// A clean exit: code 0.
     pub fn success(self) -> bool {
         self == Status::Exited(0)

@@ -39,15 +39,10 @@ impl Supervisor {
                 .iter()
                 .rev()
                 .map(|e| {
-                    let (code, signal) = match e.status {
-                        Some(Status::Exited(code)) => (Some(code), None),
-                        Some(Status::Signaled(sig)) => (Some(128 + sig), Some(signal_name(sig))),
-                        None => (None, None),
-                    };
                     json!({
                         "ago_s": now.saturating_duration_since(e.at).as_secs_f64(),
-                        "code": code,
-                        "signal": signal,
+                        "code": e.status.map(Status::code),
+                        "signal": e.status.and_then(Status::signal_name),
                         "run_s": e.run.as_secs_f64(),
                         "cause": e.cause.name(),
                     })

@@ -205,14 +205,15 @@ impl Supervisor {
             let app = &self.slots[i].app;
             let uptime = run.map(|since| now.saturating_duration_since(since).as_secs_f64());
             let last_exit = app.last_exit.map(|(status, at)| {
-                let ago = now.saturating_duration_since(at).as_secs_f64();
-                match status {
-                    Some(Status::Exited(code)) => json!({"code": code, "signal": null, "ago_s": ago}),
-                    Some(Status::Signaled(sig)) => {
-                        json!({"code": 128 + sig, "signal": units::signal_name(sig), "ago_s": ago})
-                    }
-                    None => json!({"code": null, "signal": null, "ago_s": ago, "error": "could not start"}),
+                let mut v = json!({
+                    "code": status.map(Status::code),
+                    "signal": status.and_then(Status::signal_name),
+                    "ago_s": now.saturating_duration_since(at).as_secs_f64(),
+                });
+                if status.is_none() {
+                    v["error"] = json!("could not start");
                 }
+                v
             });
             apps.push(json!({
                 "name": app.spec.name,

@@ -440,7 +440,7 @@ pub fn table(reply: &Value) -> String {
 
 /// `running`; `running/healthy` when the app has a health check;
 /// `running/starting` while an sd_notify app has not said READY=1.
-fn state_text(a: &Value) -> String {
+pub(super) fn state_text(a: &Value) -> String {
     let state = a["state"].as_str().unwrap_or("?");
     match (a["health"].as_str(), a["ready"].as_bool()) {
         (Some(h), _) => format!("{state}/{h}"),

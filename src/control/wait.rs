@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::client::ask;
+use super::client::{ask, state_text};
 use super::protocol::Request;
 use crate::cli::{Act, Verb};
 use crate::units::format_duration;
@@ -199,16 +199,6 @@ fn reason(a: &Value) -> String {
         (Some(sig), _) => format!("killed by {sig} before it was up"),
         (None, Some(code)) => format!("exited with code {code} before it was up"),
         (None, None) => "ended before it was up".into(),
-    }
-}
-
-/// `running`, `running/starting` (no READY=1 yet), `running/unhealthy`.
-fn state_text(a: &Value) -> String {
-    let state = a["state"].as_str().unwrap_or("?");
-    match (a["health"].as_str(), a["ready"].as_bool()) {
-        (Some(h), _) => format!("{state}/{h}"),
-        (None, Some(false)) => format!("{state}/starting"),
-        _ => state.to_string(),
     }
 }
 

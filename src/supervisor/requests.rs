@@ -68,12 +68,10 @@ impl Supervisor {
         if self.shutdown.is_some() {
             return control::error("tend is shutting down");
         }
-        let chosen = self.select(&name);
-        if chosen.is_empty() {
-            let known: Vec<&str> = self.live().map(|i| self.slots[i].name()).collect();
-            let known = known.join(", ");
-            return control::error(&format!("no app named {name:?} (apps: {known})"));
-        }
+        let chosen = match self.select_all(&[name]) {
+            Ok(chosen) => chosen,
+            Err(e) => return control::error(&e),
+        };
         let names: Vec<String> = chosen
             .iter()
             .map(|&i| self.slots[i].name().to_string())

@@ -334,10 +334,11 @@ impl Supervisor {
                 env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
             }
         }
-        let pipes_before = self.slots[i].pipes.len();
-        let output = match spec.log {
-            LogMode::Prefix => self.open_pipes(i),
-            LogMode::Inherit => None,
+        // The read ends are kept only if the start succeeds: after a
+        // failed one (EMFILE) they close at once, for the next app's start.
+        let (output, pipes) = match spec.log {
+            LogMode::Prefix => self.open_pipes(i).unzip(),
+            LogMode::Inherit => (None, None),
         };
         let spec = &self.slots[i].app.spec;
         let launch = Launch {
@@ -354,6 +355,9 @@ impl Supervisor {
         drop(launch);
         match result {
             Ok(pid) => {
+                if let Some(pipes) = pipes {
+                    self.keep_pipes(i, pipes);
+                }
                 self.mains.insert(pid.as_raw(), i);
                 self.cancel_probe(i);
                 let slot = &mut self.slots[i];
@@ -364,9 +368,6 @@ impl Supervisor {
                 Event::Spawned { pid }
             }
             Err(e) => {
-                // Its pipes go at once: with the fd table full (EMFILE),
-                // the next app's start needs them.
-                self.slots[i].pipes.truncate(pipes_before);
                 let msg = e.to_string();
                 log::event(Level::Error, self.slots[i].name(), "spawn_failed", &msg);
                 self.slots[i].spawn_error = Some(msg);

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use super::Supervisor;
 use crate::log::{self, Level};
-use crate::output::{self, Sink};
+use crate::output::{self, Pipe, Sink};
 use crate::poll_set::{Owner, PollSet};
 
 impl Supervisor {
     /// Makes the pipes for slot `i`'s next run: the child's ends (stdout,
-    /// stderr), kept by the slot's read ends. None: output goes straight
-    /// through (the failure is logged).
-    pub(super) fn open_pipes(&mut self, i: usize) -> Option<(OwnedFd, OwnedFd)> {
+    /// stderr) and tend's read ends, which `keep_pipes` gives the slot once
+    /// the run started. None: output goes straight through (logged).
+    pub(super) fn open_pipes(&mut self, i: usize) -> Option<((OwnedFd, OwnedFd), [Pipe; 2])> {
         let name = self.slots[i].name().to_string();
         let made = output::pipe(&name, false).and_then(|o| Ok((o, output::pipe(&name, true)?)));
         match made {
@@ -27,11 +27,7 @@ impl Supervisor {
                         Sink::new(libc::STDERR_FILENO),
                     ]);
                 }
-                for pipe in [out_r, err_r] {
-                    self.next_pipe += 1;
-                    self.slots[i].pipes.push((self.next_pipe, pipe));
-                }
-                Some((out_w, err_w))
+                Some(((out_w, err_w), [out_r, err_r]))
             }
             Err(e) => {
                 log::event(
@@ -42,6 +38,14 @@ impl Supervisor {
                 );
                 None
             }
+        }
+    }
+
+    /// Slot `i`'s run started: tend reads its pipes from now on.
+    pub(super) fn keep_pipes(&mut self, i: usize, pipes: [Pipe; 2]) {
+        for pipe in pipes {
+            self.next_pipe += 1;
+            self.slots[i].pipes.push((self.next_pipe, pipe));
         }
     }
 

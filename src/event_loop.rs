@@ -46,13 +46,11 @@ pub fn run(sup: &mut Supervisor, signals: &mut Signals, mut server: Option<Serve
             .wait(deadline)
             .unwrap_or_else(|e| signals_only(signals, e, deadline));
         let now = Instant::now();
-        let (early, late): (Vec<Owner>, Vec<Owner>) =
-            ready.into_iter().partition(|o| o.before_reaping());
-        for owner in early {
+        for &owner in ready.iter().filter(|o| o.before_reaping()) {
             dispatch(owner, sup, signals, server.as_mut(), now);
         }
         reap_pending = reaper::reap_some(REAP_PER_TURN, |pid, st| sup.on_exit(pid, st, now));
-        for owner in late {
+        for &owner in ready.iter().filter(|o| !o.before_reaping()) {
             dispatch(owner, sup, signals, server.as_mut(), now);
         }
         if let Some(server) = &mut server {

@@ -14,13 +14,22 @@ pub enum Restart {
 }
 
 impl Restart {
-    /// Parses the spelling shared by `--restart` and `restart = ...`.
+    const ALL: [Restart; 3] = [Restart::Always, Restart::OnFailure, Restart::Never];
+
+    /// The spelling shared by `--restart`, `restart = ...` and describe.
+    pub fn name(self) -> &'static str {
+        match self {
+            Restart::Always => "always",
+            Restart::OnFailure => "on-failure",
+            Restart::Never => "never",
+        }
+    }
+
+    /// Parses `name`'s spelling.
     pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "always" => Ok(Restart::Always),
-            "on-failure" => Ok(Restart::OnFailure),
-            "never" => Ok(Restart::Never),
-            _ => Err(format!(
+        match Restart::ALL.into_iter().find(|r| r.name() == text) {
+            Some(r) => Ok(r),
+            None => Err(format!(
                 "invalid restart policy {text:?}: expected always, on-failure or never"
             )),
         }

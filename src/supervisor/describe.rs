@@ -12,7 +12,6 @@ use crate::app::State;
 use crate::config::{AppSpec, Id, LogMode};
 use crate::control;
 use crate::health::Probe;
-use crate::policy::Restart;
 use crate::reaper::Status;
 use crate::units::{format_duration, format_size, signal_name};
 
@@ -112,11 +111,7 @@ fn definition(spec: &AppSpec) -> Value {
         "user": id(&spec.user),
         "group": id(&spec.group),
         "env_keys": spec.env.keys().collect::<Vec<_>>(),
-        "restart": match spec.restart {
-            Restart::Always => "always",
-            Restart::OnFailure => "on-failure",
-            Restart::Never => "never",
-        },
+        "restart": spec.restart.name(),
         "restart_delay": format_duration(spec.restart_delay),
         "max_restart_delay": format_duration(spec.max_restart_delay),
         "min_uptime": format_duration(spec.min_uptime),

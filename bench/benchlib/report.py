@@ -460,6 +460,103 @@ class Report:
             )
         self.notes(10)
 
+    def s11(self):
+        f = self.b.flood or {}
+        nbytes, rot = f.get("bytes"), f.get("rot_bytes")
+        self.w("## 11. Log flood")
+        self.w()
+        self.w(
+            f"One app (`bench/floodapp.c`) writes {num(nbytes / 2**20 if nbytes else None, ' MiB')} of numbered "
+            "100-byte lines to stdout as fast as it can (write(2)s of 64,000 bytes) through each logger, which "
+            f"rotates at {num(rot / 2**20 if rot else None, ' MiB')}, keeps up to 100 files and puts a timestamp "
+            "on every line. Throughput: the app's bytes and lines over the wall time from the app's start until "
+            "the logger has written the last line (tend, s6-log, svlogd: the logger has exited; PM2: its file "
+            "stopped growing). CPU: the logger's own utime+stime (not the app's), per GiB of app output. Peak "
+            "RSS: the logger's VmHWM (and VmRSS, sampled every 20 ms). Then every file the logger wrote, the "
+            "rotated ones included, is read back, oldest first: lost = lines written − lines found; a line "
+            "found twice is a duplicate; a line that is not one whole app line behind the logger's prefix "
+            "(cut, glued to another, garbled) is corrupt; out of order counts the lines that do not follow "
+            "the line before. Each logger's files are deleted once checked."
+        )
+        self.w()
+        self.w("| logger | configuration | runs | MiB/s | lines/s | wall | CPU s / GiB | peak RSS | files (rotations) | "
+               "lines lost | duplicates | corrupt | out of order | tend/peer (MiB/s) |")
+        self.w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        t = agg(self.rows(11, peer="tend"), "mib_s")
+        for p in self.peers_in(11):
+            rows = self.rows(11, peer=p)
+            a = agg(rows, "mib_s")
+            files = agg(rows, "files")
+            rot = cell(agg(rows, "rotations"), spread=False) if rows[0]["rotates"] else "no rotation"
+            self.w(
+                f"| {p} | {rows[0]['config']} | {len(rows)} | {cell(a)} | {cell(agg(rows, 'lines_s'))} | "
+                f"{cell(agg(rows, 'wall_s'), ' s')} | {cell(agg(rows, 'cpu_s_per_gib'))} | "
+                f"{cell(self._mib(agg(rows, 'peak_kib')), ' MiB')} | {cell(files, spread=False)} ({rot}) | "
+                f"{cell(agg(rows, 'lost'))} | {cell(agg(rows, 'duplicates'))} | {cell(agg(rows, 'corrupt'))} | "
+                f"{cell(agg(rows, 'out_of_order'))} | {ratio(t, a) if p != 'tend' else ''} |"
+            )
+        self.w()
+        self.w(
+            "Equivalent settings: every logger rotates at the same size and deletes nothing (100 files kept, "
+            "more than the run makes); tend, s6-log (`T`) and svlogd (`-tt`) put a timestamp on every line, "
+            "PM2 with `--time` too. s6-log `-b` blocks its input while its output is behind instead of "
+            "buffering in memory, as tend does (a full pipe slows the app); svlogd `-b 65536` reads 64 KiB "
+            "at a time instead of its default 1 KiB (its manual's advice for a lot of data). PM2 has no "
+            "rotation of its own (the pm2-logrotate module is not installed: it rotates by copying and "
+            "truncating the file on a timer, not by size at the write)."
+        )
+        self.w()
+        self._pm2_losses()
+        rows = self.rows(11, peer="tend")
+        if rows:
+            bad = {k: max(r[k] for r in rows) for k in ("lost", "duplicates", "corrupt", "out_of_order")}
+            self.target(
+                11,
+                "0 lines lost, duplicated, corrupt or out of order",
+                f"{bad['lost']:,} lost, {bad['duplicates']:,} duplicated, {bad['corrupt']:,} corrupt, "
+                f"{bad['out_of_order']:,} out of order (worst run)",
+                not any(bad.values()),
+            )
+            best = [(agg(self.rows(11, peer=p), "mib_s"), p) for p in ("s6-log", "svlogd")]
+            best = [(a[0], p) for a, p in best if a]
+            if t and best:
+                v, p = max(best)
+                self.target(11, "throughput ≥ the best of s6-log and svlogd", f"{num(t[0])} MiB/s vs {num(v)} MiB/s ({p})", t[0] >= v)
+            pk = self._mib(agg(rows, "peak_kib"))
+            if pk:
+                self.target(11, "peak RSS < 2 MiB during the flood", f"{num(pk[2])} MiB (max)", pk[2] < 2)
+        self.notes(11)
+
+    def _pm2_losses(self):
+        """Where PM2's lost lines went, when it lost any (explained from its source)."""
+        seen = []
+        for p in ("PM2 --time", "PM2"):
+            rows = self.rows(11, peer=p)
+            lost = sum(r["lost"] for r in rows)
+            if lost:
+                at_end = sum(r["lost_at_end"] for r in rows)
+                seen.append(f"{p} lost {lost:,} lines over {len(rows)} run{'s' if len(rows) > 1 else ''}, "
+                            f"{at_end:,} of them at the end")
+        if not seen:
+            return
+        why = []
+        if any(r["corrupt"] for r in self.rows(11, peer="PM2 --time")):
+            why.append(
+                "with `--time`, its `prefixLogWithDate` (lib/God/ForkMode.js) splits each chunk it reads from "
+                "the app's pipe at the newlines, drops the piece after the last one and prefixes the others: "
+                "a line that a read cut in two loses its head, and its tail is written as a line of its own "
+                "(counted corrupt)"
+            )
+        if any(r["lost_at_end"] for p in ("PM2 --time", "PM2") for r in self.rows(11, peer=p)):
+            why.append(
+                "when the app exits, PM2 destroys the app's log file streams at once (`forkClose` in "
+                "lib/God/ForkMode.js calls `destroy()` on them), so what the daemon still had queued for the "
+                "file is dropped: the lines lost at the end (it ignores the streams' back-pressure, hence the "
+                "queue and its RSS)"
+            )
+        self.w("PM2's losses: " + "; ".join(seen) + ". " + (" Why: " + "; ".join(why) + "." if why else ""))
+        self.w()
+
     def _cases(self, sc):
         out = []
         for r in self.rows(sc):
@@ -482,6 +579,7 @@ class Report:
             ("8", self.s8),
             ("9", self.s9),
             ("10", self.s10),
+            ("11", self.s11),
         ]
         for sc, fn in body_fns:
             if scenarios and sc not in scenarios:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from . import flood
 from . import harness as h
 from .harness import MONO, UNSHARE, BenchError, Namespace
 from .peers import PEERS, Opts, by_name
@@ -28,6 +29,9 @@ FULL = dict(
     restart_window=2.5,
     shutdown_apps=100,
     pm2_default_interval=True,  # one run with PM2's default 30 s memory check
+    flood_bytes=1 << 30,  # scenario 11: bytes the app writes through each logger
+    flood_rotate=16 << 20,  # rotation size: about 85 files of 16 MiB
+    flood_runs=1,
 )
 QUICK = dict(
     runs=1,
@@ -41,15 +45,20 @@ QUICK = dict(
     restart_window=1.5,
     shutdown_apps=20,
     pm2_default_interval=False,
+    flood_bytes=32_000_000,
+    flood_rotate=1 << 20,  # still about 40 files
+    flood_runs=1,
 )
 
 
 class Bench:
-    def __init__(self, quick, work, app, peers):
+    def __init__(self, quick, work, app, peers, flood_app=None):
         self.quick = quick
         self.p = QUICK if quick else FULL
         self.work = work
         self.app = app  # the benchapp binary
+        self.flood_app = flood_app  # the floodapp binary (scenario 11)
+        self.flood = None  # scenario 11's parameters, once it ran
         self.peers = peers  # available peers
         self.results = {}
         self.notes = {}
@@ -557,6 +566,7 @@ class Bench:
             ("7", "restart", self.s7_restart),
             ("9", "memory limit", self.s9_memory),
             ("10", "shutdown", self.s10_shutdown),
+            ("11", "log flood", lambda: flood.run(self)),
         ]
         for ids, name, fn in steps:
             if only and not (set(ids.split(",")) & only):

@@ -174,6 +174,47 @@ def verify(files, template, skip, lines, chunk_bytes=1 << 24):
     seen = bytearray(lines)
     r = dict(found=0, duplicates=0, corrupt=0, out_of_order=0, own_lines=0, files=len(files), bytes_on_disk=0)
     last = -1
+
+    def block(data, n):
+        nonlocal last
+        # Fast path: n consecutive whole lines, none seen before.
+        first = _whole_run(data, n, template, lines)
+        if first is not None and seen.find(1, first, first + n) == -1:
+            seen[first : first + n] = b"\x01" * n
+            r["found"] += n
+            if first != last + 1:
+                r["out_of_order"] += 1
+            last = first + n - 1
+            return
+        if n > 64:  # halve it, to find the bad lines with the fast path around them
+            mid = data.find(b"\n", len(data) // 2) + 1
+            if 0 < mid < len(data):
+                k = data.count(b"\n", 0, mid)
+                block(data[:mid], k)
+                block(data[mid:], n - k)
+                return
+        # Slow path: line by line.
+        for line in data[:-1].split(b"\n"):
+            m = rx_one.fullmatch(line)
+            if m is None:
+                if rx_skip is not None and rx_skip.match(line):
+                    r["own_lines"] += 1
+                else:
+                    r["corrupt"] += 1
+                continue
+            seq = int(m[1])
+            if seq >= lines or m[2] != FILL[seq % 26]:
+                r["corrupt"] += 1
+                continue
+            if seen[seq]:
+                r["duplicates"] += 1
+                continue
+            seen[seq] = 1
+            r["found"] += 1
+            if seq != last + 1:
+                r["out_of_order"] += 1
+            last = seq
+
     for path in files:
         r["bytes_on_disk"] += os.path.getsize(path)
         with open(path, "rb") as f:
@@ -187,37 +228,7 @@ def verify(files, template, skip, lines, chunk_bytes=1 << 24):
                 data, rest = data[:cut], data[cut:]
                 if not data:
                     continue
-                n = data.count(b"\n")
-                # Fast path: n consecutive whole lines, none seen before.
-                first = _whole_run(data, n, template, lines)
-                if first is not None and seen.find(1, first, first + n) == -1:
-                    seen[first : first + n] = b"\x01" * n
-                    r["found"] += n
-                    if first != last + 1:
-                        r["out_of_order"] += 1
-                    last = first + n - 1
-                    continue
-                # Slow path: line by line.
-                for line in data[:-1].split(b"\n"):
-                    m = rx_one.fullmatch(line)
-                    if m is None:
-                        if rx_skip is not None and rx_skip.match(line):
-                            r["own_lines"] += 1
-                        else:
-                            r["corrupt"] += 1
-                        continue
-                    seq = int(m[1])
-                    if seq >= lines or m[2] != FILL[seq % 26]:
-                        r["corrupt"] += 1
-                        continue
-                    if seen[seq]:
-                        r["duplicates"] += 1
-                        continue
-                    seen[seq] = 1
-                    r["found"] += 1
-                    if seq != last + 1:
-                        r["out_of_order"] += 1
-                    last = seq
+                block(data, data.count(b"\n"))
             if rest:  # a last line without its newline
                 r["corrupt"] += 1
     r["lost"] = lines - r["found"]

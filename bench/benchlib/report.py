@@ -554,7 +554,7 @@ class Report:
                 "file is dropped: the lines lost at the end (it ignores the streams' back-pressure, hence the "
                 "queue and its RSS)"
             )
-        self.w("PM2's losses: " + "; ".join(seen) + ". " + (" Why: " + "; ".join(why) + "." if why else ""))
+        self.w("PM2's losses: " + "; ".join(seen) + "." + (" Why: " + "; ".join(why) + "." if why else ""))
         self.w()
 
     def _cases(self, sc):

@@ -23,6 +23,7 @@ mod fuzz;
 mod health;
 mod ids;
 mod log;
+mod logs;
 mod notify;
 mod output;
 mod policy;
@@ -122,6 +123,7 @@ fn run(mode: Mode) -> Result<u8, Error> {
                 exit_with_last_code: false,
                 forward_hup: false,
                 vm,
+                log_dir: config.log_dir.clone(),
             };
             let group = match &config.socket_group {
                 None => None,
@@ -247,6 +249,7 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
         exit_with_last_code: true,
         forward_hup: true,
         vm,
+        log_dir: None,
     };
     // Only when asked for: a one-app supervisor is often one of several
     // on a machine, and the default path belongs to the main tend.

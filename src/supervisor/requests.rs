@@ -61,6 +61,8 @@ impl Supervisor {
                 }
                 return json!({"ok": true});
             }
+            // Answered by `answer`, which hands the connection over.
+            Request::Logs { .. } => return control::error("logs: not a one-line request"),
             Request::Start(n) => (n, Event::Start),
             Request::Stop(n) => (n, Event::Stop),
             Request::Restart(n) => (n, Event::Restart),

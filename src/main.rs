@@ -346,6 +346,25 @@ fn machine_warnings(config: &Config) -> Vec<String> {
             out.push(format!("app.{name}: {e}"));
         }
     }
+    if config.apps.iter().any(|a| a.log_file) {
+        let dir = logs::dir_or_default(config.log_dir.clone());
+        // The directory is made at start when missing: its nearest
+        // existing ancestor must take it.
+        let existing = dir
+            .ancestors()
+            .find(|d| d.exists())
+            .unwrap_or(Path::new("/"));
+        let path = format!("{}\0", existing.display());
+        // SAFETY: a NUL-terminated path; access(2) only reads it.
+        let writable = unsafe { libc::access(path.as_ptr().cast(), libc::W_OK) } == 0;
+        if !existing.is_dir() || !writable {
+            out.push(format!(
+                "tend.log_dir: {} cannot be written ({} is not a writable directory): log files will be missing",
+                dir.display(),
+                existing.display()
+            ));
+        }
+    }
     out
 }
 

@@ -219,3 +219,92 @@ impl Drop for LogFile {
         self.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tend-file-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    const STAMP: &Stamp = b"2026-12-02T19:00:00.123Z";
+
+    #[test]
+    fn rotation_keeps_whole_lines_under_the_size_and_drops_beyond_keep() {
+        let dir = temp("rotate");
+        let mut f = LogFile::new("web", &dir, 1000, 3);
+        for i in 0..200 {
+            f.push(STAMP, "out", format!("line {i:04}").as_bytes());
+            if i % 7 == 0 {
+                f.flush();
+            }
+        }
+        f.flush();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["web.log", "web.log.1", "web.log.2", "web.log.3"]);
+        let mut seen = Vec::new();
+        for name in ["web.log.3", "web.log.2", "web.log.1", "web.log"] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(text.len() <= 1000, "{name}: {} bytes", text.len());
+            assert!(text.ends_with('\n'));
+            for line in text.lines() {
+                let n = line
+                    .strip_prefix("2026-12-02T19:00:00.123Z out line ")
+                    .unwrap();
+                seen.push(n.parse::<u32>().unwrap());
+            }
+        }
+        // The newest files hold the newest lines, in order, none missing.
+        let first = seen[0];
+        assert_eq!(seen, (first..200).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keep_zero_starts_over_and_a_line_larger_than_the_size_still_goes_in() {
+        let dir = temp("keep0");
+        let mut f = LogFile::new("web", &dir, 100, 0);
+        f.push(STAMP, "out", &[b'a'; 50]);
+        f.push(STAMP, "out", &[b'b'; 300]);
+        f.flush();
+        let text = std::fs::read_to_string(dir.join("web.log")).unwrap();
+        assert!(text.contains(&"b".repeat(300)) && !text.contains('a'));
+        assert!(!dir.join("web.log.1").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unopenable_file_counts_lost_lines_and_says_so_once_it_works() {
+        let dir = temp("lost");
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        // A file where the directory should be: open fails.
+        std::fs::write(&dir, "in the way").unwrap();
+        let mut f = LogFile::new("web", &dir, 1 << 20, 5);
+        assert!(f.failing.is_some());
+        for i in 0..3 {
+            f.push(STAMP, "out", format!("gone {i}").as_bytes());
+        }
+        f.flush();
+        assert_eq!(f.lost, 3);
+        std::fs::remove_file(&dir).unwrap();
+        f.retry_at = None;
+        f.push(STAMP, "out", b"back");
+        f.flush();
+        let text = std::fs::read_to_string(dir.join("web.log")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "2026-12-02T19:00:00.123Z out back");
+        assert!(
+            lines[1].contains(" tend 3 log lines lost (File exists"),
+            "{text}"
+        );
+        assert!(f.failing.is_none() && f.lost == 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

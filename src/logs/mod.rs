@@ -55,7 +55,7 @@ impl Logs {
     /// File logs go to `dir`, else to the default directory.
     pub fn new(dir: Option<PathBuf>) -> Logs {
         Logs {
-            dir: dir.unwrap_or_else(default_dir),
+            dir: dir_or_default(dir),
             sinks: None,
             apps: Vec::new(),
             followers: Vec::new(),
@@ -67,7 +67,7 @@ impl Logs {
 
     /// A reload's `[tend] log_dir`: files open there from their next start.
     pub fn set_dir(&mut self, dir: Option<PathBuf>) {
-        self.dir = dir.unwrap_or_else(default_dir);
+        self.dir = dir_or_default(dir);
     }
 
     /// Whether an app's output goes through tend at all.
@@ -436,9 +436,12 @@ fn json_str(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
-/// `/var/log/tend` as root, else `$XDG_STATE_HOME/tend`, else
-/// `~/.local/state/tend`.
-fn default_dir() -> PathBuf {
+/// `[tend] log_dir` when given, else `/var/log/tend` as root, else
+/// `$XDG_STATE_HOME/tend`, else `~/.local/state/tend`.
+pub fn dir_or_default(dir: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = dir {
+        return dir;
+    }
     // SAFETY: getuid has no memory effects.
     if unsafe { libc::getuid() } == 0 {
         return PathBuf::from("/var/log/tend");

@@ -307,6 +307,10 @@ impl Supervisor {
         }
         self.slots[i].starts += 1;
         let spec = &self.slots[i].app.spec;
+        if Logs::through_tend(spec) {
+            // Before anything can fail: the file tells why a start did.
+            self.logs.prepare(i, spec);
+        }
         let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
             Ok(c) => c,
             Err(e) => {

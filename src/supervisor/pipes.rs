@@ -21,10 +21,7 @@ impl Supervisor {
     pub(super) fn open_pipes(&mut self, i: usize) -> Option<((OwnedFd, OwnedFd), [Pipe; 2])> {
         let made = output::pipe(false).and_then(|o| Ok((o, output::pipe(true)?)));
         match made {
-            Ok(((out_w, out_r), (err_w, err_r))) => {
-                self.logs.prepare(i, &self.slots[i].app.spec);
-                Some(((out_w, err_w), [out_r, err_r]))
-            }
+            Ok(((out_w, out_r), (err_w, err_r))) => Some(((out_w, err_w), [out_r, err_r])),
             Err(e) => {
                 log::event(
                     Level::Warn,

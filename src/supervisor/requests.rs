@@ -163,12 +163,8 @@ impl Supervisor {
                 unsafe { libc::kill(pid.as_raw(), sig) };
                 "pid"
             };
-            log::event(
-                log::Level::Info,
-                &name,
-                "signal",
-                &format!("{signame} sent to {whom} {pid} (tend signal)"),
-            );
+            let msg = format!("{signame} sent to {whom} {pid} (tend signal)");
+            self.event(i, log::Level::Info, "signal", &msg);
             apps.push(json!({"name": name, "pid": pid.as_raw(), "sent": true}));
         }
         json!({"ok": true, "signal": signame, "tree": tree, "all_sent": all_sent, "apps": apps})

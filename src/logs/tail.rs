@@ -13,8 +13,9 @@ use super::stamp::{self, Stamp};
 
 /// Bytes of lines kept per instance.
 pub const TAIL_BYTES: usize = 64 * 1024;
-/// Bytes read from the end of one file at most, for one request.
-const FILE_READ_CAP: u64 = 8 << 20;
+/// Bytes read from the ends of one instance's files at most, for one
+/// request: `tend logs -n 1000000` must not make tend read gigabytes.
+const FILE_READ_CAP: u64 = 4 << 20;
 
 /// The last lines of one instance, oldest first, each ending in `\n`.
 #[derive(Default)]
@@ -64,8 +65,9 @@ impl Tail {
 /// or unreadable give nothing.
 pub fn last_in_files(path: &Path, keep: u32, n: usize) -> Vec<Vec<u8>> {
     let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut budget = FILE_READ_CAP;
     for k in 0..=keep {
-        if lines.len() >= n {
+        if lines.len() >= n || budget == 0 {
             break;
         }
         let p = match k {
@@ -76,21 +78,22 @@ pub fn last_in_files(path: &Path, keep: u32, n: usize) -> Vec<Vec<u8>> {
                 PathBuf::from(p)
             }
         };
-        let Ok(bytes) = read_end(&p) else { break };
+        let Ok(bytes) = read_end(&p, budget) else { break };
+        budget = budget.saturating_sub(bytes.len() as u64 + 1);
         let older = last_lines(&bytes, n - lines.len());
         lines.splice(0..0, older.into_iter().map(<[u8]>::to_vec));
     }
     lines
 }
 
-/// The end of a file, from its first whole line within the cap.
-fn read_end(path: &Path) -> std::io::Result<Vec<u8>> {
+/// The last `cap` bytes of a file at most, from its first whole line.
+fn read_end(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
-    let start = len.saturating_sub(FILE_READ_CAP);
+    let start = len.saturating_sub(cap);
     f.seek(SeekFrom::Start(start))?;
     let mut bytes = Vec::new();
-    f.take(FILE_READ_CAP).read_to_end(&mut bytes)?;
+    f.take(cap).read_to_end(&mut bytes)?;
     if start > 0 {
         let first = bytes.iter().position(|&b| b == b'\n').map_or(0, |p| p + 1);
         bytes.drain(..first);

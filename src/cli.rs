@@ -51,6 +51,9 @@ pub enum CtlCommand {
     /// `tend start|stop|restart`: one request per instance, then (unless
     /// --no-wait) a wait until each is up or down.
     Act(Act),
+    /// `tend logs`: lines streamed until tend ends the answer (or, with
+    /// -f, until interrupted).
+    Logs(Request),
     /// Every other command: the request itself, answered with ok or an error.
     Send(Request),
 }
@@ -143,6 +146,10 @@ usage:
   tend signal [--tree] SIGNAL NAME...|all
                                  send SIGNAL to each instance's main process (--tree:
                                  to its whole tree); restarts and counts nothing
+  tend logs [-n N] [-f] [NAME...]
+                                 the last N lines (default 50) of each app whose output
+                                 passes through tend (or those named), merged in time
+                                 order; -f: then follow new lines until interrupted
   tend reload                    re-read the config, apply only what changed (= SIGHUP)
   tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
@@ -188,6 +195,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     let mut tree = false;
     let mut saw_wrap_flag = false;
     let mut no_wait = false;
+    let (mut lines, mut follow) = (None, false);
     let mut timeout: Option<Duration> = None;
 
     while let Some(arg) = args.next() {
@@ -241,6 +249,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             "--check" => check = true,
             "--tree" => tree = true,
             "--no-wait" => no_wait = true,
+            "-f" | "--follow" => follow = true,
+            "-n" | "--lines" => {
+                let v = value(flag)?;
+                lines =
+                    Some(v.parse().map_err(|_| {
+                        format!("{flag}: invalid count {v:?}: expected a whole number")
+                    })?)
+            }
             "--timeout" => {
                 timeout =
                     Some(units::parse_duration(&value(flag)?).map_err(|e| with_flag(flag, e))?)
@@ -321,6 +337,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
     } else if (json || check) && first != "status" {
         return Err("--json and --check go with status: tend status [--json] [--check]".into());
     }
+    if (follow || lines.is_some()) && first != "logs" {
+        return Err("-n and -f go with logs: tend logs [-n N] [-f] [NAME...]".into());
+    }
     if tree && first != "signal" {
         return Err("--tree goes with signal: tend signal --tree SIGNAL NAME...".into());
     }
@@ -387,6 +406,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             [] => return Err("describe needs an app name: tend describe NAME".into()),
             [_, extra, ..] => return Err(format!("describe: unexpected argument {extra:?}")),
         },
+        "logs" => CtlCommand::Logs(Request::Logs {
+            names: rest.to_vec(),
+            lines: lines.unwrap_or(50),
+            follow,
+        }),
         "reload" => {
             no_args(first)?;
             CtlCommand::Send(Request::Reload)

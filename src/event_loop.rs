@@ -75,12 +75,16 @@ fn dispatch(
             .for_each(|s| sup.on_signal(s, now)),
         Owner::Control(fd) => {
             if let Some(server) = server {
-                server.on_ready(fd, now, |req| sup.handle(req, now));
+                server.on_ready(fd, now, |req| sup.answer(req, now));
+                for (token, stream) in server.take_handoffs() {
+                    sup.logs.adopt(token, stream);
+                }
             }
         }
         Owner::LogSink => log::flush(),
         Owner::Output { slot, pipe } => sup.pump_pipe(slot, pipe),
-        Owner::Sink { stderr } => sup.flush_sink(stderr),
+        Owner::Sink { stderr } => sup.logs.flush_sink(stderr),
+        Owner::Follower(id) => sup.logs.on_follower(id),
         Owner::Probe { slot } => sup.step_probe(slot, now),
         Owner::Notify => sup.read_notify(now),
     }

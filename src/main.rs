@@ -23,6 +23,7 @@ mod fuzz;
 mod health;
 mod ids;
 mod log;
+mod logs;
 mod notify;
 mod output;
 mod policy;
@@ -122,6 +123,7 @@ fn run(mode: Mode) -> Result<u8, Error> {
                 exit_with_last_code: false,
                 forward_hup: false,
                 vm,
+                log_dir: config.log_dir.clone(),
             };
             let group = match &config.socket_group {
                 None => None,
@@ -247,6 +249,7 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
         exit_with_last_code: true,
         forward_hup: true,
         vm,
+        log_dir: None,
     };
     // Only when asked for: a one-app supervisor is often one of several
     // on a machine, and the default path belongs to the main tend.
@@ -341,6 +344,25 @@ fn machine_warnings(config: &Config) -> Vec<String> {
         }
         if let Err(e) = ids::resolve(app.user.as_ref(), app.group.as_ref()) {
             out.push(format!("app.{name}: {e}"));
+        }
+    }
+    if config.apps.iter().any(|a| a.log_file) {
+        let dir = logs::dir_or_default(config.log_dir.clone());
+        // The directory is made at start when missing: its nearest
+        // existing ancestor must take it.
+        let existing = dir
+            .ancestors()
+            .find(|d| d.exists())
+            .unwrap_or(Path::new("/"));
+        let path = format!("{}\0", existing.display());
+        // SAFETY: a NUL-terminated path; access(2) only reads it.
+        let writable = unsafe { libc::access(path.as_ptr().cast(), libc::W_OK) } == 0;
+        if !existing.is_dir() || !writable {
+            out.push(format!(
+                "tend.log_dir: {} cannot be written ({} is not a writable directory): log files will be missing",
+                dir.display(),
+                existing.display()
+            ));
         }
     }
     out

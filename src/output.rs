@@ -1,8 +1,9 @@
-//! Prefixed logs (`log = "prefix"`): an app's stdout and stderr come through
-//! pipes the loop reads, and every line goes out on tend's own stdout or
-//! stderr as `NAME | line`, whole, so lines of different apps never mix
-//! mid-way. A partial line waits for its end up to `MAX_LINE` bytes, then
-//! goes out split; what is left at EOF is flushed.
+//! App output through tend: the pipes an app's stdout and stderr go to,
+//! read by the loop and cut into lines (a partial line waits for its end up
+//! to `MAX_LINE` bytes, then goes out split; what is left at EOF is given
+//! too), and the sinks that write lines to tend's own stdout and stderr,
+//! whole, so lines of different apps never mix mid-way. Where each line
+//! goes is `logs`' business (`LineSink`).
 //!
 //! The loop must never block on a slow reader of tend's output (a log
 //! collector, a paused terminal): lines queue in a bounded `Sink` written
@@ -97,10 +98,16 @@ impl Sink {
 
     /// Queues one line (prefix, text, newline) and writes what it can.
     pub fn push_line(&mut self, prefix: &[u8], line: &[u8]) {
-        self.queue.extend_from_slice(prefix);
-        self.queue.extend_from_slice(line);
-        self.queue.push(b'\n');
+        self.push(&[prefix, line]);
         self.flush();
+    }
+
+    /// Queues one line made of `parts`; `flush` writes it.
+    pub fn push(&mut self, parts: &[&[u8]]) {
+        for p in parts {
+            self.queue.extend_from_slice(p);
+        }
+        self.queue.push(b'\n');
     }
 
     /// Writes as much of the queue as goes without blocking.
@@ -168,11 +175,24 @@ fn whole_lines(queue: &[u8]) -> &[u8] {
     }
 }
 
-/// One pipe from an app to tend's stdout or stderr.
+/// Where a pipe's lines go (`logs` routes them).
+pub trait LineSink {
+    /// True while the pipe must not be read: a sink on tend's output is full.
+    fn full(&self) -> bool;
+    /// A read brought data: the lines that follow arrived now.
+    fn begin(&mut self);
+    /// One whole line, without its newline.
+    fn line(&mut self, line: &[u8]);
+    /// The read's lines are all given: write them out.
+    fn end(&mut self);
+    /// At tend's exit: wait until `until` for room.
+    fn drain(&mut self, until: Instant);
+}
+
+/// One pipe from an app's stdout or stderr to tend.
 pub struct Pipe {
     read: OwnedFd,
-    prefix: Vec<u8>,
-    /// Feeds tend's stderr (else stdout).
+    /// Carries the app's stderr (else its stdout).
     pub to_stderr: bool,
     partial: Vec<u8>,
     /// The last read found the pipe empty (EAGAIN).
@@ -181,7 +201,7 @@ pub struct Pipe {
 
 /// Creates a pipe for an app's stdout (or stderr): the end for the child
 /// and the `Pipe` tend reads.
-pub fn pipe(app: &str, to_stderr: bool) -> io::Result<(OwnedFd, Pipe)> {
+pub fn pipe(to_stderr: bool) -> io::Result<(OwnedFd, Pipe)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds is a valid 2-element array for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
@@ -196,7 +216,6 @@ pub fn pipe(app: &str, to_stderr: bool) -> io::Result<(OwnedFd, Pipe)> {
     }
     let pipe = Pipe {
         read,
-        prefix: format!("{app} | ").into_bytes(),
         to_stderr,
         partial: Vec::new(),
         empty: false,
@@ -204,30 +223,34 @@ pub fn pipe(app: &str, to_stderr: bool) -> io::Result<(OwnedFd, Pipe)> {
     Ok((write, pipe))
 }
 
+/// Bytes taken per read(2): one pipe's default capacity.
+const READ_SIZE: usize = 64 * 1024;
+
 impl Pipe {
     /// The fd to poll for input.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
     }
 
-    /// Reads what is there into `sink`, line by line, until the sink is
-    /// full; returns false once the pipe is closed (every writer gone) and
-    /// its last partial line queued.
-    pub fn pump(&mut self, sink: &mut Sink) -> bool {
-        let mut buf = [0u8; 8192];
+    /// Reads what is there into `out`, line by line, until it is full;
+    /// returns false once the pipe is closed (every writer gone) and its
+    /// last partial line given.
+    pub fn pump(&mut self, out: &mut impl LineSink) -> bool {
+        let mut buf = vec![0u8; READ_SIZE];
         // A bounded number of reads per turn: a chatty app must not keep
         // the loop from everything else.
         for _ in 0..8 {
-            if sink.full() {
+            if out.full() {
                 return true;
             }
-            // SAFETY: reading into a live local buffer from our own fd.
+            // SAFETY: reading into a live buffer from our own fd.
             let n =
                 unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n == 0 {
                 if !self.partial.is_empty() {
-                    let rest = std::mem::take(&mut self.partial);
-                    sink.push_line(&self.prefix, &rest);
+                    out.begin();
+                    out.line(&std::mem::take(&mut self.partial));
+                    out.end();
                 }
                 return false;
             }
@@ -237,50 +260,70 @@ impl Pipe {
                 return matches!(kind, io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock);
             }
             self.empty = false;
-            for line in split_lines(&mut self.partial, &buf[..n as usize]) {
-                sink.push_line(&self.prefix, &line);
+            out.begin();
+            split_lines(&mut self.partial, &buf[..n as usize], |l| out.line(l));
+            out.end();
+            if (n as usize) < buf.len() {
+                // The pipe is empty for now: a further read would only say so.
+                self.empty = true;
+                return true;
             }
         }
         true
     }
-}
 
-impl Pipe {
     /// At tend's exit: reads until the pipe is closed (its last partial
-    /// line queued) or empty for now, writing the sink out whenever it
-    /// fills, until `until`. False once the pipe is closed. One `pump`
+    /// line given) or empty for now, waiting for room whenever `out` is
+    /// full, until `until`. False once the pipe is closed. One `pump`
     /// stops after a few reads, and a full pipe takes more than that to
     /// reach the end of an app's last line.
-    pub fn pump_to_end(&mut self, sink: &mut Sink, until: Instant) -> bool {
+    pub fn pump_to_end(&mut self, out: &mut impl LineSink, until: Instant) -> bool {
         loop {
-            if !self.pump(sink) {
+            if !self.pump(out) {
                 return false;
             }
-            if sink.full() {
-                sink.drain(until.saturating_duration_since(Instant::now()));
+            if out.full() {
+                out.drain(until);
             }
-            if self.empty || sink.full() || Instant::now() >= until {
+            if self.empty || out.full() || Instant::now() >= until {
                 return true;
             }
         }
     }
 }
 
-/// Appends `data` to `partial` and takes out every complete line (without
-/// its newline), splitting any line longer than `MAX_LINE`.
-pub fn split_lines(partial: &mut Vec<u8>, data: &[u8]) -> Vec<Vec<u8>> {
-    let mut lines = Vec::new();
-    for &b in data {
-        if b == b'\n' {
-            lines.push(std::mem::take(partial));
+/// Appends `data` to the line in progress (`partial`) and gives every
+/// complete line (without its newline) to `line`; a line longer than
+/// `MAX_LINE` goes out in pieces of `MAX_LINE`.
+pub fn split_lines(partial: &mut Vec<u8>, data: &[u8], mut line: impl FnMut(&[u8])) {
+    let mut rest = data;
+    while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        let (head, tail) = rest.split_at(nl);
+        rest = &tail[1..];
+        let whole: &[u8] = if partial.is_empty() {
+            head
         } else {
-            partial.push(b);
-            if partial.len() >= MAX_LINE {
-                lines.push(std::mem::take(partial));
-            }
+            partial.extend_from_slice(head);
+            partial
+        };
+        let mut pieces = whole.chunks(MAX_LINE);
+        match pieces.len() {
+            0 => line(b""),
+            _ => pieces.by_ref().for_each(&mut line),
         }
+        partial.clear();
     }
-    lines
+    partial.extend_from_slice(rest);
+    if partial.len() > MAX_LINE {
+        let cut = partial.len() - partial.len() % MAX_LINE;
+        let cut = if cut == partial.len() {
+            cut - MAX_LINE
+        } else {
+            cut
+        };
+        partial[..cut].chunks(MAX_LINE).for_each(&mut line);
+        partial.drain(..cut);
+    }
 }
 
 #[cfg(test)]
@@ -302,23 +345,45 @@ mod tests {
         assert_eq!(whole_lines(&long).len(), 4096);
     }
 
+    fn split(partial: &mut Vec<u8>, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut lines = Vec::new();
+        split_lines(partial, data, |l| lines.push(l.to_vec()));
+        lines
+    }
+
     #[test]
     fn lines_are_split_on_newlines_and_at_the_cap() {
         let mut partial = Vec::new();
-        assert_eq!(split_lines(&mut partial, b"one\ntw"), vec![b"one".to_vec()]);
+        assert_eq!(split(&mut partial, b"one\ntw"), vec![b"one".to_vec()]);
         assert_eq!(partial, b"tw");
         assert_eq!(
-            split_lines(&mut partial, b"o\n\nthree"),
+            split(&mut partial, b"o\n\nthree"),
             vec![b"two".to_vec(), b"".to_vec()]
         );
         assert_eq!(partial, b"three");
 
         let mut partial = Vec::new();
         let long = vec![b'x'; MAX_LINE * 2 + 5];
-        let lines = split_lines(&mut partial, &long);
+        let lines = split(&mut partial, &long);
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(|l| l.len() == MAX_LINE));
         assert_eq!(partial.len(), 5, "the rest waits for its newline");
+
+        // Exactly MAX_LINE then a newline: one line, no empty one after it.
+        let mut partial = Vec::new();
+        let mut exact = vec![b'y'; MAX_LINE];
+        exact.push(b'\n');
+        assert_eq!(split(&mut partial, &exact[..100]), Vec::<Vec<u8>>::new());
+        let lines = split(&mut partial, &exact[100..]);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].len(), MAX_LINE);
+        assert!(partial.is_empty());
+        // A line of 2 MAX_LINE + 1 bytes given whole: three pieces.
+        let mut partial = Vec::new();
+        let mut long = vec![b'z'; MAX_LINE * 2 + 1];
+        long.push(b'\n');
+        let lens: Vec<usize> = split(&mut partial, &long).iter().map(Vec::len).collect();
+        assert_eq!(lens, [MAX_LINE, MAX_LINE, 1]);
     }
 
     #[test]

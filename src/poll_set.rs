@@ -20,7 +20,7 @@ pub enum Owner {
     Control(ControlFd),
     /// tend's own event lines waiting for stderr.
     LogSink,
-    /// A pipe carrying an instance's stdout or stderr (`log = "prefix"`).
+    /// A pipe carrying an instance's stdout or stderr (any `log` but inherit).
     Output { slot: usize, pipe: u64 },
     /// tend's stdout (false) or stderr (true) with app lines waiting.
     Sink { stderr: bool },
@@ -28,6 +28,8 @@ pub enum Owner {
     Probe { slot: usize },
     /// The sd_notify socket.
     Notify,
+    /// A `tend logs` client being written to or followed, by its id.
+    Follower(u64),
 }
 
 impl Owner {
@@ -43,7 +45,7 @@ impl Owner {
             | Owner::Output { .. }
             | Owner::Sink { .. }
             | Owner::Notify => true,
-            Owner::Control(_) | Owner::Probe { .. } => false,
+            Owner::Control(_) | Owner::Probe { .. } | Owner::Follower(_) => false,
         }
     }
 }

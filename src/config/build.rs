@@ -234,14 +234,27 @@ pub(super) fn build_app(
         spec.stop_timeout = d;
     }
     spec.critical = pick!(critical).unwrap_or(false);
-    if let Some(mode) = typed(&pick!(log), &key("log"), problems, |s| match s {
-        "inherit" => Ok(LogMode::Inherit),
-        "prefix" => Ok(LogMode::Prefix),
-        _ => Err(format!(
-            "invalid log mode {s:?}: expected inherit or prefix"
-        )),
+    if let Some(log) = pick!(log) {
+        match log_mode(&log.get_ref().0) {
+            Ok((mode, file)) => (spec.log, spec.log_file) = (mode, file),
+            Err(message) => problems.push(Problem {
+                span: log.span(),
+                key: key("log"),
+                message,
+            }),
+        }
+    }
+    spec.log_timestamps = pick!(log_timestamps).unwrap_or(false);
+    if let Some(size) = typed(&pick!(log_max_size), &key("log_max_size"), problems, |s| {
+        units::parse_size(s).and_then(|n| match n {
+            0 => Err("must be larger than 0".into()),
+            n => Ok(n),
+        })
     }) {
-        spec.log = mode;
+        spec.log_max_size = size;
+    }
+    if let Some(keep) = pick!(log_keep) {
+        spec.log_keep = keep;
     }
     spec.notify = pick!(notify).unwrap_or(false);
     spec.watchdog = duration(pick!(watchdog), "watchdog", problems);
@@ -416,6 +429,31 @@ fn build_health(
         retries: h.retries.unwrap_or(3).max(1),
         start_period,
     })
+}
+
+/// `log`: one form (`"prefix"`, `"file"`), or one form and `"file"`.
+fn log_mode(words: &[String]) -> Result<(LogMode, bool), String> {
+    let expected = "expected \"inherit\", \"prefix\", \"json\", \"file\", or a list of one of the first three and \"file\"";
+    let (mut mode, mut file) = (None, false);
+    for w in words {
+        match LogMode::NAMES.iter().find(|(n, _)| n == w) {
+            Some(_) if mode.is_some() => {
+                return Err(format!("two stdout forms in one list: {expected}"));
+            }
+            Some((_, m)) => mode = Some(*m),
+            None if w == "file" && !file => file = true,
+            None if w == "file" => return Err(format!("\"file\" twice: {expected}")),
+            None => return Err(format!("invalid log mode {w:?}: {expected}")),
+        }
+    }
+    match (mode, file) {
+        (None, false) => Err(format!("empty list: {expected}")),
+        (Some(LogMode::Inherit), true) => Err(
+            "\"inherit\" and \"file\" exclude each other: with inherit, tend never sees the lines; use [\"prefix\", \"file\"]".into(),
+        ),
+        (None, true) => Ok((LogMode::Quiet, true)),
+        (Some(m), file) => Ok((m, file)),
+    }
 }
 
 #[cfg(test)]

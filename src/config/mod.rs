@@ -57,6 +57,8 @@ pub struct Config {
     pub root_rw: bool,
     pub poll_interval: Duration,
     pub log_format: LogFormat,
+    /// `[tend] log_dir`: where `log = "file"` apps write; None: the default.
+    pub log_dir: Option<PathBuf>,
     /// Every app instance, in file order of their apps.
     pub apps: Vec<AppSpec>,
     /// What `tend check` warns about in a valid file (keys from earlier
@@ -112,13 +114,20 @@ pub struct AppSpec {
     pub critical: bool,
     pub health: Option<HealthSpec>,
     pub log: LogMode,
+    /// `log` includes "file": lines also go to `LOG_DIR/NAME.log`.
+    pub log_file: bool,
+    /// `log_timestamps`: prefix lines carry the time too.
+    pub log_timestamps: bool,
+    /// Rotation: the size a log file may reach, and how many old ones stay.
+    pub log_max_size: u64,
+    pub log_keep: u32,
     /// sd_notify: the app gets NOTIFY_SOCKET and counts as up once READY=1.
     pub notify: bool,
     /// With notify: restart when no WATCHDOG=1 came for this long.
     pub watchdog: Option<Duration>,
 }
 
-/// Where an app's stdout and stderr go.
+/// Where an app's stdout and stderr go on tend's own output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogMode {
     /// Straight to tend's own stdout and stderr: no copy.
@@ -126,6 +135,19 @@ pub enum LogMode {
     Inherit,
     /// Through tend, each line as `NAME | line`.
     Prefix,
+    /// Through tend, one JSON object per line on tend's stdout.
+    Json,
+    /// Only to the app's log file (`log = "file"`).
+    Quiet,
+}
+
+impl LogMode {
+    /// The spellings `log` takes, in the order they are listed to users.
+    pub const NAMES: [(&str, LogMode); 3] = [
+        ("inherit", LogMode::Inherit),
+        ("prefix", LogMode::Prefix),
+        ("json", LogMode::Json),
+    ];
 }
 
 impl AppSpec {
@@ -153,6 +175,10 @@ impl AppSpec {
             critical: false,
             health: None,
             log: LogMode::Inherit,
+            log_file: false,
+            log_timestamps: false,
+            log_max_size: 10 << 20,
+            log_keep: 5,
             notify: false,
             watchdog: None,
         }
@@ -338,6 +364,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
             root_rw: tend.root_rw.unwrap_or(false),
             poll_interval,
             log_format,
+            log_dir: tend.log_dir.map(PathBuf::from),
             apps,
             warnings,
         })

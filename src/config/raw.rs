@@ -23,6 +23,7 @@ pub(super) struct RawTend {
     #[serde(default, deserialize_with = "duration")]
     pub(super) poll_interval: Option<Spanned<String>>,
     pub(super) log_format: Option<Spanned<String>>,
+    pub(super) log_dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +64,11 @@ pub(super) struct RawApp {
     pub(super) after: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) critical: Option<bool>,
     pub(super) health: Option<Spanned<RawHealth>>,
-    pub(super) log: Option<Spanned<String>>,
+    /// One form or a list (`["prefix", "file"]`).
+    pub(super) log: Option<Spanned<RawPaths>>,
+    pub(super) log_timestamps: Option<bool>,
+    pub(super) log_max_size: Option<Spanned<String>>,
+    pub(super) log_keep: Option<u32>,
     pub(super) notify: Option<bool>,
     #[serde(default, deserialize_with = "duration")]
     pub(super) watchdog: Option<Spanned<String>>,
@@ -114,7 +119,7 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Str
     Ok(Some(Spanned::new(text.span(), text.into_inner().0)))
 }
 
-/// `env_file`: one path or an array of them.
+/// `env_file` and `log`: one string or an array of them.
 #[derive(Debug, Clone)]
 pub(super) struct RawPaths(pub(super) Vec<String>);
 
@@ -130,7 +135,7 @@ impl<'de> Deserialize<'de> for RawPaths {
             Ok(OneOrMore::One(p)) => Ok(RawPaths(vec![p])),
             Ok(OneOrMore::More(v)) => Ok(RawPaths(v)),
             Err(_) => Err(serde::de::Error::custom(
-                "expected a path or an array of paths",
+                "expected a string or an array of strings",
             )),
         }
     }

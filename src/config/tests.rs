@@ -549,3 +549,80 @@ fn min_uptime_0s_is_refused_because_a_crash_loop_would_never_end() {
         ]
     );
 }
+
+#[test]
+fn log_takes_one_form_or_a_form_and_file() {
+    let text = r#"
+[tend]
+log_dir = "/srv/logs"
+[defaults]
+log_keep = 2
+[app.a]
+command = "x"
+log = "json"
+[app.b]
+command = "x"
+log = "file"
+log_max_size = "1M"
+[app.c]
+command = "x"
+log = ["prefix", "file"]
+log_timestamps = true
+[app.d]
+command = "x"
+"#;
+    let config = parse(text).unwrap();
+    assert_eq!(config.log_dir, Some(PathBuf::from("/srv/logs")));
+    let got: Vec<(LogMode, bool, bool, u64, u32)> = config
+        .apps
+        .iter()
+        .map(|a| {
+            (
+                a.log,
+                a.log_file,
+                a.log_timestamps,
+                a.log_max_size,
+                a.log_keep,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (LogMode::Json, false, false, 10 << 20, 2),
+            (LogMode::Quiet, true, false, 1 << 20, 2),
+            (LogMode::Prefix, true, true, 10 << 20, 2),
+            (LogMode::Inherit, false, false, 10 << 20, 2),
+        ]
+    );
+}
+
+#[test]
+fn bad_log_settings_say_what_is_accepted() {
+    let cases = [
+        (
+            r#"log = "syslog""#,
+            "invalid log mode \"syslog\": expected \"inherit\"",
+        ),
+        (
+            r#"log = ["prefix", "json"]"#,
+            "two stdout forms in one list",
+        ),
+        (r#"log = ["file", "file"]"#, "\"file\" twice"),
+        (r#"log = []"#, "empty list"),
+        (
+            r#"log = ["inherit", "file"]"#,
+            "\"inherit\" and \"file\" exclude each other",
+        ),
+        (r#"log = 3"#, "expected a string or an array of strings"),
+        (r#"log_max_size = "0K""#, "must be larger than 0"),
+        (r#"log_max_size = "ten""#, "log_max_size"),
+        (r#"log_keep = -1"#, "log_keep"),
+    ];
+    for (line, want) in cases {
+        let text = format!("[app.a]\ncommand = \"x\"\n{line}\n");
+        let got = problems(&text).join("\n");
+        assert!(got.contains(want), "{line}: {got}");
+        assert!(got.contains("init.toml:3:"), "{line}: {got}");
+    }
+}

@@ -28,6 +28,7 @@ pub fn run(
         CtlCommand::Status { names, .. } => Request::StatusOf(names.clone()),
         CtlCommand::Describe { name, .. } => Request::Describe(name.clone()),
         CtlCommand::Act(act) => return super::wait::run(&path, act),
+        CtlCommand::Logs(req) => return logs(&path, req),
         CtlCommand::Send(req) => req.clone(),
     };
     let reply = ask(&path, &req)?;
@@ -84,7 +85,7 @@ pub fn run(
                 1
             })
         }
-        CtlCommand::Send(_) | CtlCommand::Act(_) => Ok(0),
+        CtlCommand::Send(_) | CtlCommand::Act(_) | CtlCommand::Logs(_) => Ok(0),
     }
 }
 
@@ -92,6 +93,50 @@ pub fn run(
 /// Fails at once when nobody listens, and within the timeout when
 /// the server does not answer.
 pub fn ask(path: &Path, req: &Request) -> Result<Value, String> {
+    let mut stream = send(path, req)?;
+    let mut reply = Vec::new();
+    read_line(&mut stream, &mut reply, path)?;
+    serde_json::from_slice(&reply)
+        .map_err(|e| format!("unreadable answer from {}: {e}", path.display()))
+}
+
+/// `tend logs`: the answer's first line says whether tend has lines to
+/// give; the lines follow, copied to stdout as they come, until tend ends
+/// the answer or (`-f`) the user interrupts. A closed stdout ends it too.
+fn logs(path: &Path, req: &Request) -> Result<u8, String> {
+    let mut stream = send(path, req)?;
+    let mut data = Vec::new();
+    let end = read_line(&mut stream, &mut data, path)?;
+    let head: Value = serde_json::from_slice(&data[..end])
+        .map_err(|e| format!("unreadable answer from {}: {e}", path.display()))?;
+    if head["ok"] != Value::Bool(true) {
+        return Err(head["error"]
+            .as_str()
+            .unwrap_or("the request failed")
+            .into());
+    }
+    // The lines come as fast as tend reads them, or as slowly as the apps
+    // write them: no timeout from here on.
+    let _ = stream.set_read_timeout(None);
+    let mut out = io::stdout().lock();
+    let mut chunk = data.split_off(end);
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
+            return Ok(0);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(0),
+            Ok(n) => chunk = buf[..n].to_vec(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => chunk.clear(),
+            Err(e) => return Err(format!("reading from {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Connects to the tend listening on `path` and sends `req`. Fails at
+/// once when nobody listens.
+fn send(path: &Path, req: &Request) -> Result<UnixStream, String> {
     let mut stream = UnixStream::connect(path).map_err(|e| {
         format!(
             "cannot reach a running tend at {}: {e} (is tend running? --socket or TEND_SOCKET choose the socket)",
@@ -104,23 +149,24 @@ pub fn ask(path: &Path, req: &Request) -> Result<Value, String> {
     stream
         .write_all(request_line(req).as_bytes())
         .map_err(|e| format!("sending the request to {}: {e}", path.display()))?;
-    let mut reply = Vec::new();
+    Ok(stream)
+}
+
+/// Reads into `data` until it holds a whole first line (or the answer
+/// ends, or the timeout); returns where that line ends, newline included.
+fn read_line(stream: &mut UnixStream, data: &mut Vec<u8>, path: &Path) -> Result<usize, String> {
     let mut buf = [0u8; 8192];
     loop {
+        if let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            return Ok(nl + 1);
+        }
         match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                reply.extend_from_slice(&buf[..n]);
-                if reply.ends_with(b"\n") {
-                    break;
-                }
-            }
+            Ok(0) => return Ok(data.len()),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("reading the answer from {}: {e}", path.display())),
         }
     }
-    serde_json::from_slice(&reply)
-        .map_err(|e| format!("unreadable answer from {}: {e}", path.display()))
 }
 
 /// `[tend] socket` of the config file, when one is found and valid; the
@@ -272,7 +318,13 @@ pub fn describe_text(reply: &Value) -> String {
             ("health", health),
             ("notify", notify),
             ("after", list(&d["after"], ", ")),
-            ("log", s(&d["log"])),
+            (
+                "log",
+                match d["log_file"].as_str() {
+                    Some(path) => format!("{} ({path})", s(&d["log"])),
+                    None => s(&d["log"]),
+                },
+            ),
             (
                 "restarts",
                 format!("{} ({} in a row)", a["restarts"], a["restarts_in_a_row"]),

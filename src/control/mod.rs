@@ -19,7 +19,7 @@ mod wait;
 
 // Only what other modules use: rustc flags an unused re-export. The
 // client's `ask` is `control::client::ask`.
-pub use protocol::{Request, error};
+pub use protocol::{Reply, Request, error};
 pub use server::{BindError, ControlFd, Server};
 
 /// The socket path: `--socket`, else $TEND_SOCKET, else the config's

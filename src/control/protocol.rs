@@ -35,6 +35,14 @@ pub enum Request {
     },
     /// `tend describe NAME`: definition, counters, last exits.
     Describe(String),
+    /// `tend logs [-n N] [-f] [NAME...]`: the last `lines` lines of the
+    /// named apps (none: every app whose lines pass through tend), then
+    /// with `follow` new ones until the client hangs up.
+    Logs {
+        names: Vec<String>,
+        lines: u64,
+        follow: bool,
+    },
 }
 
 /// Only to refuse duplicate fields.
@@ -47,6 +55,8 @@ struct Strict {
     names: Option<Vec<String>>,
     signal: Option<String>,
     tree: Option<bool>,
+    lines: Option<u64>,
+    follow: Option<bool>,
 }
 
 /// The fields of a request object, typed by hand so that every error names
@@ -60,6 +70,9 @@ struct RawRequest {
     signal: Option<String>,
     /// `signal`: the whole tree instead of the main process.
     tree: Option<bool>,
+    /// `logs`: how many lines, and whether to follow.
+    lines: Option<u64>,
+    follow: Option<bool>,
 }
 
 /// Parses one request line: `{"cmd":"status"}`, `{"cmd":"stop","name":"web"}`.
@@ -77,6 +90,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         names: None,
         signal: None,
         tree: None,
+        lines: None,
+        follow: None,
     };
     let mut cmd = None;
     for (key, v) in fields {
@@ -92,6 +107,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             ("name", Value::Null) => raw.name = None,
             ("signal", Value::String(text)) => raw.signal = Some(text),
             ("tree", Value::Bool(b)) => raw.tree = Some(b),
+            ("follow", Value::Bool(b)) => raw.follow = Some(b),
+            ("lines", Value::Number(n)) if n.as_u64().is_some() => raw.lines = n.as_u64(),
             ("names", Value::Array(items)) => {
                 let mut names = Vec::with_capacity(items.len());
                 for item in items {
@@ -103,11 +120,12 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
                 raw.names = Some(names);
             }
             ("cmd" | "name" | "signal", other) => return Err(wrong("a string", &other)),
-            ("tree", other) => return Err(wrong("a boolean", &other)),
+            ("tree" | "follow", other) => return Err(wrong("a boolean", &other)),
+            ("lines", other) => return Err(wrong("a whole number", &other)),
             ("names", other) => return Err(wrong("an array of strings", &other)),
             _ => {
                 return Err(format!(
-                    "invalid request: unknown field {key:?} (expected \"cmd\", \"name\", \"names\", \"signal\" and \"tree\")"
+                    "invalid request: unknown field {key:?} (expected \"cmd\", \"name\", \"names\", \"signal\", \"tree\", \"lines\" and \"follow\")"
                 ));
             }
         }
@@ -131,7 +149,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         true => Err(format!("{} takes no \"{field}\"", raw.cmd)),
         false => Ok(()),
     };
-    takes("names", raw.names.is_some(), &["status", "signal"])?;
+    takes("names", raw.names.is_some(), &["status", "signal", "logs"])?;
+    takes("lines", raw.lines.is_some(), &["logs"])?;
+    takes("follow", raw.follow.is_some(), &["logs"])?;
     takes("signal", raw.signal.is_some(), &["signal"])?;
     takes("tree", raw.tree.is_some(), &["signal"])?;
     match raw.cmd.as_str() {
@@ -154,6 +174,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             })
         }
 
+        "logs" => no_name(Request::Logs {
+            names: raw.names.clone().unwrap_or_default(),
+            lines: raw.lines.unwrap_or(50),
+            follow: raw.follow.unwrap_or(false),
+        }),
         "reload" => no_name(Request::Reload),
         "poweroff" => no_name(Request::Poweroff),
         "reboot" => no_name(Request::Reboot),
@@ -161,7 +186,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         "stop" => Ok(Request::Stop(name()?)),
         "restart" => Ok(Request::Restart(name()?)),
         other => Err(format!(
-            "unknown command {other:?} (expected status, start, stop, restart, signal, describe, reload, poweroff or reboot)"
+            "unknown command {other:?} (expected status, start, stop, restart, signal, describe, logs, reload, poweroff or reboot)"
         )),
     }
 }
@@ -200,8 +225,23 @@ pub fn request_line(req: &Request) -> String {
             "signal": crate::units::signal_name(*signal),
             "tree": tree,
         }),
+        Request::Logs {
+            names,
+            lines,
+            follow,
+        } => json!({"cmd": "logs", "names": names, "lines": lines, "follow": follow}),
     };
     format!("{v}\n")
+}
+
+/// What the supervisor answers a request with.
+#[derive(Debug)]
+pub enum Reply {
+    /// One response line; the connection ends once it is written.
+    Line(Value),
+    /// The connection goes, unanswered, to whoever waits for it under this
+    /// token (`tend logs`: the log followers).
+    HandOff(u64),
 }
 
 /// An error response.
@@ -225,6 +265,16 @@ mod tests {
             Request::Reboot,
             Request::StatusOf(vec!["web".into(), "db.1".into()]),
             Request::Describe("web.1".into()),
+            Request::Logs {
+                names: vec!["web".into()],
+                lines: 7,
+                follow: true,
+            },
+            Request::Logs {
+                names: Vec::new(),
+                lines: 50,
+                follow: false,
+            },
             Request::Signal {
                 names: vec!["all".into()],
                 signal: libc::SIGUSR2,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::protocol::{CLIENT_TIMEOUT, MAX_REQUEST, Request, error, parse_request};
+use super::protocol::{CLIENT_TIMEOUT, MAX_REQUEST, Reply, Request, error, parse_request};
 
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -52,6 +52,8 @@ struct Conn {
     written: usize,
     opened: Instant,
     deadline: Instant,
+    /// Answered by a hand-off: leaves the server under this token.
+    handoff: Option<u64>,
 }
 
 impl Conn {
@@ -125,6 +127,8 @@ pub struct Server {
     accept_pause: Option<Instant>,
     /// The id given to the last connection accepted (ids start at 1).
     next_id: u64,
+    /// Connections handed off, until `take_handoffs`.
+    handed: Vec<(u64, UnixStream)>,
 }
 
 impl Server {
@@ -176,6 +180,7 @@ impl Server {
             group,
             accept_pause: None,
             next_id: 0,
+            handed: Vec::new(),
         })
     }
 
@@ -230,7 +235,7 @@ impl Server {
         &mut self,
         fd: ControlFd,
         now: Instant,
-        mut handle: impl FnMut(Request) -> Value,
+        mut handle: impl FnMut(Request) -> Reply,
     ) {
         let (uid, group) = (self.uid, self.group);
         match fd {
@@ -241,6 +246,17 @@ impl Server {
                 }
             }
         }
+        for k in (0..self.conns.len()).rev() {
+            if let Some(token) = self.conns[k].handoff {
+                let c = self.conns.swap_remove(k);
+                self.handed.push((token, c.stream));
+            }
+        }
+    }
+
+    /// The connections handed off since the last call, with their tokens.
+    pub fn take_handoffs(&mut self) -> Vec<(u64, UnixStream)> {
+        std::mem::take(&mut self.handed)
     }
 
     /// Once per loop turn after dispatch: drops finished, late, oversized
@@ -260,7 +276,7 @@ impl Server {
 
     /// Accepts while there is room (or a silent slot to give away), and
     /// reads each new client at once: its request may already be there.
-    fn accept(&mut self, now: Instant, handle: &mut impl FnMut(Request) -> Value) {
+    fn accept(&mut self, now: Instant, handle: &mut impl FnMut(Request) -> Reply) {
         if self.accept_pause.is_some_and(|t| t > now) {
             return;
         }
@@ -292,6 +308,7 @@ impl Server {
                         written: 0,
                         opened: now,
                         deadline: now + CLIENT_TIMEOUT,
+                        handoff: None,
                     };
                     serve(&mut conn, self.uid, self.group, handle);
                     self.conns.push(conn);
@@ -321,13 +338,19 @@ fn serve(
     c: &mut Conn,
     own_uid: u32,
     group: Option<u32>,
-    handle: &mut impl FnMut(Request) -> Value,
+    handle: &mut impl FnMut(Request) -> Reply,
 ) {
-    if c.output.is_empty() {
+    if c.output.is_empty() && c.handoff.is_none() {
         let reply = match read_request(c, own_uid, group) {
             None => None,
             Some(Incoming::Answer(v)) => Some(v),
-            Some(Incoming::Handle(req)) => Some(handle(req)),
+            Some(Incoming::Handle(req)) => match handle(req) {
+                Reply::Line(v) => Some(v),
+                Reply::HandOff(token) => {
+                    c.handoff = Some(token);
+                    None
+                }
+            },
         };
         if let Some(reply) = reply {
             c.output = format!("{reply}\n").into_bytes();
@@ -488,7 +511,7 @@ mod tests {
         let mut asked = Vec::new();
         server.on_ready(ControlFd::Listener, now, |req| {
             asked.push(req);
-            json!({"ok": true})
+            Reply::Line(json!({"ok": true}))
         });
         assert_eq!(asked, [Request::Status]);
         // Answered in full, so dropped: the client reads to EOF.
@@ -503,7 +526,7 @@ mod tests {
     #[test]
     fn clients_are_dispatched_by_an_id_never_reused() {
         let mut server = bound("ids");
-        let never = |_| -> Value { panic!("no request was sent") };
+        let never = |_| -> Reply { panic!("no request was sent") };
         let first = UnixStream::connect(&server.path).unwrap();
         let now = Instant::now();
         server.on_ready(ControlFd::Listener, now, never);
@@ -522,5 +545,25 @@ mod tests {
         let fds = which(&server, now);
         assert_eq!(fds.len(), 2);
         assert!(matches!(fds[1], ControlFd::Client(_)) && fds[1] != gone);
+    }
+
+    #[test]
+    fn a_handed_off_connection_leaves_the_server_unanswered() {
+        let mut server = bound("handoff");
+        let mut client = UnixStream::connect(&server.path).unwrap();
+        client.write_all(b"{\"cmd\":\"logs\"}\n").unwrap();
+        let now = Instant::now();
+        server.on_ready(ControlFd::Listener, now, |_| Reply::HandOff(7));
+        assert_eq!(which(&server, now), [ControlFd::Listener]);
+        let mut handed = server.take_handoffs();
+        assert_eq!(handed.len(), 1);
+        assert_eq!(handed[0].0, 7);
+        assert!(server.take_handoffs().is_empty());
+        // The new owner answers on the same connection.
+        handed[0].1.write_all(b"hello\n").unwrap();
+        drop(handed);
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "hello\n");
     }
 }

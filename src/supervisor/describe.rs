@@ -12,6 +12,7 @@ use crate::app::State;
 use crate::config::{AppSpec, Id, LogMode};
 use crate::control;
 use crate::health::Probe;
+use crate::logs::Logs;
 use crate::reaper::Status;
 use crate::units::{format_duration, format_size, signal_name};
 
@@ -71,7 +72,7 @@ impl Supervisor {
                 "restarts": app.restarts,
                 "restarts_in_a_row": app.restarts_in_a_row(),
                 "removed": slot.retired,
-                "definition": definition(slot.pending.as_ref().unwrap_or(&app.spec)),
+                "definition": definition(slot.pending.as_ref().unwrap_or(&app.spec), &self.logs),
                 "next_start_changes": slot.pending.is_some(),
                 "exits": exits,
                 "checks": checks,
@@ -82,7 +83,7 @@ impl Supervisor {
 }
 
 /// An app's definition, keys as in init.toml; env keys only.
-fn definition(spec: &AppSpec) -> Value {
+fn definition(spec: &AppSpec, logs: &Logs) -> Value {
     let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
     let id = |id: &Option<Id>| match id {
         Some(Id::Number(n)) => Some(n.to_string()),
@@ -124,9 +125,20 @@ fn definition(spec: &AppSpec) -> Value {
         "health": health,
         "notify": spec.notify,
         "watchdog": spec.watchdog.map(format_duration),
-        "log": match spec.log {
-            LogMode::Inherit => "inherit",
-            LogMode::Prefix => "prefix",
-        },
+        "log": log_words(spec),
+        "log_file": logs.path_for(spec),
     })
+}
+
+/// `log` as written: `prefix`, `file`, `json, file`.
+fn log_words(spec: &AppSpec) -> String {
+    let form = LogMode::NAMES
+        .iter()
+        .find(|(_, m)| *m == spec.log)
+        .map(|(n, _)| *n);
+    match (form, spec.log_file) {
+        (Some(form), true) => format!("{form}, file"),
+        (Some(form), false) => form.to_string(),
+        (None, _) => "file".to_string(),
+    }
 }

@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::app::{Action, Cause, Event, State};
-use crate::config::{AppSpec, LogMode, dotenv};
+use crate::config::{AppSpec, dotenv};
 use crate::ids::Creds;
 use crate::log::{self, Level};
+use crate::logs::Logs;
 use crate::notify::{NotifySocket, Parent};
-use crate::output::Sink;
 use crate::poll_set::{Owner, PollSet};
 use crate::probe::InFlight;
 use crate::procfs::{self, Snapshot};
@@ -62,6 +62,8 @@ pub struct Options {
     pub forward_hup: bool,
     /// tend is the init of a VM: SIGINT and `tend reboot` reboot it.
     pub vm: bool,
+    /// `[tend] log_dir`; None: the default.
+    pub log_dir: Option<PathBuf>,
 }
 
 /// Every app instance, and the maps from pids to them.
@@ -76,8 +78,9 @@ pub struct Supervisor {
     mains: HashMap<i32, usize>,
     orphans: HashMap<i32, usize>,
     probe_pids: HashMap<i32, usize>,
-    /// tend's stdout and stderr for prefixed lines, and the last pipe id.
-    sinks: Option<[Sink; 2]>,
+    /// Where app lines go once read: tend's output, files, followers.
+    pub logs: Logs,
+    /// The id given to the last pipe made.
     next_pipe: u64,
     /// sd_notify: the socket, made when some app has notify = true.
     notify: Option<NotifySocket>,
@@ -101,6 +104,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Apps in the given order; nothing runs until the first `tick`.
     pub fn new(specs: Vec<AppSpec>, opts: Options) -> Supervisor {
+        let log_dir = opts.log_dir.clone();
         let mut sup = Supervisor {
             slots: specs.into_iter().map(Slot::new).collect(),
             opts,
@@ -108,7 +112,7 @@ impl Supervisor {
             mains: HashMap::new(),
             orphans: HashMap::new(),
             probe_pids: HashMap::new(),
-            sinks: None,
+            logs: Logs::new(log_dir),
             next_pipe: 0,
             notify: None,
             parent: Parent::from_env(),
@@ -130,7 +134,8 @@ impl Supervisor {
     /// Adds every fd the supervisor waits on: app pipes, tend's sinks,
     /// probes in flight, the notify socket.
     pub fn poll_fds<'a>(&'a self, set: &mut PollSet<'a>) {
-        self.poll_output(set);
+        self.poll_pipes(set);
+        self.logs.poll_fds(set);
         if let Some(sock) = &self.notify {
             set.read(sock.fd(), Owner::Notify);
         }
@@ -267,9 +272,7 @@ impl Supervisor {
             }
             Action::Signal(sig) => self.signal_tree(i, sig),
             Action::Kill => self.signal_tree(i, libc::SIGKILL),
-            Action::Log { level, event, msg } => {
-                log::event(level, self.slots[i].name(), event, &msg)
-            }
+            Action::Log { level, event, msg } => self.event(i, level, event, &msg),
         }
     }
 
@@ -304,11 +307,15 @@ impl Supervisor {
         }
         self.slots[i].starts += 1;
         let spec = &self.slots[i].app.spec;
+        if Logs::through_tend(spec) {
+            // Before anything can fail: the file tells why a start did.
+            self.logs.prepare(i, spec);
+        }
         let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
             Ok(c) => c,
             Err(e) => {
                 let msg = format!("cannot start: {e}");
-                log::event(Level::Error, &spec.name, "spawn_failed", &msg);
+                self.event(i, Level::Error, "spawn_failed", &msg);
                 self.slots[i].spawn_error = Some(msg);
                 return Event::SpawnFailed { code: 126 };
             }
@@ -317,7 +324,7 @@ impl Supervisor {
             Ok(env) => env,
             Err(e) => {
                 let msg = format!("cannot start: {e}");
-                log::event(Level::Error, &spec.name, "spawn_failed", &msg);
+                self.event(i, Level::Error, "spawn_failed", &msg);
                 self.slots[i].spawn_error = Some(msg);
                 return Event::SpawnFailed { code: 126 };
             }
@@ -336,9 +343,9 @@ impl Supervisor {
         }
         // The read ends are kept only if the start succeeds: after a
         // failed one (EMFILE) they close at once, for the next app's start.
-        let (output, pipes) = match spec.log {
-            LogMode::Prefix => self.open_pipes(i).unzip(),
-            LogMode::Inherit => (None, None),
+        let (output, pipes) = match Logs::through_tend(spec) {
+            true => self.open_pipes(i).unzip(),
+            false => (None, None),
         };
         let spec = &self.slots[i].app.spec;
         let launch = Launch {
@@ -369,7 +376,7 @@ impl Supervisor {
             }
             Err(e) => {
                 let msg = e.to_string();
-                log::event(Level::Error, self.slots[i].name(), "spawn_failed", &msg);
+                self.event(i, Level::Error, "spawn_failed", &msg);
                 self.slots[i].spawn_error = Some(msg);
                 Event::SpawnFailed {
                     code: i32::from(e.exit_code()),

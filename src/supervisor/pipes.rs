@@ -1,15 +1,17 @@
-//! Prefixed logs from the supervisor's side: the pipes each slot's runs
-//! write to, tend's stdout and stderr as non-blocking sinks (made with the
-//! first pipe), what of them goes into the poll set, and what a ready one
-//! does. A pipe is read only while its sink has room, so a slow reader of
+//! App output from the supervisor's side: the pipes each slot's runs write
+//! to, which go into the poll set, and what a ready one does. Where the
+//! lines then go (tend's output, files, tails, followers) is `logs`'. A
+//! pipe is read only while its stdout form has room, so a slow reader of
 //! tend's output slows the chatty apps, never the loop.
 
 use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Supervisor;
+use crate::control::{self, Reply, Request};
 use crate::log::{self, Level};
-use crate::output::{self, Pipe, Sink};
+use crate::logs::Logs;
+use crate::output::{self, Pipe};
 use crate::poll_set::{Owner, PollSet};
 
 impl Supervisor {
@@ -17,22 +19,13 @@ impl Supervisor {
     /// stderr) and tend's read ends, which `keep_pipes` gives the slot once
     /// the run started. None: output goes straight through (logged).
     pub(super) fn open_pipes(&mut self, i: usize) -> Option<((OwnedFd, OwnedFd), [Pipe; 2])> {
-        let name = self.slots[i].name().to_string();
-        let made = output::pipe(&name, false).and_then(|o| Ok((o, output::pipe(&name, true)?)));
+        let made = output::pipe(false).and_then(|o| Ok((o, output::pipe(true)?)));
         match made {
-            Ok(((out_w, out_r), (err_w, err_r))) => {
-                if self.sinks.is_none() {
-                    self.sinks = Some([
-                        Sink::new(libc::STDOUT_FILENO),
-                        Sink::new(libc::STDERR_FILENO),
-                    ]);
-                }
-                Some(((out_w, err_w), [out_r, err_r]))
-            }
+            Ok(((out_w, out_r), (err_w, err_r))) => Some(((out_w, err_w), [out_r, err_r])),
             Err(e) => {
                 log::event(
                     Level::Warn,
-                    &name,
+                    self.slots[i].name(),
                     "log_pipe_failed",
                     &format!("cannot create its log pipes, output goes straight through: {e}"),
                 );
@@ -49,60 +42,99 @@ impl Supervisor {
         }
     }
 
-    /// The pipes whose sink has room (to read) and the sinks with lines
-    /// waiting (to write).
-    pub(super) fn poll_output<'a>(&'a self, set: &mut PollSet<'a>) {
-        let Some(sinks) = &self.sinks else { return };
+    /// The pipes whose lines have somewhere to go now.
+    pub(super) fn poll_pipes<'a>(&'a self, set: &mut PollSet<'a>) {
         for (slot, s) in self.slots.iter().enumerate() {
             for (id, pipe) in &s.pipes {
-                if !sinks[usize::from(pipe.to_stderr)].full() {
+                if self.logs.may_read(&s.app.spec, pipe) {
                     set.read(pipe.fd(), Owner::Output { slot, pipe: *id });
                 }
             }
         }
-        for (stderr, sink) in [false, true].into_iter().zip(sinks) {
-            if let Some(fd) = sink.poll_fd() {
-                set.write(fd, Owner::Sink { stderr });
-            }
-        }
     }
 
-    /// Pipe `id` of slot `i` is readable: moves its lines to the sink, and
-    /// drops the pipe once every writer has closed it.
+    /// Pipe `id` of slot `i` is readable: moves its lines on, and drops
+    /// the pipe once every writer has closed it.
     pub fn pump_pipe(&mut self, i: usize, id: u64) {
-        let (Some(sinks), Some(slot)) = (self.sinks.as_mut(), self.slots.get_mut(i)) else {
+        let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
         let Some(k) = slot.pipes.iter().position(|(p, _)| *p == id) else {
             return;
         };
-        let pipe = &mut slot.pipes[k].1;
-        if !pipe.pump(&mut sinks[usize::from(pipe.to_stderr)]) {
+        if !self.logs.pump(i, &slot.app.spec, &mut slot.pipes[k].1) {
             slot.pipes.remove(k);
-        }
-    }
-
-    /// tend's stdout or stderr is writable again.
-    pub fn flush_sink(&mut self, stderr: bool) {
-        if let Some(sinks) = self.sinks.as_mut() {
-            sinks[usize::from(stderr)].flush();
         }
     }
 
     /// Copies out whatever the pipes hold right now and writes it, for a
     /// second at most (before tend exits).
     pub fn flush_output(&mut self) {
-        let Some(mut sinks) = self.sinks.take() else {
-            return;
-        };
-        let until = std::time::Instant::now() + Duration::from_secs(1);
-        for slot in &mut self.slots {
+        let until = Instant::now() + Duration::from_secs(1);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let spec = &slot.app.spec;
             slot.pipes
-                .retain_mut(|(_, p)| p.pump_to_end(&mut sinks[usize::from(p.to_stderr)], until));
+                .retain_mut(|(_, p)| self.logs.pump_to_end(i, spec, p, until));
         }
-        for sink in &mut sinks {
-            sink.drain(Duration::from_secs(1));
+        self.logs.drain(Duration::from_secs(1));
+    }
+}
+
+impl Supervisor {
+    /// Answers a control request; `tend logs` hands its connection to the
+    /// log followers, everything else is one line.
+    pub fn answer(&mut self, req: Request, now: Instant) -> Reply {
+        let Request::Logs {
+            names,
+            lines,
+            follow,
+        } = req
+        else {
+            return Reply::Line(self.handle(req, now));
+        };
+        match self.logs_of(&names) {
+            Ok(slots) => {
+                let wanted: Vec<(usize, &str, &str)> = slots
+                    .iter()
+                    .map(|&i| (i, self.slots[i].name(), self.slots[i].app.spec.app.as_str()))
+                    .collect();
+                let n = usize::try_from(lines).unwrap_or(usize::MAX);
+                let mut answer = b"{\"ok\":true}\n".to_vec();
+                answer.extend(self.logs.recent(&wanted, n));
+                Reply::HandOff(self.logs.expect_follower(slots, follow, answer))
+            }
+            Err(e) => Reply::Line(control::error(&e)),
         }
-        self.sinks = Some(sinks);
+    }
+
+    /// The instances `tend logs NAME...` reads: those named, each of
+    /// which must pass its lines through tend, or with no names every one
+    /// that does.
+    fn logs_of(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        self.logs.may_follow()?;
+        let through = |i: &usize| Logs::through_tend(&self.slots[*i].app.spec);
+        if names.is_empty() {
+            let all: Vec<usize> = self.live().filter(through).collect();
+            if all.is_empty() {
+                return Err("no app's output passes through tend: every app has log = \"inherit\" (its lines go straight to tend's stdout and stderr); set log = \"prefix\", \"json\" or \"file\" to keep them".into());
+            }
+            return Ok(all);
+        }
+        let chosen = self.select_all(names)?;
+        if let Some(&i) = chosen.iter().find(|i| !through(i)) {
+            let app = &self.slots[i].app.spec.app;
+            return Err(format!(
+                "{app} has log = \"inherit\": tend does not see its output (it goes straight to tend's stdout and stderr); set log = \"prefix\" or [\"prefix\", \"file\"] in [app.{app}] to keep its lines"
+            ));
+        }
+        Ok(chosen)
+    }
+
+    /// One of tend's event lines about slot `i`: to tend's stderr, and to
+    /// the slot's own log.
+    pub(super) fn event(&mut self, i: usize, level: Level, event: &str, msg: &str) {
+        let name = self.slots[i].name();
+        log::event(level, name, event, msg);
+        self.logs.tend_line(i, name, msg);
     }
 }

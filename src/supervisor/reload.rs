@@ -58,6 +58,7 @@ impl Supervisor {
         }
         let config = config::load(&path).map_err(|p| p.to_string())?;
         self.opts.poll_interval = config.poll_interval;
+        self.logs.set_dir(config.log_dir.clone());
         log::set_json(config.log_format == config::LogFormat::Json);
         let live: Vec<usize> = self.live().collect();
         let current: Vec<&AppSpec> = live.iter().map(|&i| &self.slots[i].app.spec).collect();

@@ -61,6 +61,8 @@ impl Supervisor {
                 }
                 return json!({"ok": true});
             }
+            // Answered by `answer`, which hands the connection over.
+            Request::Logs { .. } => return control::error("logs: not a one-line request"),
             Request::Start(n) => (n, Event::Start),
             Request::Stop(n) => (n, Event::Stop),
             Request::Restart(n) => (n, Event::Restart),
@@ -161,12 +163,8 @@ impl Supervisor {
                 unsafe { libc::kill(pid.as_raw(), sig) };
                 "pid"
             };
-            log::event(
-                log::Level::Info,
-                &name,
-                "signal",
-                &format!("{signame} sent to {whom} {pid} (tend signal)"),
-            );
+            let msg = format!("{signame} sent to {whom} {pid} (tend signal)");
+            self.event(i, log::Level::Info, "signal", &msg);
             apps.push(json!({"name": name, "pid": pid.as_raw(), "sent": true}));
         }
         json!({"ok": true, "signal": signame, "tree": tree, "all_sent": all_sent, "apps": apps})

@@ -16,6 +16,7 @@ fn opts(config: Option<PathBuf>) -> Options {
         exit_with_last_code: false,
         forward_hup: false,
         vm: false,
+        log_dir: None,
     }
 }
 

@@ -162,13 +162,14 @@ def _whole_run(data, n, template, lines):
     return first
 
 
-def verify(files, template, skip, lines, chunk_bytes=1 << 24):
+def verify(files, template, skip, lines, chunk_bytes=1 << 18):
     """Read every line of files (in the order given: oldest first) and check it
     against what floodapp wrote. template: the logger's prefix before the
     app's line, 9 standing for a digit; skip: regex of lines that are the
     logger's own (tend's event lines). A line is corrupt when it is not one
     whole line of floodapp behind such a prefix (cut, glued to another,
-    garbled)."""
+    garbled). Read chunk_bytes at a time: small enough that the column checks
+    of a chunk stay in the CPU's cache (16 MiB chunks were 3 times slower)."""
     rx_one = re.compile(_regex(template) + PAYLOAD)
     rx_skip = re.compile(skip) if skip else None
     seen = bytearray(lines)

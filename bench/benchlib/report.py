@@ -480,12 +480,14 @@ class Report:
         )
         self.w()
         self.w("| logger | configuration | runs | MiB/s | lines/s | wall | CPU s / GiB | peak RSS | files (rotations) | "
-               "lines lost | duplicates | corrupt | out of order | tend/peer (MiB/s) |")
+               "lines lost | duplicates | corrupt | out of order | tend/peer (wall) |")
         self.w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         t = agg(self.rows(11, peer="tend"), "mib_s")
+        tw = agg(self.rows(11, peer="tend"), "wall_s")
         for p in self.peers_in(11):
             rows = self.rows(11, peer=p)
             a = agg(rows, "mib_s")
+            wall = agg(rows, "wall_s")
             files = agg(rows, "files")
             rot = cell(agg(rows, "rotations"), spread=False) if rows[0]["rotates"] else "no rotation"
             self.w(
@@ -493,7 +495,7 @@ class Report:
                 f"{cell(agg(rows, 'wall_s'), ' s')} | {cell(agg(rows, 'cpu_s_per_gib'))} | "
                 f"{cell(self._mib(agg(rows, 'peak_kib')), ' MiB')} | {cell(files, spread=False)} ({rot}) | "
                 f"{cell(agg(rows, 'lost'))} | {cell(agg(rows, 'duplicates'))} | {cell(agg(rows, 'corrupt'))} | "
-                f"{cell(agg(rows, 'out_of_order'))} | {ratio(t, a) if p != 'tend' else ''} |"
+                f"{cell(agg(rows, 'out_of_order'))} | {ratio(tw, wall) if p != 'tend' else ''} |"
             )
         self.w()
         self.w(

@@ -22,6 +22,7 @@ mod event_loop;
 mod fuzz;
 mod health;
 mod ids;
+mod listen;
 mod log;
 mod logs;
 mod notify;

@@ -236,7 +236,7 @@ impl Pipe {
     /// returns false once the pipe is closed (every writer gone) and its
     /// last partial line given.
     pub fn pump(&mut self, out: &mut impl LineSink) -> bool {
-        let mut buf = vec![0u8; READ_SIZE];
+        let mut buf = [0u8; READ_SIZE];
         // A bounded number of reads per turn: a chatty app must not keep
         // the loop from everything else.
         for _ in 0..8 {
@@ -263,11 +263,6 @@ impl Pipe {
             out.begin();
             split_lines(&mut self.partial, &buf[..n as usize], |l| out.line(l));
             out.end();
-            if (n as usize) < buf.len() {
-                // The pipe is empty for now: a further read would only say so.
-                self.empty = true;
-                return true;
-            }
         }
         true
     }

@@ -8,9 +8,11 @@
 //! errors through a close-on-exec pipe), so once it returns the child already
 //! leads its own process group and signals can be sent to the whole group.
 
+use std::ffi::CString;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -75,6 +77,10 @@ pub struct Launch<'a> {
     /// unsupervised and holding its port (DESIGN "Operating"). As PID 1
     /// of a namespace tend's death takes the namespace down anyway.
     pub die_with_tend: bool,
+    /// Listening sockets to hand over as fds 3, 4, ... with LISTEN_FDS,
+    /// LISTEN_PID and LISTEN_FDNAMES (this name for each).
+    pub listen: Vec<RawFd>,
+    pub listen_name: &'a str,
 }
 
 impl<'a> Launch<'a> {
@@ -88,6 +94,8 @@ impl<'a> Launch<'a> {
             session,
             output: None,
             die_with_tend: false,
+            listen: Vec::new(),
+            listen_name: "",
         }
     }
 }
@@ -109,10 +117,28 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     command.args(args);
     // tend's own service-manager variables are for tend alone: an app that
     // speaks sd_notify talks to tend (when it has notify = true), never past it.
-    for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
-        command.env_remove(var);
+    let hidden = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+    // With sockets the environment is built here, for the child to point
+    // `environ` at after the fork (std then leaves it alone): LISTEN_PID
+    // must be the child's own pid, known only there.
+    let mut listen_env = None;
+    if launch.listen.is_empty() {
+        for var in hidden {
+            command.env_remove(var);
+        }
+        command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+    } else {
+        let env = ListenEnv::new(
+            &hidden,
+            &launch.env,
+            launch.listen.len(),
+            launch.listen_name,
+        )
+        .map_err(error)?;
+        listen_env = Some(env);
     }
-    command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+    let listen_ptrs = listen_env.as_ref().map(ListenEnv::raw);
+    let listen_fds = launch.listen.clone();
     if let Some(cwd) = launch.cwd {
         // Checked here so the error names the directory, not the command.
         if let Err(e) = std::fs::read_dir(cwd) {
@@ -184,11 +210,19 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
                     libc::_exit(1);
                 }
             }
+            if let Some((envp, pid_digits)) = listen_ptrs {
+                take_listen_fds(&listen_fds)?;
+                write_pid(pid_digits, libc::getpid());
+                // SAFETY (of the caller's block): envp and its strings live
+                // in the parent's memory, copied into this child by fork.
+                environ = envp as *const *const libc::c_char;
+            }
             signals::child_unblock_all();
             Ok(())
         });
     }
     let child = command.spawn().map_err(error)?;
+    drop(listen_env);
     // Dropping `Child` neither waits nor kills; the reaper collects it.
     Ok(Pid::from_raw(child.id() as i32))
 }
@@ -220,4 +254,127 @@ pub fn give_terminal(child: Pid) {
 pub fn reclaim_terminal() {
     let stdin = std::io::stdin();
     let _ = nix::unistd::tcsetpgrp(&stdin, nix::unistd::getpgrp());
+}
+
+unsafe extern "C" {
+    /// The C library's environment, which execvp passes on.
+    static mut environ: *const *const libc::c_char;
+}
+
+/// Room for a pid's digits after `LISTEN_PID=`, NUL included.
+const PID_DIGITS: usize = 12;
+
+/// The complete environment of a child that gets sockets, prepared before
+/// the fork; only the digits of LISTEN_PID are written after it.
+struct ListenEnv {
+    vars: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+    /// Where LISTEN_PID's digits go, inside one of `vars`.
+    pid_at: *mut u8,
+}
+
+impl ListenEnv {
+    /// tend's environment without `hidden`, with `env` over it, and the
+    /// socket activation variables for `n` sockets named `name`.
+    fn new(
+        hidden: &[&str],
+        env: &[(String, String)],
+        n: usize,
+        name: &str,
+    ) -> io::Result<ListenEnv> {
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = std::env::vars_os()
+            .map(|(k, v)| (k.into_vec(), v.into_vec()))
+            .filter(|(k, _)| !hidden.iter().any(|h| h.as_bytes() == k.as_slice()))
+            .collect();
+        let (count, names) = (n.to_string(), vec![name; n].join(":"));
+        let activation = [
+            ("LISTEN_FDS", count.as_str()),
+            ("LISTEN_FDNAMES", names.as_str()),
+        ];
+        let ours = env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (k, v) in ours.chain(activation) {
+            pairs.retain(|(old, _)| old.as_slice() != k.as_bytes());
+            pairs.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+        }
+        pairs.retain(|(k, _)| k.as_slice() != b"LISTEN_PID");
+        let invalid =
+            |_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the environment");
+        let mut vars = Vec::with_capacity(pairs.len() + 1);
+        for (mut k, v) in pairs {
+            k.push(b'=');
+            k.extend_from_slice(&v);
+            vars.push(CString::new(k).map_err(invalid)?);
+        }
+        let mut pid = b"LISTEN_PID=".to_vec();
+        pid.resize(pid.len() + PID_DIGITS - 1, b'0');
+        vars.push(CString::new(pid).map_err(invalid)?);
+        let last = vars.len() - 1;
+        let pid_at = vars[last]
+            .as_ptr()
+            .cast_mut()
+            .cast::<u8>()
+            .wrapping_add("LISTEN_PID=".len());
+        let mut ptrs: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(ListenEnv { vars, ptrs, pid_at })
+    }
+
+    /// What the child needs, as addresses (a closure run after fork must
+    /// be Send): the array for `environ` and the digits' place.
+    fn raw(&self) -> (usize, usize) {
+        let _ = &self.vars;
+        (self.ptrs.as_ptr() as usize, self.pid_at as usize)
+    }
+}
+
+/// In the child: the pid's digits at `at`, NUL-terminated. No allocation.
+fn write_pid(at: usize, pid: libc::pid_t) {
+    let mut digits = [0u8; PID_DIGITS];
+    let mut n = pid.max(0) as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 || len == PID_DIGITS - 1 {
+            break;
+        }
+    }
+    let at = at as *mut u8;
+    for k in 0..len {
+        // SAFETY: `at` points at PID_DIGITS writable bytes of a CString this
+        // process owns (its copy of the parent's, after fork).
+        unsafe { *at.add(k) = digits[len - 1 - k] };
+    }
+    // SAFETY: as above; len < PID_DIGITS.
+    unsafe { *at.add(len) = 0 };
+}
+
+/// In the child: the sockets `fds` become 3, 4, ... without close-on-exec.
+/// First moved above the range, so that no source is overwritten before
+/// it is copied (and dup2 onto itself would keep close-on-exec).
+fn take_listen_fds(fds: &[RawFd]) -> io::Result<()> {
+    let top = 3 + fds.len() as RawFd;
+    let mut high = [0 as RawFd; 64];
+    if fds.len() > high.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "more than 64 sockets",
+        ));
+    }
+    for (k, &fd) in fds.iter().enumerate() {
+        // SAFETY: fcntl/dup2 on fds inherited from tend.
+        let h = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top) };
+        if h < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        high[k] = h;
+    }
+    for (k, &h) in high[..fds.len()].iter().enumerate() {
+        // SAFETY: as above; dup2 clears close-on-exec on the new fd.
+        if unsafe { libc::dup2(h, 3 + k as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

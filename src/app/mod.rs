@@ -177,6 +177,14 @@ pub enum Event {
     Status {
         text: String,
     },
+    /// A run that a replacement detached has ended (in any state of the
+    /// new run): recorded among the exits.
+    OldRunEnded {
+        pid: Pid,
+        status: Status,
+        since: Instant,
+        cause: Cause,
+    },
 }
 
 impl Event {
@@ -197,6 +205,7 @@ impl Event {
             Event::Probe { .. } => "probe",
             Event::Ready => "ready",
             Event::Status { .. } => "status",
+            Event::OldRunEnded { .. } => "old_run_ended",
         }
     }
 }
@@ -213,6 +222,14 @@ pub enum Action {
         level: Level,
         event: &'static str,
         msg: String,
+    },
+    /// The run of `pid` (begun at `since`) leaves the state machine for a
+    /// replacement: the supervisor stops it once the new run is up, and
+    /// reports its end with `OldRunEnded`.
+    Detach {
+        pid: Pid,
+        since: Instant,
+        cause: Cause,
     },
 }
 

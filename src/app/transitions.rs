@@ -53,7 +53,7 @@ impl App {
                         signal_name(self.spec.stop_signal)
                     ),
                 );
-                self.begin_stop(pid, since, now, Then::Start, asked, note)
+                self.stop_or_replace(pid, since, now, Then::Start, asked, note)
             }
             // Started (or restarted) while still stopping: start again
             // once the tree is gone.
@@ -129,7 +129,7 @@ impl App {
                         format_size(limit)
                     ),
                 );
-                self.begin_stop(pid, since, now, Then::Restart, Cause::Memory, note)
+                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Memory, note)
             }
             (State::Running { pid, since }, Event::Unhealthy { reason }) => {
                 let (pid, since) = (*pid, *since);
@@ -138,7 +138,7 @@ impl App {
                     "unhealthy",
                     format!("unhealthy ({reason}), restarting"),
                 );
-                self.begin_stop(pid, since, now, Then::Restart, Cause::Watchdog, note)
+                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Watchdog, note)
             }
             (State::Running { pid, since }, Event::Probe { passed, reason }) => {
                 let run = Some((*pid, *since));
@@ -157,6 +157,29 @@ impl App {
             }
             // READY=1 again: it was ready already.
             (State::Running { .. } | State::Stopping { .. }, Event::Ready) => Vec::new(),
+            // Whatever the new run does, the old one's end is history.
+            (
+                State::Waiting
+                | State::Running { .. }
+                | State::Stopping { .. }
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::OldRunEnded {
+                    pid,
+                    status,
+                    since,
+                    cause,
+                },
+            ) => {
+                self.record_exit(Some(status), since, now, Some(cause));
+                vec![log(
+                    Level::Info,
+                    "replaced",
+                    format!("replaced: pid {pid} {status} after {}", format_elapsed(now - since)),
+                )]
+            }
             (State::Running { .. } | State::Stopping { .. }, Event::Status { text }) => {
                 self.notify_status = Some(text);
                 Vec::new()
@@ -397,7 +420,7 @@ impl App {
                         spec.retries
                     ),
                 );
-                self.begin_stop(pid, since, now, Then::Restart, Cause::Health, note)
+                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Health, note)
             }
             _ if !passed => vec![log(
                 Level::Warn,
@@ -406,6 +429,51 @@ impl App {
             )],
             _ => Vec::new(),
         }
+    }
+
+    /// A restart of a running app (by hand, reload, memory, health,
+    /// watchdog). An app with `listen` is replaced: its run leaves the state
+    /// machine (`Detach`; the supervisor stops it once the new run is up,
+    /// and reports its end with `OldRunEnded`) and a new run starts at
+    /// once, counted as `then` says. Any other app stops first
+    /// (`begin_stop`). A graceful restart that max_restarts refuses is a
+    /// stop either way, so the app ends failed with its tree gone.
+    fn stop_or_replace(
+        &mut self,
+        pid: Pid,
+        since: Instant,
+        now: Instant,
+        then: Then,
+        cause: Cause,
+        note: Action,
+    ) -> Vec<Action> {
+        if self.spec.listen.is_empty() {
+            return self.begin_stop(pid, since, now, then, cause, note);
+        }
+        if then == Then::Restart {
+            let mut streak = self.streak;
+            if let Verdict::Fail = streak.after_run(now - since, false, self.limits()) {
+                return self.begin_stop(pid, since, now, then, cause, note);
+            }
+            self.streak = streak;
+            self.restarts += 1;
+        }
+        let note = match note {
+            Action::Log { level, event, msg } => {
+                let (event, msg) = match msg.strip_suffix(", restarting") {
+                    Some(why) => (event, why.to_string()),
+                    None => ("replacing", "restarting".to_string()),
+                };
+                log(
+                    level,
+                    event,
+                    format!("{msg}: replacing pid {pid}, which stops once the new run is up"),
+                )
+            }
+            other => other,
+        };
+        self.state = State::Waiting;
+        vec![note, Action::Detach { pid, since, cause }, Action::Spawn]
     }
 
     /// Running → Stopping: `then` says what follows once the tree is gone,

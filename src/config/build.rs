@@ -276,6 +276,23 @@ pub(super) fn build_app(
     if let Some(h) = pick!(health) {
         spec.health = build_health(&h, &key("health"), problems);
     }
+    if let Some(listen) = pick!(listen) {
+        for addr in listen.get_ref() {
+            match crate::listen::parse(addr.get_ref()) {
+                Ok(a) if spec.listen.contains(&a) => problems.push(Problem {
+                    span: addr.span(),
+                    key: key("listen"),
+                    message: format!("{a} is listed twice"),
+                }),
+                Ok(a) => spec.listen.push(a),
+                Err(message) => problems.push(Problem {
+                    span: addr.span(),
+                    key: key("listen"),
+                    message,
+                }),
+            }
+        }
+    }
     if let Some(after) = pick!(after) {
         for dep in after.get_ref() {
             let d = dep.get_ref();

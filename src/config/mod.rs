@@ -26,6 +26,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::health::HealthSpec;
+use crate::listen::Listen;
 use crate::policy::Restart;
 use crate::units;
 
@@ -111,6 +112,8 @@ pub struct AppSpec {
     pub stop_timeout: Duration,
     /// App names (not instance names) this one waits for.
     pub after: Vec<String>,
+    /// Sockets tend listens on and hands to every instance (fds 3, 4, ...).
+    pub listen: Vec<Listen>,
     pub critical: bool,
     pub health: Option<HealthSpec>,
     pub log: LogMode,
@@ -172,6 +175,7 @@ impl AppSpec {
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             after: Vec::new(),
+            listen: Vec::new(),
             critical: false,
             health: None,
             log: LogMode::Inherit,

@@ -62,6 +62,7 @@ pub(super) struct RawApp {
     pub(super) stop_timeout: Option<Spanned<String>>,
     pub(super) instances: Option<Spanned<u32>>,
     pub(super) after: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) listen: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) critical: Option<bool>,
     pub(super) health: Option<Spanned<RawHealth>>,
     /// One form or a list (`["prefix", "file"]`).

@@ -626,3 +626,26 @@ fn bad_log_settings_say_what_is_accepted() {
         assert!(got.contains("init.toml:3:"), "{line}: {got}");
     }
 }
+
+#[test]
+fn listen_addresses_are_checked_with_their_place() {
+    let text =
+        "[app.a]\ncommand = \"x\"\nlisten = [\"tcp://0.0.0.0:8080\", \"unix:/run/a.sock\"]\n";
+    let listen: Vec<String> = parse(text).unwrap().apps[0]
+        .listen
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(listen, ["tcp://0.0.0.0:8080", "unix:/run/a.sock"]);
+    let bad = "[app.a]\ncommand = \"x\"\nlisten = [\"tcp://0.0.0.0:8080\", \"http://x\", \"tcp://0.0.0.0:8080\"]\n";
+    let got = problems(bad);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("init.toml:3:33: app.a.listen: invalid address \"http://x\""),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("init.toml:3:45: app.a.listen: tcp://0.0.0.0:8080 is listed twice"),
+        "{got:?}"
+    );
+}

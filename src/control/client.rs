@@ -318,6 +318,7 @@ pub fn describe_text(reply: &Value) -> String {
             ("health", health),
             ("notify", notify),
             ("after", list(&d["after"], ", ")),
+            ("listen", list(&d["listen"], ", ")),
             (
                 "log",
                 match d["log_file"].as_str() {
@@ -456,7 +457,11 @@ pub fn table(reply: &Value) -> String {
         rows.push([
             a["name"].as_str().unwrap_or("?").to_string(),
             state_text(a),
-            a["pid"].as_i64().map_or_else(dash, |p| p.to_string()),
+            match (a["replacing"].as_i64(), a["pid"].as_i64()) {
+                // During a replacement: the old pid, then the new one.
+                (Some(old), new) => format!("{old}>{}", new.map_or_else(dash, |p| p.to_string())),
+                (None, pid) => pid.map_or_else(dash, |p| p.to_string()),
+            },
             a["uptime_s"].as_f64().map_or_else(dash, secs),
             a["restarts"].as_u64().map_or_else(dash, |r| r.to_string()),
             a["cpu"].as_f64().map_or_else(dash, percent),
@@ -575,7 +580,7 @@ ghost    failed             -    -       3         -     -     could not start, 
                 "env_keys": ["NODE_ENV", "PORT"], "restart": "always", "restart_delay": "3s",
                 "max_restart_delay": "30s", "min_uptime": "30s", "max_restarts": 10,
                 "max_memory": "256M", "stop_signal": "SIGTERM", "stop_timeout": "10s",
-                "after": ["db"], "critical": false,
+                "after": ["db"], "listen": ["tcp://0.0.0.0:8080"], "critical": false,
                 "health": {"probe": {"http": "http://127.0.0.1:8080/health", "address": "127.0.0.1:8080"},
                            "interval": "10s", "timeout": "2s", "retries": 3, "start_period": "0s"},
                 "notify": false, "watchdog": null, "log": "prefix"
@@ -602,6 +607,7 @@ web.1
   health      GET http://127.0.0.1:8080/health (127.0.0.1:8080), every 10s, timeout 2s, unhealthy after 3 failures, start period 0s
   notify      -
   after       db
+  listen      tcp://0.0.0.0:8080
   log         prefix
   restarts    2 (1 in a row)
   checks      (newest first)

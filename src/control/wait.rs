@@ -174,7 +174,9 @@ pub fn judge(verb: Verb, facts: Option<&Value>, base: u64) -> Verdict {
     let unchecked = a["health"].is_null() && a["ready"].is_null();
     let settled =
         runs == 0 || !unchecked || a["uptime_s"].as_f64().unwrap_or(0.0) >= SETTLE.as_secs_f64();
-    if new_run && a["up"] == true && settled {
+    // A replacement is over once the old run is gone too.
+    let replaced = a["replacing"].is_null();
+    if new_run && a["up"] == true && settled && replaced {
         let pid = a["pid"].as_i64().map_or("?".into(), |p| p.to_string());
         return Verdict::Good(format!("running, pid {pid}"));
     }
@@ -221,6 +223,8 @@ mod tests {
         let bad = |s: &str| Bad(s.to_string());
         let mut young = inst("running", 4, true, Some(8));
         young["uptime_s"] = json!(0.2);
+        let mut replacing = inst("running", 4, true, Some(8));
+        replacing["replacing"] = json!(7);
         let cases = [
             // A start of what is up already is done at once.
             (
@@ -240,6 +244,8 @@ mod tests {
                 3,
                 good("running, pid 8"),
             ),
+            // A replacement: up, but the old run is still there.
+            (Restart, replacing.clone(), 3, Waiting),
             (
                 Restart,
                 inst("backoff", 4, false, None),

@@ -111,6 +111,8 @@ impl Supervisor {
                     output: devnull_pair(),
                     // A check is short and has its own deadline.
                     die_with_tend: false,
+                    listen: Vec::new(),
+                    listen_name: "",
                 });
                 match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
                     Ok(pid) => {

@@ -121,6 +121,7 @@ fn definition(spec: &AppSpec, logs: &Logs) -> Value {
         "stop_signal": signal_name(spec.stop_signal),
         "stop_timeout": format_duration(spec.stop_timeout),
         "after": spec.after,
+        "listen": spec.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "critical": spec.critical,
         "health": health,
         "notify": spec.notify,

@@ -17,9 +17,11 @@ mod order;
 mod pipes;
 mod readiness;
 mod reload;
+mod replace;
 mod requests;
 mod shutdown;
 mod slot;
+mod sockets;
 mod tree;
 
 #[cfg(test)]
@@ -78,10 +80,14 @@ pub struct Supervisor {
     mains: HashMap<i32, usize>,
     orphans: HashMap<i32, usize>,
     probe_pids: HashMap<i32, usize>,
+    /// Main processes of runs a replacement detached (`replace`).
+    retiring: HashMap<i32, usize>,
     /// Where app lines go once read: tend's output, files, followers.
     pub logs: Logs,
     /// The id given to the last pipe made.
     next_pipe: u64,
+    /// `listen` sockets by app name.
+    sockets: HashMap<String, sockets::Bound>,
     /// sd_notify: the socket, made when some app has notify = true.
     notify: Option<NotifySocket>,
     /// tend's own service manager, told READY=1, STATUS= and STOPPING=1.
@@ -112,8 +118,10 @@ impl Supervisor {
             mains: HashMap::new(),
             orphans: HashMap::new(),
             probe_pids: HashMap::new(),
+            retiring: HashMap::new(),
             logs: Logs::new(log_dir),
             next_pipe: 0,
+            sockets: HashMap::new(),
             notify: None,
             parent: Parent::from_env(),
             parent_ready: false,
@@ -183,6 +191,9 @@ impl Supervisor {
         if let Some(i) = self.probe_pids.remove(&pid.as_raw()) {
             return self.probe_exited(i, pid, status, now);
         }
+        if let Some(i) = self.retiring.remove(&pid.as_raw()) {
+            return self.old_run_exited(i, pid, status, now);
+        }
         if let Some(i) = self.mains.remove(&pid.as_raw()) {
             if self.opts.session == Session::Foreground {
                 spawn::reclaim_terminal();
@@ -210,6 +221,10 @@ impl Supervisor {
         }
         self.run_health(now);
         self.run_watchdogs(now);
+        self.kill_overdue_old_runs(now);
+        for i in 0..self.slots.len() {
+            self.step_replacement(i, now);
+        }
         self.reconcile(now);
         if self.next_sample.is_some_and(|t| t <= now) {
             self.sample_memory(now);
@@ -238,6 +253,7 @@ impl Supervisor {
             .flatten()
             .chain(self.next_sample)
             .chain(final_kill)
+            .chain(self.replacement_deadline())
             .min()
     }
 
@@ -245,6 +261,9 @@ impl Supervisor {
     /// actions are carried out in order, and an action that yields an
     /// event queues it behind the rest.
     fn apply(&mut self, i: usize, event: Event, now: Instant) {
+        if self.defer(i, &event) {
+            return;
+        }
         self.queue.push_back((i, event));
         while let Some((i, event)) = self.queue.pop_front() {
             if let Event::Spawned { pid } = event {
@@ -255,7 +274,7 @@ impl Supervisor {
             for action in actions {
                 self.act(i, action, now);
             }
-            self.settled(i);
+            self.settled(i, now);
         }
     }
 
@@ -273,12 +292,14 @@ impl Supervisor {
             Action::Signal(sig) => self.signal_tree(i, sig),
             Action::Kill => self.signal_tree(i, libc::SIGKILL),
             Action::Log { level, event, msg } => self.event(i, level, event, &msg),
+            Action::Detach { pid, since, cause } => self.detach(i, pid, since, cause),
         }
     }
 
     /// After slot `i`'s state machine moved: forget a session no tree
     /// holds any more, and end everything when a critical app ended.
-    fn settled(&mut self, i: usize) {
+    fn settled(&mut self, i: usize, now: Instant) {
+        self.step_replacement(i, now);
         let app = &self.slots[i].app;
         if !matches!(app.state, State::Running { .. } | State::Stopping { .. }) {
             // Its tree is gone: the session id may be reused by anyone now.
@@ -341,6 +362,15 @@ impl Supervisor {
                 env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
             }
         }
+        let listen = match self.sockets_for(i) {
+            Ok(fds) => fds,
+            Err(msg) => {
+                self.event(i, Level::Error, "spawn_failed", &msg);
+                self.slots[i].spawn_error = Some(msg);
+                return Event::SpawnFailed { code: 126 };
+            }
+        };
+        let spec = &self.slots[i].app.spec;
         // The read ends are kept only if the start succeeds: after a
         // failed one (EMFILE) they close at once, for the next app's start.
         let (output, pipes) = match Logs::through_tend(spec) {
@@ -356,6 +386,8 @@ impl Supervisor {
             session: self.opts.session,
             output,
             die_with_tend: true,
+            listen,
+            listen_name: &spec.app,
         };
         let result = spawn::spawn(&launch);
         // The child's ends close here: EOF comes once the app's tree closes its own.

@@ -220,6 +220,7 @@ impl Supervisor {
                 "ready": (app.spec.notify && main.is_some()).then_some(app.ready()),
                 "status": app.notify_status().filter(|_| main.is_some()),
                 "pid": main.map(Pid::as_raw),
+                "replacing": self.replacing(i).map(Pid::as_raw),
                 "uptime_s": uptime,
                 "restarts": app.restarts,
                 "cpu": cpu,

@@ -82,6 +82,9 @@ impl Supervisor {
 
     /// The exit code once tend is done, None while it goes on.
     pub fn finished(&self) -> Option<u8> {
+        if !self.no_old_runs() {
+            return None;
+        }
         if let Some(s) = self.shutdown {
             let done = over(
                 order::all_down(&self.slots),
@@ -108,7 +111,7 @@ impl Supervisor {
     /// SIGKILL after a short grace. Not PID 1: leftovers are not ours.
     pub(super) fn final_phase(&mut self, now: Instant) {
         let Some(mut s) = self.shutdown else { return };
-        if !is_pid1() || !order::all_down(&self.slots) {
+        if !is_pid1() || !order::all_down(&self.slots) || !self.no_old_runs() {
             return;
         }
         match s.final_kill_at {

@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use crate::app::App;
+use super::replace::Outgoing;
+use crate::app::{App, Event};
 use crate::config::AppSpec;
 use crate::output::Pipe;
 use crate::probe::InFlight;
@@ -50,6 +51,10 @@ pub(super) struct Slot {
     /// since the run began). Only samples of the run that began at `run`
     /// count.
     pub(super) cpu_samples: [Option<CpuSample>; 2],
+    /// `listen` apps: the run a replacement detached, until it is gone.
+    pub(super) outgoing: Option<Outgoing>,
+    /// A restart that waits for another replacement of its app to end.
+    pub(super) deferred: Option<Event>,
 }
 
 /// A tree's CPU time at one moment of one run.
@@ -79,6 +84,8 @@ impl Slot {
             starts: 0,
             spawn_error: None,
             cpu_samples: [None, None],
+            outgoing: None,
+            deferred: None,
         }
     }
 

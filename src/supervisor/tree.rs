@@ -119,6 +119,7 @@ impl Supervisor {
             if self.mains.contains_key(&pid)
                 || self.orphans.contains_key(&pid)
                 || self.probe_pids.contains_key(&pid)
+                || self.retiring.contains_key(&pid)
             {
                 continue;
             }

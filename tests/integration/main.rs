@@ -26,6 +26,8 @@ mod operating;
 
 mod logs;
 
+mod sockets;
+
 mod architecture;
 
 mod vm;

@@ -31,6 +31,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("waiting",          "probe",        "waiting",                  "",        "unexpected"),
     ("waiting",          "ready",        "waiting",                  "",        "unexpected"),
     ("waiting",          "status",       "waiting",                  "",        "unexpected"),
+    ("waiting",         "old-ended",    "waiting",                  "",        "replaced"),
 
     ("running",          "start",        "running 10",               "",        ""),
     ("running",          "restart",      "stopping 10 start +10s",   "SIGTERM", "restarting"),
@@ -46,6 +47,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("running",          "probe",        "running 10",               "",        ""),
     ("running",          "ready",        "running 10",               "",        "ready"),
     ("running",          "status",       "running 10",               "",        ""),
+    ("running",         "old-ended",    "running 10",               "",        "replaced"),
 
     ("stopping",         "start",        "stopping 10 start +5s",    "",        ""),
     ("stopping",         "restart",      "stopping 10 start +5s",    "",        ""),
@@ -61,6 +63,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopping",         "probe",        "stopping 10 stay +5s",     "",        ""),
     ("stopping",         "ready",        "stopping 10 stay +5s",     "",        "ready"),
     ("stopping",         "status",       "stopping 10 stay +5s",     "",        ""),
+    ("stopping",        "old-ended",    "stopping 10 stay +5s",     "",        "replaced"),
 
     ("stopping-orphans", "start",        "stopping - start +5s",     "",        ""),
     ("stopping-orphans", "restart",      "stopping - start +5s",     "",        ""),
@@ -78,6 +81,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopping-orphans", "probe",        "stopping - decide +5s",    "",        ""),
     ("stopping-orphans", "ready",        "stopping - decide +5s",    "",        "ready"),
     ("stopping-orphans", "status",       "stopping - decide +5s",    "",        ""),
+    ("stopping-orphans", "old-ended",    "stopping - decide +5s",    "",        "replaced"),
 
     ("backoff",          "start",        "backoff +1s",              "spawn",   ""),
     ("backoff",          "restart",      "backoff +1s",              "spawn",   ""),
@@ -93,6 +97,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("backoff",          "probe",        "backoff +1s",              "",        ""),
     ("backoff",          "ready",        "backoff +1s",              "",        ""),
     ("backoff",          "status",       "backoff +1s",              "",        ""),
+    ("backoff",         "old-ended",    "backoff +1s",              "",        "replaced"),
 
     ("stopped",          "start",        "waiting",                  "spawn",   ""),
     ("stopped",          "restart",      "waiting",                  "spawn",   ""),
@@ -108,6 +113,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopped",          "probe",        "stopped",                  "",        ""),
     ("stopped",          "ready",        "stopped",                  "",        ""),
     ("stopped",          "status",       "stopped",                  "",        ""),
+    ("stopped",         "old-ended",    "stopped",                  "",        "replaced"),
 
     ("exited",           "start",        "waiting",                  "spawn",   ""),
     ("exited",           "restart",      "waiting",                  "spawn",   ""),
@@ -123,6 +129,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("exited",           "probe",        "exited",                   "",        ""),
     ("exited",           "ready",        "exited",                   "",        ""),
     ("exited",           "status",       "exited",                   "",        ""),
+    ("exited",          "old-ended",    "exited",                   "",        "replaced"),
 
     ("failed",           "start",        "waiting",                  "spawn",   ""),
     ("failed",           "restart",      "waiting",                  "spawn",   ""),
@@ -138,6 +145,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("failed",           "probe",        "failed",                   "",        ""),
     ("failed",           "ready",        "failed",                   "",        ""),
     ("failed",           "status",       "failed",                   "",        ""),
+    ("failed",          "old-ended",    "failed",                   "",        "replaced"),
 
     // Guards: a deadline that has come, SIGKILL already sent.
     ("backoff-due",      "tick",         "backoff +0ns",             "spawn",   ""),
@@ -166,6 +174,14 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("backoff-streak-3", "spawn-failed", "failed",                   "",        "failed"),
     ("stopping-restart-streak-3", "exited", "failed",                "",        "exited failed"),
     ("stopping-restart-streak-3-stable", "exited", "waiting",        "spawn",   "exited"),
+    // An app with `listen` is replaced: a new run starts at once and the
+    // old one is detached, to be stopped once the new one is up; a stop
+    // is a stop. A graceful restart past max_restarts stops it to fail.
+    ("running-listen",   "restart",      "waiting",                  "detach spawn", "replacing"),
+    ("running-listen",   "memory-over",  "waiting",                  "detach spawn", "memory_limit"),
+    ("running-listen",   "unhealthy",    "waiting",                  "detach spawn", "unhealthy"),
+    ("running-listen",   "stop",         "stopping 10 stay +10s",    "SIGTERM", "stopping"),
+    ("running-listen-streak-3", "memory-over", "stopping 10 restart +10s", "SIGTERM", "memory_limit"),
 ];
 
 const GRID_STATES: [&str; 8] = [
@@ -179,7 +195,7 @@ const GRID_STATES: [&str; 8] = [
     "failed",
 ];
 
-const GRID_EVENTS: [&str; 14] = [
+const GRID_EVENTS: [&str; 15] = [
     "start",
     "restart",
     "spawned",
@@ -194,6 +210,7 @@ const GRID_EVENTS: [&str; 14] = [
     "probe",
     "ready",
     "status",
+    "old-ended",
 ];
 
 /// The representative app for a state name of `TABLE`, at `now`.
@@ -217,7 +234,9 @@ fn in_state(name: &str, now: Instant) -> App {
         | "running-checked-once"
         | "running-streak-2"
         | "running-streak-3"
-        | "running-streak-3-stable" => State::Running {
+        | "running-streak-3-stable"
+        | "running-listen"
+        | "running-listen-streak-3" => State::Running {
             pid: pid(10),
             since,
         },
@@ -248,6 +267,9 @@ fn in_state(name: &str, now: Instant) -> App {
         .and_then(|(_, n)| n.split('-').next()?.parse().ok())
     {
         with_streak(&mut a, n);
+    }
+    if name.starts_with("running-listen") {
+        a.spec.listen = vec![crate::listen::Listen::Unix("/run/web.sock".into())];
     }
     match name {
         "running-ready" => a.ready = true,
@@ -295,6 +317,12 @@ fn event(name: &str) -> Event {
         "status" => Event::Status {
             text: "serving".into(),
         },
+        "old-ended" => Event::OldRunEnded {
+            pid: pid(9),
+            status: Status::Signaled(libc::SIGTERM),
+            since: Instant::now(),
+            cause: Cause::ByHand,
+        },
         _ => panic!("no event {name:?} in the table"),
     }
 }
@@ -337,6 +365,7 @@ fn describe_actions(actions: &[Action]) -> String {
             Action::Spawn => Some("spawn".to_string()),
             Action::Signal(sig) => Some(signal_name(*sig)),
             Action::Kill => Some("kill".to_string()),
+            Action::Detach { .. } => Some("detach".to_string()),
             Action::Log { .. } => None,
         })
         .collect();

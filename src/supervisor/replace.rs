@@ -1,0 +1,170 @@
+//! Replacement of apps with `listen` (DESIGN.md "Sockets and restarts
+//! without downtime"): a restart starts the new process first and stops the
+//! old one only once the new one is up, one instance of an app at a time.
+//!
+//! The state machine decides that a restart is a replacement: it detaches
+//! the running process (`Action::Detach`) and starts a new run at once.
+//! From then on the old process is this file's: it is kept as the slot's
+//! `outgoing` run, left alone while the new run comes up, stopped
+//! gracefully (stop_signal, SIGKILL after stop_timeout) once the new run is
+//! up or has ended for good, and its end goes back to the state machine as
+//! `Event::OldRunEnded`. While an instance of an app is being replaced, a
+//! restart of another instance of it waits its turn (`deferred`).
+
+use std::time::Instant;
+
+use nix::unistd::Pid;
+
+use super::Supervisor;
+use crate::app::{Cause, Event, State, Then};
+use crate::log::Level;
+use crate::reaper::Status;
+use crate::signals::kill_group;
+
+/// A detached run, on its way out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Outgoing {
+    pid: Pid,
+    since: Instant,
+    cause: Cause,
+    /// Once it has been asked to stop: when SIGKILL follows.
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+impl Supervisor {
+    /// The state machine detached slot `i`'s run of `pid`.
+    pub(super) fn detach(&mut self, i: usize, pid: Pid, since: Instant, cause: Cause) {
+        self.mains.remove(&pid.as_raw());
+        self.retiring.insert(pid.as_raw(), i);
+        self.slots[i].outgoing = Some(Outgoing {
+            pid,
+            since,
+            cause,
+            kill_at: None,
+            killed: false,
+        });
+    }
+
+    /// The old pid of slot `i` while it is replaced, for `tend status`.
+    pub(super) fn replacing(&self, i: usize) -> Option<Pid> {
+        self.slots[i].outgoing.map(|o| o.pid)
+    }
+
+    /// Whether `event` for slot `i` must wait: it would replace the slot
+    /// while this instance or another of its app is still being replaced.
+    /// It is kept and applied once that replacement is over.
+    pub(super) fn defer(&mut self, i: usize, event: &Event) -> bool {
+        let slot = &self.slots[i];
+        let replaces = matches!(
+            event,
+            Event::Restart | Event::MemoryOver { .. } | Event::Unhealthy { .. }
+        );
+        if !replaces || slot.app.spec.listen.is_empty() || slot.app.main_pid().is_none() {
+            return false;
+        }
+        let app = &slot.app.spec.app;
+        let busy = self
+            .slots
+            .iter()
+            .any(|s| s.outgoing.is_some() && &s.app.spec.app == app);
+        if busy && self.slots[i].deferred.is_none() {
+            self.slots[i].deferred = Some(event.clone());
+        }
+        busy
+    }
+
+    /// After slot `i`'s state machine moved: once its new run is up, or has
+    /// ended for good, or a shutdown has begun, the old run is asked to stop.
+    pub(super) fn step_replacement(&mut self, i: usize, now: Instant) {
+        let slot = &self.slots[i];
+        let Some(out) = slot.outgoing else { return };
+        // Up, down for good, or stopped by hand: the old run has served.
+        let stopping = matches!(
+            slot.app.state,
+            State::Stopping {
+                then: Then::Stay,
+                ..
+            }
+        );
+        let done = slot.app.is_up() || slot.app.is_down() || stopping || self.shutdown.is_some();
+        if out.kill_at.is_some() || !done {
+            return;
+        }
+        let sig = slot.app.spec.stop_signal;
+        let kill_at = now + slot.app.spec.stop_timeout;
+        let msg = format!(
+            "stopping the replaced pid {} with {}",
+            out.pid,
+            crate::units::signal_name(sig)
+        );
+        self.event(i, Level::Info, "stopping_old", &msg);
+        signal_run(out.pid, sig);
+        if let Some(o) = &mut self.slots[i].outgoing {
+            o.kill_at = Some(kill_at);
+        }
+    }
+
+    /// The earliest SIGKILL due to an old run.
+    pub(super) fn replacement_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.outgoing.filter(|o| !o.killed).and_then(|o| o.kill_at))
+            .min()
+    }
+
+    /// SIGKILL to old runs whose stop_timeout is over.
+    pub(super) fn kill_overdue_old_runs(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            let Some(out) = self.slots[i].outgoing else {
+                continue;
+            };
+            if out.killed || out.kill_at.is_none_or(|t| t > now) {
+                continue;
+            }
+            let msg = format!("the replaced pid {} is still there: SIGKILL", out.pid);
+            self.event(i, Level::Warn, "killing_old", &msg);
+            kill_group(out.pid, libc::SIGKILL);
+            if let Some(o) = &mut self.slots[i].outgoing {
+                o.killed = true;
+            }
+        }
+    }
+
+    /// An old run's main process was reaped: its end is recorded, and the
+    /// next instance of the app waiting for its replacement goes.
+    pub(super) fn old_run_exited(&mut self, i: usize, pid: Pid, status: Status, now: Instant) {
+        let Some(out) = self.slots[i].outgoing.take() else {
+            return;
+        };
+        let event = Event::OldRunEnded {
+            pid,
+            status,
+            since: out.since,
+            cause: out.cause,
+        };
+        self.apply(i, event, now);
+        let app = self.slots[i].app.spec.app.clone();
+        let next = (0..self.slots.len())
+            .find(|&j| self.slots[j].deferred.is_some() && self.slots[j].app.spec.app == app);
+        if let Some(j) = next
+            && let Some(event) = self.slots[j].deferred.take()
+        {
+            self.apply(j, event, now);
+        }
+    }
+
+    /// No old run is left (a shutdown waits for them).
+    pub(super) fn no_old_runs(&self) -> bool {
+        self.slots.iter().all(|s| s.outgoing.is_none())
+    }
+}
+
+/// The polite signal to an old run's group, and SIGCONT after it (as for
+/// any stop: a stopped process acts on it only once continued).
+fn signal_run(pid: Pid, sig: libc::c_int) {
+    kill_group(pid, sig);
+    if !matches!(sig, libc::SIGKILL | libc::SIGCONT | libc::SIGSTOP) {
+        kill_group(pid, libc::SIGCONT);
+    }
+}

@@ -526,3 +526,46 @@ pub fn own_pid(t: &Running, name: &str) -> i64 {
     let text = t.dir.read(name);
     text.lines().last().unwrap_or("").parse().unwrap_or(-1)
 }
+
+/// Seconds since the epoch of a log stamp, `YYYY-MM-DDTHH:MM:SS.mmmZ`
+/// exactly (UTC, milliseconds); None for anything else.
+pub fn stamp_secs(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let shape = b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    let n = |from: usize, to: usize| s[from..to].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (hh, mm, ss, ms) = (n(11, 13), n(14, 16), n(17, 19), n(20, 23));
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = y - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
+}
+
+/// A line of a log file (or of `tend logs` after its `NAME | `):
+/// `STAMP TAG text`, split; panics when it is not one.
+pub fn file_line(line: &str) -> (&str, &str, &str) {
+    let parsed = line.split_at_checked(24).and_then(|(stamp, rest)| {
+        let (tag, text) = rest.strip_prefix(' ')?.split_once(' ')?;
+        (stamp_secs(stamp).is_some() && ["out", "err", "tend"].contains(&tag))
+            .then_some((stamp, tag, text))
+    });
+    parsed.unwrap_or_else(|| panic!("not a log file line: {line:?}"))
+}

@@ -160,7 +160,13 @@ impl LogFile {
         let opened = self
             .path
             .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_or(Ok(()), |dir| match dir.exists() && !dir.is_dir() {
+                true => Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", dir.display()),
+                )),
+                false => std::fs::create_dir_all(dir),
+            })
             .and_then(|()| {
                 OpenOptions::new()
                     .append(true)
@@ -301,7 +307,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "2026-12-02T19:00:00.123Z out back");
         assert!(
-            lines[1].contains(" tend 3 log lines lost (File exists"),
+            lines[1].ends_with(&format!(
+                " tend 3 log lines lost ({} is not a directory)",
+                dir.display()
+            )),
             "{text}"
         );
         assert!(f.failing.is_none() && f.lost == 0);

@@ -175,8 +175,8 @@ fn bind_listen(
     Ok(())
 }
 
-/// A TCP address as the C structs bind(2) takes.
-fn sockaddr_of(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+/// A TCP address as the C structs bind(2) and connect(2) take.
+pub fn sockaddr_of(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: a zeroed sockaddr_storage is valid; each arm writes a struct
     // that fits in it.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };

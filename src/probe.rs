@@ -212,37 +212,10 @@ fn socket_error(fd: &OwnedFd) -> Option<io::Error> {
 
 /// socket(2) + a non-blocking connect(2); EINPROGRESS is success here.
 fn connect_nonblocking(addr: SocketAddr) -> io::Result<OwnedFd> {
-    // SAFETY: an all-zero sockaddr_storage is valid; we fill the part the
-    // address family needs and pass its exact length.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let (family, len) = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>())
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>())
-        }
+    let (storage, len) = crate::listen::sockaddr_of(&addr);
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
     };
     // SAFETY: plain socket(2); the fd is owned right away.
     let fd = unsafe {

@@ -55,6 +55,10 @@ impl Supervisor {
     /// while this instance or another of its app is still being replaced.
     /// It is kept and applied once that replacement is over.
     pub(super) fn defer(&mut self, i: usize, event: &Event) -> bool {
+        if matches!(event, Event::Stop) {
+            // A stop cancels a restart still waiting for its turn.
+            self.slots[i].deferred = None;
+        }
         let slot = &self.slots[i];
         let replaces = matches!(
             event,
@@ -149,6 +153,7 @@ impl Supervisor {
             .find(|&j| self.slots[j].deferred.is_some() && self.slots[j].app.spec.app == app);
         if let Some(j) = next
             && let Some(event) = self.slots[j].deferred.take()
+            && self.shutdown.is_none()
         {
             self.apply(j, event, now);
         }

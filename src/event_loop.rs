@@ -87,11 +87,12 @@ fn dispatch(
         Owner::Follower(id) => sup.logs.on_follower(id),
         Owner::Probe { slot } => sup.step_probe(slot, now),
         Owner::Notify => sup.read_notify(now),
+        Owner::Watch => sup.read_watch(now),
     }
 }
 
 /// This turn's poll set: the signalfd, the supervisor's fds (pipes, sinks,
-/// probes, notify), the control socket and its clients, tend's log sink.
+/// probes, notify, watch), the control socket and its clients, tend's log sink.
 fn poll_set<'a>(
     sup: &'a Supervisor,
     signals: &'a Signals,

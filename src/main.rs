@@ -37,6 +37,7 @@ mod spawn;
 mod supervisor;
 mod units;
 mod vm;
+mod watch;
 mod wrapper;
 
 use std::path::{Path, PathBuf};

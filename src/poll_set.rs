@@ -30,6 +30,8 @@ pub enum Owner {
     Notify,
     /// A `tend logs` client being written to or followed, by its id.
     Follower(u64),
+    /// The inotify fd of every app's `watch`.
+    Watch,
 }
 
 impl Owner {
@@ -37,7 +39,8 @@ impl Owner {
     /// app's last lines and last STATUS= come before its exit, and signals.
     /// After it: health probes and control clients, which judge and report
     /// the state the exits of this turn left (a probe refused because its
-    /// app just died is not a failed check of a running app).
+    /// app just died is not a failed check of a running app). File changes
+    /// only move a deadline: either side would do.
     pub fn before_reaping(self) -> bool {
         match self {
             Owner::Signals
@@ -45,7 +48,7 @@ impl Owner {
             | Owner::Output { .. }
             | Owner::Sink { .. }
             | Owner::Notify => true,
-            Owner::Control(_) | Owner::Probe { .. } | Owner::Follower(_) => false,
+            Owner::Control(_) | Owner::Probe { .. } | Owner::Follower(_) | Owner::Watch => false,
         }
     }
 }

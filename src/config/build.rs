@@ -12,11 +12,12 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::raw::{EnvValue, RawApp, RawCommandBox, RawHealth};
+use super::raw::{EnvValue, RawApp, RawCommandBox, RawHealth, RawPaths};
 use super::{AppSpec, LogMode, Problem};
 use crate::health::{self, HealthSpec, Probe};
 use crate::policy::Restart;
 use crate::units;
+use crate::watch::{self, WatchSpec};
 
 /// Deserializes one section, reporting each bad key on its own (an
 /// unknown one with a hint when there is one, see `hints`); the good
@@ -160,7 +161,9 @@ pub(super) fn build_app(
             }),
         }
     }
-    if let Some(files) = pick!(env_file) {
+    if let Some(files) = pick!(env_file)
+        && no_flag(&files, &key("env_file"), problems)
+    {
         spec.env_files = files.get_ref().0.iter().map(PathBuf::from).collect();
         if spec.env_files.iter().any(|f| f.as_os_str().is_empty()) {
             problems.push(Problem {
@@ -234,7 +237,9 @@ pub(super) fn build_app(
         spec.stop_timeout = d;
     }
     spec.critical = pick!(critical).unwrap_or(false);
-    if let Some(log) = pick!(log) {
+    if let Some(log) = pick!(log)
+        && no_flag(&log, &key("log"), problems)
+    {
         match log_mode(&log.get_ref().0) {
             Ok((mode, file)) => (spec.log, spec.log_file) = (mode, file),
             Err(message) => problems.push(Problem {
@@ -276,6 +281,7 @@ pub(super) fn build_app(
     if let Some(h) = pick!(health) {
         spec.health = build_health(&h, &key("health"), problems);
     }
+    spec.watch = build_watch(raw, defaults, &key, problems);
     if let Some(listen) = pick!(listen) {
         for addr in listen.get_ref() {
             match crate::listen::parse(addr.get_ref()) {
@@ -372,6 +378,96 @@ pub(super) fn deprecated(path: &str, raw: &RawApp, warnings: &mut Vec<Problem>) 
                 .into(),
         });
     }
+}
+
+/// False, with a problem, when a key other than `watch` has a boolean.
+fn no_flag(v: &Spanned<RawPaths>, key: &str, problems: &mut Vec<Problem>) -> bool {
+    if v.get_ref().1.is_none() {
+        return true;
+    }
+    problems.push(Problem {
+        span: v.span(),
+        key: key.to_string(),
+        message: "invalid type: boolean, expected a string or an array of strings".into(),
+    });
+    false
+}
+
+/// `watch`, `watch_ignore` and `watch_delay`, each from the app or else
+/// from `[defaults]`; None when the app watches nothing. Paths stay as
+/// written (the empty path for `true`): `load` resolves them.
+fn build_watch(
+    raw: &RawApp,
+    defaults: &RawApp,
+    key: &dyn Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) -> Option<WatchSpec> {
+    let ignore = (raw.watch_ignore.as_ref())
+        .or(defaults.watch_ignore.as_ref())
+        .filter(|i| no_flag(i, &key("watch_ignore"), problems));
+    let mut problem = |span: std::ops::Range<usize>, k: &str, message: String| {
+        problems.push(Problem {
+            span,
+            key: key(k),
+            message,
+        })
+    };
+    let mut patterns = None;
+    if let Some(ignore) = ignore {
+        for p in &ignore.get_ref().0 {
+            if let Err(message) = watch::check_pattern(p) {
+                problem(ignore.span(), "watch_ignore", message);
+            }
+        }
+        patterns = Some(ignore.get_ref().0.clone());
+    }
+    let delay_raw = raw.watch_delay.as_ref().or(defaults.watch_delay.as_ref());
+    let mut delay = None;
+    if let Some(d) = delay_raw {
+        match units::parse_duration(d.get_ref()) {
+            Ok(z) if z.is_zero() => problem(
+                d.span(),
+                "watch_delay",
+                "must be longer than 0s: one save is often several changes, \
+                 each would restart the app"
+                    .into(),
+            ),
+            Ok(d) => delay = Some(d),
+            Err(message) => problem(d.span(), "watch_delay", message),
+        }
+    }
+    let w = raw.watch.as_ref().or(defaults.watch.as_ref())?;
+    let paths: Vec<std::path::PathBuf> = match w.get_ref() {
+        RawPaths(_, Some(false)) => return None,
+        RawPaths(_, Some(true)) => vec![std::path::PathBuf::new()],
+        RawPaths(p, None) if p.is_empty() => {
+            problem(
+                w.span(),
+                "watch",
+                "empty list: leave watch out (or write false) to watch nothing, \
+                 true to watch the app's cwd"
+                    .into(),
+            );
+            return None;
+        }
+        RawPaths(p, None) if p.iter().any(String::is_empty) => {
+            problem(
+                w.span(),
+                "watch",
+                "empty path (watch = true watches the app's cwd)".into(),
+            );
+            return None;
+        }
+        RawPaths(p, None) => p.iter().map(std::path::PathBuf::from).collect(),
+    };
+    let mut spec = WatchSpec::new(paths);
+    if let Some(p) = patterns {
+        spec.ignore = p;
+    }
+    if let Some(d) = delay {
+        spec.delay = d;
+    }
+    Some(spec)
 }
 
 /// Types an app's `[app.NAME.health]` table.
@@ -531,6 +627,59 @@ mod tests {
             "[app.a]\ncommand = \"x\"\n[app.a.health]\ntcp = \"127.0.0.1:1\"\nperiod = \"1s\"\n",
         );
         assert!(got[0].contains("unknown field `period`"), "{got:?}");
+    }
+
+    #[test]
+    fn watch_keys() {
+        let c =
+            parse("[app.a]\ncommand = \"x\"\nwatch = [\"src\", \"config.json\"]\n").expect("valid");
+        let w = c.apps[0].watch.clone().expect("watch");
+        assert_eq!(
+            w.paths,
+            ["src", "config.json"].map(std::path::PathBuf::from)
+        );
+        assert_eq!(w.ignore, ["node_modules", ".git"]);
+        assert_eq!(w.delay, Duration::from_millis(500));
+
+        let c = parse(
+            "[defaults]\nwatch_ignore = [\"*.log\"]\nwatch_delay = \"2s\"\n[app.a]\ncommand = \"x\"\nwatch = true\n[app.b]\ncommand = \"x\"\n[app.c]\ncommand = \"x\"\nwatch = \"lib\"\nwatch_ignore = \"tmp\"\n[app.d]\ncommand = \"x\"\nwatch = false\n",
+        )
+        .expect("valid");
+        let w = c.apps[0].watch.clone().expect("watch");
+        assert_eq!(
+            w.paths,
+            [std::path::PathBuf::new()],
+            "true: the cwd, resolved by load"
+        );
+        assert_eq!(w.ignore, ["*.log"], "a list replaces the default");
+        assert_eq!(w.delay, Duration::from_secs(2));
+        assert_eq!(
+            c.apps[1].watch, None,
+            "defaults without watch watch nothing"
+        );
+        let w = c.apps[2].watch.clone().expect("watch");
+        assert_eq!(w.ignore, ["tmp"]);
+        assert_eq!(c.apps[3].watch, None);
+
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\nwatch = 3\nenv_file = true\nlog = false\nwatch_ignore = [\"src/gen\", \"\"]\nwatch_delay = 500\n[app.b]\ncommand = \"x\"\nwatch = []\nwatch_delay = \"0s\"\n[app.c]\ncommand = \"x\"\nwatch = [\"\"]\nwatch_delay = \"5x\"\n",
+        );
+        let want = [
+            ":3:9: app.a.watch: expected a string or an array of strings (watch: also true or false)",
+            ":4:12: app.a.env_file: invalid type: boolean",
+            ":5:7: app.a.log: invalid type: boolean",
+            ":6:16: app.a.watch_ignore: \"src/gen\" has a '/'",
+            ":6:16: app.a.watch_ignore: empty pattern",
+            ":7:15: app.a.watch_delay: invalid duration 500",
+            ":10:9: app.b.watch: empty list",
+            ":11:15: app.b.watch_delay: must be longer than 0s",
+            ":14:9: app.c.watch: empty path",
+            ":15:15: app.c.watch_delay: invalid duration \"5x\"",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (got, want) in got.iter().zip(want) {
+            assert!(got.contains(want), "{got} lacks {want}");
+        }
     }
 
     #[test]

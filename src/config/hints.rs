@@ -54,8 +54,9 @@ fn pm2(key: &str) -> Option<String> {
              TEND_INSTANCE in their env), sharing one port with `listen`, which is \
              planned; today each instance binds a port of its own"
         }
-        "watch" | "ignore_watch" => {
-            "restarting on file changes (`watch`) is planned, not built yet"
+        "ignore_watch" => {
+            "PM2's ignore_watch is `watch_ignore` here: names or globs matched against \
+             each file or directory name: watch_ignore = [\"node_modules\", \"*.log\"]"
         }
         "autorestart" => {
             "PM2's autorestart is `restart` here: autorestart: false is \
@@ -158,7 +159,7 @@ mod tests {
             ("error_file", Some("log = \"file\" is planned")),
             ("merge_logs", Some("log = \"file\" is planned")),
             ("exec_mode", Some("`instances`")),
-            ("watch", Some("planned, not built yet")),
+            ("ignore_watch", Some("is `watch_ignore` here")),
             ("autorestart", Some("restart = \"never\"")),
             ("exp_backoff_restart_delay", Some("`max_restart_delay`")),
             ("name", Some("[app.NAME]")),

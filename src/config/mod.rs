@@ -29,6 +29,7 @@ use crate::health::HealthSpec;
 use crate::listen::Listen;
 use crate::policy::Restart;
 use crate::units;
+use crate::watch::WatchSpec;
 
 mod build;
 mod checks;
@@ -128,6 +129,8 @@ pub struct AppSpec {
     pub notify: bool,
     /// With notify: restart when no WATCHDOG=1 came for this long.
     pub watchdog: Option<Duration>,
+    /// `watch`: restart once changes under these paths are quiet.
+    pub watch: Option<WatchSpec>,
 }
 
 /// Where an app's stdout and stderr go on tend's own output.
@@ -185,6 +188,7 @@ impl AppSpec {
             log_keep: 5,
             notify: false,
             watchdog: None,
+            watch: None,
         }
     }
 }
@@ -213,6 +217,7 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
     let dir = path.parent().unwrap_or(Path::new(""));
     for app in &mut config.apps {
         resolve_env_files(app, dir);
+        resolve_watch(app, dir);
     }
     Ok(config)
 }
@@ -225,6 +230,24 @@ fn resolve_env_files(app: &mut AppSpec, dir: &Path) {
     for file in &mut app.env_files {
         if file.is_relative() {
             *file = base.join(&*file);
+        }
+    }
+}
+
+/// Makes each relative `watch` path of `app` relative to its `cwd`, else
+/// to `dir`, as `env_file`s; the empty path (`watch = true`) becomes that
+/// directory itself.
+fn resolve_watch(app: &mut AppSpec, dir: &Path) {
+    let base = app.cwd.as_deref().unwrap_or(dir);
+    let base = match base.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => base,
+    };
+    for path in app.watch.iter_mut().flat_map(|w| &mut w.paths) {
+        if path.as_os_str().is_empty() {
+            *path = base.to_path_buf();
+        } else if path.is_relative() {
+            *path = base.join(&*path);
         }
     }
 }
@@ -426,6 +449,33 @@ mod find_tests {
         assert_eq!(
             apps[1].env_files,
             ["/srv/b/.env", "/etc/b.env", "/srv/b/../shared.env"].map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn watch_paths_are_relative_to_cwd_else_to_the_config_file() {
+        let c = parse(
+            "[app.a]\ncommand = \"x\"\nwatch = true\n[app.b]\ncommand = \"x\"\ncwd = \"/srv/b\"\nwatch = [\"src\", \"/etc/b.json\", \"../lib\"]\n[app.c]\ncommand = \"x\"\ncwd = \"/srv/c\"\nwatch = true\n",
+        )
+        .expect("valid");
+        let mut apps = c.apps;
+        for app in &mut apps {
+            resolve_watch(app, Path::new("/etc/tend"));
+        }
+        let paths = |i: usize| apps[i].watch.clone().expect("watch").paths;
+        assert_eq!(paths(0), [PathBuf::from("/etc/tend")]);
+        assert_eq!(
+            paths(1),
+            ["/srv/b/src", "/etc/b.json", "/srv/b/../lib"].map(PathBuf::from)
+        );
+        assert_eq!(paths(2), [PathBuf::from("/srv/c")]);
+        // A config file named without a directory: tend's own.
+        let mut app = apps[0].clone();
+        app.watch = Some(WatchSpec::new(vec![PathBuf::new(), "src".into()]));
+        resolve_watch(&mut app, Path::new(""));
+        assert_eq!(
+            app.watch.expect("watch").paths,
+            [".", "./src"].map(PathBuf::from)
         );
     }
 

@@ -73,6 +73,12 @@ pub(super) struct RawApp {
     pub(super) notify: Option<bool>,
     #[serde(default, deserialize_with = "duration")]
     pub(super) watchdog: Option<Spanned<String>>,
+    /// `true` (the app's directory), `false`, one path or a list.
+    pub(super) watch: Option<Spanned<RawPaths>>,
+    /// One pattern or a list.
+    pub(super) watch_ignore: Option<Spanned<RawPaths>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub(super) watch_delay: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,9 +126,12 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Str
     Ok(Some(Spanned::new(text.span(), text.into_inner().0)))
 }
 
-/// `env_file` and `log`: one string or an array of them.
+/// `env_file`, `log`, `watch` and `watch_ignore`: one string or an array
+/// of them; or a boolean, which only `watch` takes (`build` refuses it
+/// elsewhere). One type for the four: each type deserialized from toml
+/// costs kilobytes of binary.
 #[derive(Debug, Clone)]
-pub(super) struct RawPaths(pub(super) Vec<String>);
+pub(super) struct RawPaths(pub(super) Vec<String>, pub(super) Option<bool>);
 
 impl<'de> Deserialize<'de> for RawPaths {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -131,12 +140,14 @@ impl<'de> Deserialize<'de> for RawPaths {
         enum OneOrMore {
             One(String),
             More(Vec<String>),
+            Flag(bool),
         }
         match OneOrMore::deserialize(d) {
-            Ok(OneOrMore::One(p)) => Ok(RawPaths(vec![p])),
-            Ok(OneOrMore::More(v)) => Ok(RawPaths(v)),
+            Ok(OneOrMore::One(p)) => Ok(RawPaths(vec![p], None)),
+            Ok(OneOrMore::More(v)) => Ok(RawPaths(v, None)),
+            Ok(OneOrMore::Flag(b)) => Ok(RawPaths(Vec::new(), Some(b))),
             Err(_) => Err(serde::de::Error::custom(
-                "expected a string or an array of strings",
+                "expected a string or an array of strings (watch: also true or false)",
             )),
         }
     }

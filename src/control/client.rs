@@ -296,6 +296,15 @@ pub fn describe_text(reply: &Value) -> String {
             (Some(true), None) => "sd_notify".to_string(),
             _ => "-".to_string(),
         };
+        let watch = match d["watch"].as_object() {
+            None => "-".to_string(),
+            Some(w) => format!(
+                "{}; ignoring {}; restart after {} quiet",
+                list(&w["paths"], ", "),
+                list(&w["ignore"], ", "),
+                s(&w["delay"])
+            ),
+        };
         let rows = [
             ("state", state),
             ("command", shell_words(&d["command"])),
@@ -319,6 +328,7 @@ pub fn describe_text(reply: &Value) -> String {
             ("notify", notify),
             ("after", list(&d["after"], ", ")),
             ("listen", list(&d["listen"], ", ")),
+            ("watch", watch),
             (
                 "log",
                 match d["log_file"].as_str() {
@@ -571,7 +581,7 @@ ghost    failed             -    -       3         -     -     could not start, 
 
     #[test]
     fn describe_shows_the_definition_counters_and_exits() {
-        let reply = json!({"ok": true, "apps": [{
+        let mut reply = json!({"ok": true, "apps": [{
             "name": "web.1", "app": "web", "instance": 1, "state": "running", "health": "healthy",
             "pid": 31, "uptime_s": 12.5, "mem": 3_145_728, "restarts": 2, "restarts_in_a_row": 1,
             "removed": false, "next_start_changes": false,
@@ -594,6 +604,10 @@ ghost    failed             -    -       3         -     -     could not start, 
                 {"ago_s": 12.0, "passed": false, "reason": "HTTP 503"}
             ]
         }]});
+        // Apart: one json! this deep goes past the macro recursion limit.
+        reply["apps"][0]["definition"]["watch"] = json!(
+            {"paths": ["/srv/web/src"], "ignore": ["node_modules", "*.log"], "delay": "500ms"}
+        );
         let want = "\
 web.1
   state       running/healthy, pid 31, up 12s, mem 3M
@@ -608,6 +622,7 @@ web.1
   notify      -
   after       db
   listen      tcp://0.0.0.0:8080
+  watch       /srv/web/src; ignoring node_modules, *.log; restart after 500ms quiet
   log         prefix
   restarts    2 (1 in a row)
   checks      (newest first)

@@ -126,6 +126,11 @@ fn definition(spec: &AppSpec, logs: &Logs) -> Value {
         "health": health,
         "notify": spec.notify,
         "watchdog": spec.watchdog.map(format_duration),
+        "watch": spec.watch.as_ref().map(|w| json!({
+            "paths": w.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "ignore": w.ignore,
+            "delay": format_duration(w.delay),
+        })),
         "log": log_words(spec),
         "log_file": logs.path_for(spec),
     })

@@ -8,8 +8,8 @@
 //! Beside this file, each concern in its own: `slot` (what is kept per
 //! instance), `order` (start and stop order, the exit code; pure), `tree`
 //! (process trees, orphans, memory), `shutdown`, `pipes` (prefixed logs),
-//! `requests` (control requests and reload), `describe`, `checks` (health probes) and
-//! `readiness` (sd_notify both ways, watchdogs).
+//! `requests` (control requests and reload), `describe`, `checks` (health probes),
+//! `readiness` (sd_notify both ways, watchdogs) and `watched` (`watch`).
 
 mod checks;
 mod describe;
@@ -23,6 +23,7 @@ mod shutdown;
 mod slot;
 mod sockets;
 mod tree;
+mod watched;
 
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ use crate::reaper::Status;
 use crate::signals::kill_group;
 use crate::spawn::{self, Launch, Session};
 use crate::vm::Power;
+use crate::watch::Watcher;
 use crate::{ids, units};
 
 use shutdown::Shutdown;
@@ -105,6 +107,8 @@ pub struct Supervisor {
     page_size: u64,
     /// Clock ticks per second, the unit of CPU times in /proc.
     clock_ticks: u64,
+    /// `watch`: the inotify fd, the watched directories, pending restarts.
+    watch: Watcher,
 }
 
 impl Supervisor {
@@ -133,14 +137,16 @@ impl Supervisor {
             snapshot: None,
             page_size: procfs::page_size(),
             clock_ticks: procfs::clock_ticks(),
+            watch: Watcher::default(),
         };
         order::link(&mut sup.slots);
         sup.open_notify();
+        sup.update_watches();
         sup
     }
 
     /// Adds every fd the supervisor waits on: app pipes, tend's sinks,
-    /// probes in flight, the notify socket.
+    /// probes in flight, the notify socket, the inotify fd.
     pub fn poll_fds<'a>(&'a self, set: &mut PollSet<'a>) {
         self.poll_pipes(set);
         self.logs.poll_fds(set);
@@ -152,6 +158,9 @@ impl Supervisor {
                 let (fd, writing) = p.poll_fd();
                 set.read_or_write(fd, writing, Owner::Probe { slot });
             }
+        }
+        if let Some(fd) = self.watch.fd() {
+            set.read(fd, Owner::Watch);
         }
     }
 
@@ -222,6 +231,7 @@ impl Supervisor {
         self.run_health(now);
         self.run_watchdogs(now);
         self.kill_overdue_old_runs(now);
+        self.run_watches(now);
         for i in 0..self.slots.len() {
             self.step_replacement(i, now);
         }
@@ -254,6 +264,7 @@ impl Supervisor {
             .chain(self.next_sample)
             .chain(final_kill)
             .chain(self.replacement_deadline())
+            .chain(self.watch.deadline())
             .min()
     }
 

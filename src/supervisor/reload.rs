@@ -89,6 +89,7 @@ impl Supervisor {
         let added = plan.added.len();
         self.slots.extend(plan.added.into_iter().map(Slot::new));
         order::link(&mut self.slots);
+        self.update_watches();
         self.close_unused_sockets();
         self.open_notify();
         self.next_sample = None;

@@ -1,0 +1,62 @@
+//! `watch` in the supervisor: the watch set follows the live apps'
+//! definitions (at start and after each reload), the inotify fd is read
+//! when ready, and once an app's changes have been quiet for its
+//! `watch_delay`, each of its running instances gets one graceful restart
+//! (a replacement where it has `listen`), counted nowhere, cause `watch`.
+
+use std::time::Instant;
+
+use super::Supervisor;
+use crate::app::{Cause, Event, State};
+use crate::log::Level;
+use crate::watch::WatchSpec;
+
+impl Supervisor {
+    /// Watches what the live apps ask, each app once (its instances share
+    /// one definition), a reload's pending definition winning.
+    pub(super) fn update_watches(&mut self) {
+        let mut wanted: Vec<(String, WatchSpec)> = Vec::new();
+        for i in self.live() {
+            let slot = &self.slots[i];
+            let spec = slot.pending.as_ref().unwrap_or(&slot.app.spec);
+            if let Some(w) = &spec.watch
+                && !wanted.iter().any(|(app, _)| *app == spec.app)
+            {
+                wanted.push((spec.app.clone(), w.clone()));
+            }
+        }
+        self.watch.set(wanted);
+    }
+
+    /// The inotify fd is readable.
+    pub fn read_watch(&mut self, now: Instant) {
+        self.watch.read(now);
+    }
+
+    /// Restarts the running instances of each app whose changes are quiet
+    /// now. Every due burst is taken, also during a shutdown (when it is
+    /// dropped): a deadline left in the past would spin the loop.
+    pub(super) fn run_watches(&mut self, now: Instant) {
+        for (app, burst) in self.watch.take_due(now) {
+            if self.shutdown.is_some() {
+                continue;
+            }
+            let running: Vec<usize> = self
+                .select(&app)
+                .into_iter()
+                .filter(|&i| matches!(self.slots[i].app.state, State::Running { .. }))
+                .collect();
+            let what = match (&burst.first, burst.changes) {
+                (Some(p), 1) => format!("{} changed", p.display()),
+                (Some(p), n) => format!("{n} changes, the first {}", p.display()),
+                (None, _) => "changes (the kernel's event queue overflowed)".to_string(),
+            };
+            for i in running {
+                let msg = format!("watch: {what}: restarting");
+                self.event(i, Level::Info, "watch", &msg);
+                self.slots[i].app.asked_by(Cause::Watch);
+                self.apply(i, Event::Restart, now);
+            }
+        }
+    }
+}

@@ -28,6 +28,8 @@ mod logs;
 
 mod sockets;
 
+mod watch;
+
 mod architecture;
 
 mod vm;

@@ -85,9 +85,11 @@ const FIELDS: [Field; 5] = [
     },
 ];
 
-/// How many days ahead a match is looked for: February 29 may be 8 years
-/// away (2096, then 2104).
-const HORIZON_DAYS: i64 = 366 * 8 + 2;
+/// How many days ahead a match is looked for: the Gregorian calendar's
+/// whole cycle of 400 years. Every expression that parses matches within
+/// it (February 29 on a Sunday may be 40 years away); the common ones
+/// match within a day or a year, and the scan stops at the first match.
+const HORIZON_DAYS: i64 = 146_097;
 
 impl Schedule {
     /// Parses an expression; an error names the field and the value.
@@ -188,7 +190,7 @@ impl Schedule {
     /// The next time after `now` (Unix seconds) that this schedule fires
     /// in `zone`: the start of a matching local minute, at its first
     /// occurrence when a fall-back repeats it, never in a spring-forward
-    /// gap. None only when nothing matches within 8 years.
+    /// gap. None only when nothing matches within 400 years.
     pub fn next_after(&self, zone: &Zone, now: i64) -> Option<i64> {
         let local = now + i64::from(zone.offset_at(now));
         let today = local.div_euclid(86_400);
@@ -419,6 +421,13 @@ mod tests {
         assert_eq!(
             next("0 0 29 2 *", &utc, at(2096, 3, 1, 0, 0)),
             at(2104, 2, 29, 0, 0)
+        );
+        // February 29 on a Sunday: 2032, then 2060, then past 2100 (not a
+        // leap year): 2128.
+        assert_eq!(next("0 0 29 2 */7", &utc, now), at(2032, 2, 29, 0, 0));
+        assert_eq!(
+            next("0 0 29 2 */7", &utc, at(2088, 3, 1, 0, 0)),
+            at(2128, 2, 29, 0, 0)
         );
         // 2026-12-06 is a Sunday.
         assert_eq!(next("30 8 * * mon", &utc, now), at(2026, 12, 7, 8, 30));

@@ -338,7 +338,7 @@ impl Rule {
                 end,
             } => (std, dst, start, end),
         };
-        let (year, _, _) = civil(div(t + i64::from(std), 86_400));
+        let (year, _, _) = civil(div(t.saturating_add(i64::from(std)), 86_400));
         // The changes happen at local time: DST begins at a standard time,
         // ends at a daylight time.
         let begins = |y: i64| day_of(y, start.0) * 86_400 + i64::from(start.1 - std);

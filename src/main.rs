@@ -16,6 +16,7 @@ mod app;
 mod cli;
 mod config;
 mod control;
+mod cron;
 mod error;
 mod event_loop;
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod reaper;
 mod signals;
 mod spawn;
 mod supervisor;
+mod tz;
 mod units;
 mod vm;
 mod wrapper;

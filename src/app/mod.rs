@@ -86,6 +86,8 @@ pub enum Cause {
     Reload,
     /// tend shut down.
     Shutdown,
+    /// Its `cron_restart` minute came.
+    Cron,
 }
 
 impl Cause {
@@ -101,6 +103,7 @@ impl Cause {
             Cause::ByHand => "by hand",
             Cause::Reload => "reload",
             Cause::Shutdown => "shutdown",
+            Cause::Cron => "cron",
         }
     }
 }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::cron::Schedule;
 use crate::health::HealthSpec;
 use crate::listen::Listen;
 use crate::policy::Restart;
@@ -128,6 +129,8 @@ pub struct AppSpec {
     pub notify: bool,
     /// With notify: restart when no WATCHDOG=1 came for this long.
     pub watchdog: Option<Duration>,
+    /// `cron_restart`: a graceful restart at each matching local minute.
+    pub cron: Option<Schedule>,
 }
 
 /// Where an app's stdout and stderr go on tend's own output.
@@ -185,6 +188,7 @@ impl AppSpec {
             log_keep: 5,
             notify: false,
             watchdog: None,
+            cron: None,
         }
     }
 }

@@ -73,6 +73,8 @@ pub(super) struct RawApp {
     pub(super) notify: Option<bool>,
     #[serde(default, deserialize_with = "duration")]
     pub(super) watchdog: Option<Spanned<String>>,
+    /// Five cron fields, typed by `build`.
+    pub(super) cron_restart: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

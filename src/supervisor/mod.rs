@@ -8,8 +8,8 @@
 //! Beside this file, each concern in its own: `slot` (what is kept per
 //! instance), `order` (start and stop order, the exit code; pure), `tree`
 //! (process trees, orphans, memory), `shutdown`, `pipes` (prefixed logs),
-//! `requests` (control requests and reload), `describe`, `checks` (health probes) and
-//! `readiness` (sd_notify both ways, watchdogs).
+//! `requests` (control requests and reload), `describe`, `checks` (health probes),
+//! `readiness` (sd_notify both ways, watchdogs) and `scheduled` (`cron_restart`).
 
 mod checks;
 mod describe;
@@ -19,6 +19,7 @@ mod readiness;
 mod reload;
 mod replace;
 mod requests;
+mod scheduled;
 mod shutdown;
 mod slot;
 mod sockets;
@@ -45,6 +46,7 @@ use crate::procfs::{self, Snapshot};
 use crate::reaper::Status;
 use crate::signals::kill_group;
 use crate::spawn::{self, Launch, Session};
+use crate::tz::Zone;
 use crate::vm::Power;
 use crate::{ids, units};
 
@@ -105,6 +107,9 @@ pub struct Supervisor {
     page_size: u64,
     /// Clock ticks per second, the unit of CPU times in /proc.
     clock_ticks: u64,
+    /// The local time zone, read when an app first needs it for
+    /// `cron_restart`, and again after a reload.
+    zone: Option<Zone>,
 }
 
 impl Supervisor {
@@ -133,6 +138,7 @@ impl Supervisor {
             snapshot: None,
             page_size: procfs::page_size(),
             clock_ticks: procfs::clock_ticks(),
+            zone: None,
         };
         order::link(&mut sup.slots);
         sup.open_notify();
@@ -222,6 +228,7 @@ impl Supervisor {
         self.run_health(now);
         self.run_watchdogs(now);
         self.kill_overdue_old_runs(now);
+        self.run_crons(now);
         for i in 0..self.slots.len() {
             self.step_replacement(i, now);
         }
@@ -246,6 +253,7 @@ impl Supervisor {
                 s.probe.as_ref().map(InFlight::deadline),
                 s.probe_due,
                 s.watchdog_due,
+                s.cron_due.map(|(at, _)| at),
             ]
         });
         let final_kill = self.shutdown.and_then(|s| s.deadline());

@@ -28,6 +28,8 @@ mod logs;
 
 mod sockets;
 
+mod scheduled_restarts;
+
 mod architecture;
 
 mod vm;

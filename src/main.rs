@@ -22,6 +22,7 @@ mod event_loop;
 mod fuzz;
 mod health;
 mod ids;
+mod import;
 mod listen;
 mod log;
 mod logs;
@@ -60,7 +61,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => {
+                Error::Usage(_)
+                | Error::Config(_)
+                | Error::Ctl(_)
+                | Error::Import(_)
+                | Error::SocketHeld { .. } => {
                     for line in msg.lines() {
                         eprintln!("tend: {line}");
                     }
@@ -98,6 +103,26 @@ fn run(mode: Mode) -> Result<u8, Error> {
             result
         }
         Mode::Check { config } => check(config),
+        Mode::Import { file } => {
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            let imported = import::import(&file, cpus).map_err(Error::Import)?;
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(imported.toml.as_bytes())
+                .map_err(|e| Error::Import(format!("writing the config to stdout: {e}")))?;
+            eprintln!(
+                "tend: {}: {}, {} not mapped{}; check the result with tend check",
+                file.display(),
+                count(imported.apps, "app", "apps"),
+                count(imported.unmapped, "key", "keys"),
+                if imported.unmapped > 0 {
+                    " (see the comments)"
+                } else {
+                    ""
+                }
+            );
+            Ok(0)
+        }
         Mode::Supervise { config, socket } => {
             let loaded = config_path(config).and_then(|path| {
                 let config = config::load(&path).map_err(Error::Config)?;

@@ -104,7 +104,11 @@ fn run(mode: Mode) -> Result<u8, Error> {
         }
         Mode::Check { config } => check(config),
         Mode::Import { file } => {
-            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            // The CPUs online, as PM2's os.cpus() counts them (and without
+            // std's cgroup parsing in available_parallelism).
+            // SAFETY: sysconf(3) only reads.
+            let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+            let cpus = usize::try_from(cpus).unwrap_or(1);
             let imported = import::import(&file, cpus).map_err(Error::Import)?;
             use std::io::Write;
             std::io::stdout()

@@ -134,6 +134,11 @@ impl Table {
         comment(&mut self.text, text);
     }
 
+    /// `# not mapped: KEY (VALUE: why)`.
+    fn bad(&mut self, key: &str, v: &Value, why: &str) {
+        self.not_mapped(key, &format!("{}: {why}", compact(v)));
+    }
+
     /// `# not mapped: KEY (why)`.
     fn not_mapped(&mut self, key: &str, why: &str) {
         self.note(&format!("not mapped: {key} ({why})"));
@@ -141,40 +146,140 @@ impl Table {
     }
 }
 
-/// The keys `map_app` reads itself; every other key of an app is reported
-/// by `unmapped_why`.
-const MAPPED: &[&str] = &[
+/// How a PM2 value becomes the value of a tend key.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    /// A user or group: a name or a number.
+    Id,
+    Count,
+    Size,
+    /// Milliseconds, or a duration string.
+    Millis,
+    /// As Millis, but more than 0.
+    Uptime,
+    /// A count, or "max", 0 or -N: counted from the CPUs.
+    Instances,
+    /// true, or paths.
+    Watch,
+    Paths,
+}
+
+/// PM2's keys that become one tend key each, in init.toml's order.
+const KEYS: &[(&str, &str, Kind)] = &[
+    ("cwd", "cwd", Kind::Text),
+    ("uid", "user", Kind::Id),
+    ("gid", "group", Kind::Id),
+    ("min_uptime", "min_uptime", Kind::Uptime),
+    ("max_restarts", "max_restarts", Kind::Count),
+    ("max_memory_restart", "max_memory", Kind::Size),
+    ("kill_timeout", "stop_timeout", Kind::Millis),
+    ("instances", "instances", Kind::Instances),
+    ("cron_restart", "cron_restart", Kind::Text),
+    ("watch", "watch", Kind::Watch),
+    ("ignore_watch", "watch_ignore", Kind::Paths),
+    ("watch_delay", "watch_delay", Kind::Millis),
+];
+
+/// The other keys `map_app` reads itself; every key in neither list gets
+/// `# not mapped`, with the reason from `WHY`.
+const OTHERS: &[&str] = &[
     "name",
     "script",
     "args",
     "interpreter",
     "interpreter_args",
     "node_args",
-    "cwd",
-    "uid",
-    "gid",
     "env",
     "port",
     "autorestart",
     "stop_exit_codes",
     "restart_delay",
     "exp_backoff_restart_delay",
-    "min_uptime",
-    "max_restarts",
-    "max_memory_restart",
-    "kill_timeout",
-    "instances",
     "exec_mode",
     "out_file",
     "error_file",
     "log_file",
     "merge_logs",
     "combine_logs",
-    "cron_restart",
-    "watch",
-    "ignore_watch",
-    "watch_delay",
 ];
+
+/// PM2's interpreter for a script's extension (its interpreter.json; python3
+/// where PM2 says python, which many systems no longer have).
+const INTERPRETERS: &[(&str, &str)] = &[
+    ("js", "node"),
+    ("cjs", "node"),
+    ("mjs", "node"),
+    ("sh", "bash"),
+    ("py", "python3"),
+    ("rb", "ruby"),
+    ("php", "php"),
+    ("pl", "perl"),
+    ("coffee", "coffee"),
+];
+
+/// Why a key has no place in init.toml; others: "no tend equivalent".
+const WHY: &[(&str, &str)] = &[
+    (
+        "wait_ready",
+        "tend's way: notify = true and the app sends READY=1 (systemd-notify \
+         --ready), or a health check",
+    ),
+    (
+        "listen_timeout",
+        "tend's way: notify = true, or a health check",
+    ),
+    (
+        "shutdown_with_message",
+        "tend stops an app with stop_signal (default SIGTERM)",
+    ),
+    (
+        "kill_retry_time",
+        "tend sends SIGKILL once stop_timeout has passed",
+    ),
+    ("treekill", "tend always stops an app's whole process tree"),
+    ("instance_var", "each instance gets TEND_INSTANCE=i"),
+    ("increment_var", "derive it from TEND_INSTANCE"),
+    (
+        "log_date_format",
+        "tend's log files stamp each line (UTC, milliseconds)",
+    ),
+    (
+        "time",
+        "tend's log files stamp each line; log_timestamps = true stamps prefix lines",
+    ),
+    ("pid_file", "tend status shows the pids"),
+    ("namespace", "tend has no app groups"),
+    ("filter_env", "apps inherit tend's whole environment"),
+    ("source_map_support", "Node's flags go in the command"),
+    ("vizion", "PM2's own feature"),
+    ("pmx", "PM2's own feature"),
+    ("automation", "PM2's own feature"),
+    ("post_update", "PM2's own feature"),
+];
+
+const NOTE_ABSOLUTE: &str = "a relative cwd is relative to the directory tend runs in; PM2 \
+     took it from where pm2 ran: better make it absolute";
+const NOTE_CPUS: &str = "PM2 counted these instances from the CPUs (\"max\", 0 or -N): this \
+     is the count on this machine; write the one for the machine that runs it";
+const NOTE_PORT: &str = "PM2's port is PORT in env";
+const NOTE_EXIT_CODES: &str = "PM2's stop_exit_codes: tend's on-failure leaves the app down \
+     after exit code 0 only, and restarts it after any other code (also those listed) \
+     and after a death by a signal tend did not send";
+const NOTE_BACKOFF: &str = "PM2's exp_backoff_restart_delay: tend always backs off, \
+     doubling restart_delay after each unstable run (PM2: x1.5) up to max_restart_delay \
+     (PM2's cap: 15s)";
+const NOTE_DELAY: &str = "PM2 waited restart_delay before every restart; tend doubles it \
+     after each unstable run, up to max_restart_delay (default 30s): set that to the \
+     same value for PM2's fixed delay";
+const NOTE_CLUSTER: &str = "exec_mode \"cluster\": PM2's instances shared one port. \
+     tend's share sockets tend binds itself: add listen = [\"tcp://0.0.0.0:PORT\"] with \
+     the app's port (tend cannot tell it from here) and have the app take fd 3 (Node: \
+     server.listen({ fd: 3 })); see \"Zero-downtime restarts\"";
+const NOTE_LOGS: &str = "tend writes one file per instance, stdout and stderr merged, \
+     each line stamped and marked out or err: LOG_DIR/NAME.log (NAME.i.log with \
+     instances), LOG_DIR being [tend] log_dir (default /var/log/tend as root, else \
+     ~/.local/state/tend)";
 
 fn map_app(obj: &Map<String, Value>, names: &mut BTreeSet<String>, cpus: usize) -> Table {
     let mut t = Table {
@@ -182,21 +287,21 @@ fn map_app(obj: &Map<String, Value>, names: &mut BTreeSet<String>, cpus: usize) 
         mapped: true,
         unmapped: 0,
     };
-    let script = match obj.get("script") {
-        Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-        _ => {
-            let name = obj.get("name").map(compact).unwrap_or_default();
-            t.mapped = false;
-            t.note(&format!(
-                "skipped: the app {name} has no `script` (tend needs a command)"
-            ));
-            return t;
-        }
+    let name_value = obj.get("name");
+    let Some(script) = obj
+        .get("script")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        t.mapped = false;
+        let name = name_value.map(compact).unwrap_or_default();
+        t.note(&format!("skipped: the app {name} has no `script`"));
+        return t;
     };
     // The name: PM2's, else the script's base name without its extension.
-    let given = match obj.get("name") {
+    let given = match name_value {
         Some(Value::String(s)) => s.clone(),
-        Some(v @ Value::Number(_)) => v.to_string(),
+        Some(v @ Value::Number(_)) => compact(v),
         _ => {
             let base = script.rsplit('/').next().unwrap_or(script);
             base.split('.').next().unwrap_or(base).to_string()
@@ -206,81 +311,39 @@ fn map_app(obj: &Map<String, Value>, names: &mut BTreeSet<String>, cpus: usize) 
     writeln!(t.text, "[app.{name}]").ok();
     if name != given {
         t.note(&format!(
-            "PM2's name {} is {name} here: app names are letters, digits, - and _{}",
-            quote(&given),
-            if sanitize(&given) != name {
-                ", and another app has it"
-            } else {
-                ""
-            }
+            "PM2's name {} is {name} here: app names are letters, digits, - and _ (and \
+             one per app)",
+            quote(&given)
         ));
     }
 
     map_command(obj, script, &mut t);
-
-    if let Some(cwd) = obj.get("cwd") {
-        match cwd {
-            Value::String(s) => {
-                t.set("cwd", &quote(s));
-                if !s.starts_with('/') {
-                    t.note(
-                        "a relative cwd is relative to the directory tend runs in; \
-                         PM2 took it from where pm2 ran: better make it absolute",
-                    );
-                }
-            }
-            other => t.not_mapped("cwd", &format!("{} is not a path", compact(other))),
-        }
-    }
-    for (pm2, tend) in [("uid", "user"), ("gid", "group")] {
-        match obj.get(pm2) {
-            None => {}
-            Some(Value::String(s)) => t.set(tend, &quote(s)),
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u32::MAX.into()) => {
-                t.set(tend, &n.to_string())
-            }
-            Some(other) => t.not_mapped(pm2, &format!("{} is not a user", compact(other))),
-        }
-    }
-
+    map_keys(obj, &KEYS[..3], cpus, &mut t);
     let env = map_env(obj, &mut t);
-
     map_restart(obj, &mut t);
 
-    for (pm2, tend) in [
-        ("max_restarts", "max_restarts"),
-        ("max_memory_restart", "max_memory"),
-        ("kill_timeout", "stop_timeout"),
-    ] {
-        let Some(v) = obj.get(pm2) else { continue };
-        let mapped = match pm2 {
-            "max_restarts" => v
-                .as_u64()
-                .filter(|n| *n <= u32::MAX.into())
-                .map(|n| n.to_string())
-                .ok_or("not a whole number"),
-            "max_memory_restart" => size(v).map(|s| quote(&s)),
-            _ => millis(v).map(|d| quote(&d)),
-        };
-        match mapped {
-            Ok(text) => t.set(tend, &text),
-            Err(why) => t.not_mapped(pm2, &format!("{}: {why}", compact(v))),
-        }
+    map_keys(obj, &KEYS[3..], cpus, &mut t);
+    match obj.get("exec_mode") {
+        None => {}
+        Some(Value::String(m)) if m.starts_with("fork") => {}
+        Some(Value::String(m)) if m.starts_with("cluster") => t.note(NOTE_CLUSTER),
+        Some(other) => t.bad("exec_mode", other, "neither fork nor cluster"),
     }
-
-    map_instances(obj, cpus, &mut t);
-    map_logs(obj, &name, &mut t);
-    map_schedule(obj, &mut t);
+    map_logs(obj, &mut t);
 
     for (key, v) in obj {
-        if MAPPED.contains(&key.as_str()) {
+        if OTHERS.contains(&key.as_str()) || KEYS.iter().any(|k| k.0 == key) {
             continue;
         }
         if let Some(env_name) = key.strip_prefix("env_") {
             env_block(env_name, v, &mut t);
             continue;
         }
-        t.not_mapped(key, unmapped_why(key));
+        let why = WHY
+            .iter()
+            .find(|w| w.0 == key)
+            .map_or("no tend equivalent", |w| w.1);
+        t.not_mapped(key, why);
     }
     if let Some(env) = env {
         writeln!(t.text, "\n[app.{name}.env]").ok();
@@ -289,106 +352,146 @@ fn map_app(obj: &Map<String, Value>, names: &mut BTreeSet<String>, cpus: usize) 
     t
 }
 
+/// The `keys` (from KEYS) that `obj` has, each as its tend key.
+fn map_keys(obj: &Map<String, Value>, keys: &[(&str, &str, Kind)], cpus: usize, t: &mut Table) {
+    let watching = !matches!(obj.get("watch"), None | Some(Value::Bool(false)));
+    for &(pm2, tend, kind) in keys {
+        let Some(v) = obj.get(pm2) else { continue };
+        if tend.starts_with("watch_") && !watching {
+            t.not_mapped(pm2, "watch is off");
+            continue;
+        }
+        match convert(kind, v, cpus) {
+            Ok(None) => {}
+            Ok(Some(text)) => {
+                t.set(tend, &text);
+                let relative = pm2 == "cwd" && !text.starts_with("\"/");
+                let counted = pm2 == "instances" && count(v).is_none_or(|n| n <= 0);
+                if relative {
+                    t.note(NOTE_ABSOLUTE);
+                } else if counted {
+                    t.note(NOTE_CPUS);
+                }
+            }
+            Err(why) => t.bad(pm2, v, why),
+        }
+    }
+}
+
+/// The TOML text of `v` for a key of `kind`; None: nothing to write.
+fn convert(kind: Kind, v: &Value, cpus: usize) -> Result<Option<String>, &'static str> {
+    let text = match (kind, v) {
+        (Kind::Text, Value::String(s)) => quote(s),
+        (Kind::Id, Value::String(s)) => quote(s),
+        (Kind::Id | Kind::Count, Value::Number(n)) if n.as_u64().is_some_and(|n| n < 1 << 32) => {
+            n.to_string()
+        }
+        (Kind::Size, _) => quote(&size(v)?),
+        (Kind::Millis, _) => quote(&units::format_duration(millis(v)?)),
+        (Kind::Uptime, _) => match millis(v)? {
+            d if d.is_zero() => return Err("tend needs more than 0s"),
+            d => quote(&units::format_duration(d)),
+        },
+        (Kind::Instances, _) => {
+            let n = count(v).ok_or("not a number of instances")?;
+            let cpus = i64::try_from(cpus).unwrap_or(1);
+            // 0 and "max": every CPU; -N: all but N.
+            let n = if n > 0 { n } else { (cpus + n).max(1) };
+            n.min(u32::MAX.into()).to_string()
+        }
+        (Kind::Watch, Value::Bool(false)) => return Ok(None),
+        (Kind::Watch, Value::Bool(true)) => "[\".\"]".into(),
+        (Kind::Watch | Kind::Paths, _) => array(&paths(v)?),
+        (Kind::Text, _) => return Err("not a string"),
+        _ => return Err("not a whole number or a name"),
+    };
+    Ok(Some(text))
+}
+
+/// instances as a number: `"max"` is 0.
+fn count(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) if s == "max" => Some(0),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// script, args, interpreter, interpreter_args and node_args: one command
 /// array, as PM2 would have run it.
 fn map_command(obj: &Map<String, Value>, script: &str, t: &mut Table) {
-    let interpreter = match obj.get("interpreter") {
-        Some(Value::String(s)) if s == "none" => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        // PM2 picks one by the extension (its interpreter.json).
+    let interpreter = match obj.get("interpreter").and_then(Value::as_str) {
+        Some("none") => None,
+        Some(i) if !i.is_empty() => Some(i),
         _ => {
-            let ext = script.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-            let by_ext = match ext {
-                "js" | "cjs" | "mjs" => Some("node"),
-                "sh" => Some("bash"),
-                "py" => Some("python3"),
-                "rb" => Some("ruby"),
-                "php" => Some("php"),
-                "pl" => Some("perl"),
-                "coffee" => Some("coffee"),
-                _ => None,
-            };
-            by_ext.map(str::to_string)
+            let ext = script.rsplit_once('.').map_or("", |(_, e)| e);
+            INTERPRETERS.iter().find(|i| i.0 == ext).map(|i| i.1)
         }
     };
-    let mut command = Vec::new();
-    if let Some(i) = &interpreter {
-        command.push(i.clone());
-    }
-    for key in ["interpreter_args", "node_args"] {
+    let mut command: Vec<String> = interpreter.into_iter().map(str::to_string).collect();
+    for key in ["interpreter_args", "node_args", "args"] {
+        if key == "args" {
+            command.push(script.to_string());
+        }
         let Some(v) = obj.get(key) else { continue };
-        match (words(v), &interpreter) {
-            (Ok(w), Some(_)) => command.extend(w),
-            (Ok(_), None) => t.not_mapped(key, "the script runs without an interpreter"),
-            (Err(why), _) => t.not_mapped(key, &format!("{}: {why}", compact(v))),
-        }
-    }
-    command.push(script.to_string());
-    if let Some(v) = obj.get("args") {
         match words(v) {
+            Ok(_) if key != "args" && interpreter.is_none() => {
+                t.not_mapped(key, "the script runs without an interpreter")
+            }
             Ok(w) => command.extend(w),
-            Err(why) => t.not_mapped("args", &format!("{}: {why}", compact(v))),
+            Err(why) => t.bad(key, v, why),
         }
     }
-    let items: Vec<String> = command.iter().map(|w| quote(w)).collect();
-    t.set("command", &format!("[{}]", items.join(", ")));
+    t.set("command", &array(&command));
 }
 
 /// `env` (and PM2's `port`, which sets PORT): an inline table when short,
 /// else the text of an `[app.NAME.env]` table for the end of the app.
 fn map_env(obj: &Map<String, Value>, t: &mut Table) -> Option<String> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    match obj.get("env") {
-        None => {}
-        Some(Value::Object(env)) => {
-            for (k, v) in env {
-                match env_value(v) {
-                    Some(text) => pairs.push((k.clone(), text)),
-                    None => t.not_mapped(
-                        &format!("env.{k}"),
-                        &format!("{} is not a string, number or boolean", compact(v)),
-                    ),
-                }
-            }
+    let mut lines: Vec<String> = Vec::new();
+    let empty = Map::new();
+    let env = match obj.get("env") {
+        None => &empty,
+        Some(Value::Object(env)) => env,
+        Some(other) => {
+            t.bad("env", other, "not a table");
+            &empty
         }
-        Some(other) => t.not_mapped("env", &format!("{} is not a table", compact(other))),
-    }
-    if let Some(port) = obj.get("port") {
-        match env_value(port) {
-            Some(text) if !pairs.iter().any(|(k, _)| k == "PORT") => {
-                pairs.push(("PORT".into(), text));
-                t.note("PM2's port is PORT in env");
-            }
-            Some(_) => t.not_mapped("port", "env sets PORT already"),
-            None => t.not_mapped("port", &format!("{} is not a port", compact(port))),
+    };
+    // PM2's port sets PORT.
+    let mut port = None;
+    if let Some(p) = obj.get("port") {
+        if env.contains_key("PORT") {
+            t.not_mapped("port", "env sets PORT already");
+        } else if p.is_string() || p.is_u64() {
+            port = Some(("PORT", p));
+            t.note(NOTE_PORT);
+        } else {
+            t.bad("port", p, "not a port");
         }
     }
-    if pairs.is_empty() {
+    for (k, v) in env.iter().map(|(k, v)| (k.as_str(), v)).chain(port) {
+        let text = match v {
+            Value::String(s) => quote(s),
+            Value::Number(n) if n.is_f64() => quote(&n.to_string()),
+            Value::Number(_) | Value::Bool(_) => compact(v),
+            _ => {
+                t.bad(&format!("env.{k}"), v, "not a string, number or boolean");
+                continue;
+            }
+        };
+        lines.push(format!("{} = {text}", key(k)));
+    }
+    if lines.is_empty() {
         return None;
     }
-    let lines: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{} = {v}", key(k)))
-        .collect();
     let inline = format!("{{ {} }}", lines.join(", "));
-    if pairs.len() <= 3 && inline.len() <= 70 {
+    if lines.len() <= 3 && inline.len() <= 70 {
         t.set("env", &inline);
         None
     } else {
         Some(lines.join("\n") + "\n")
-    }
-}
-
-/// An env value as TOML: strings quoted, integers and booleans bare (tend
-/// passes them as PM2 did: `3101`, `true`), other numbers quoted as JSON
-/// writes them.
-fn env_value(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(quote(s)),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        Value::Number(n) => Some(quote(&n.to_string())),
-        _ => None,
     }
 }
 
@@ -397,10 +500,7 @@ fn env_value(v: &Value) -> Option<String> {
 /// for an env_file.
 fn env_block(env_name: &str, v: &Value, t: &mut Table) {
     let Value::Object(env) = v else {
-        t.not_mapped(
-            &format!("env_{env_name}"),
-            &format!("{} is not a table", compact(v)),
-        );
+        t.bad(&format!("env_{env_name}"), v, "not a table");
         return;
     };
     t.note(&format!(
@@ -410,12 +510,10 @@ fn env_block(env_name: &str, v: &Value, t: &mut Table) {
     ));
     for (k, v) in env {
         let text = match v {
-            Value::String(s) => s.clone(),
-            Value::Null | Value::Array(_) | Value::Object(_) => compact(v),
-            other => other.to_string(),
+            Value::String(s) => dotenv_value(s),
+            other => dotenv_value(&compact(other)),
         };
-        let line = format!("#   {k}={}", dotenv_value(&text));
-        writeln!(t.text, "{}", visible(&line)).ok();
+        writeln!(t.text, "{}", visible(&format!("#   {k}={text}"))).ok();
     }
 }
 
@@ -444,78 +542,44 @@ fn dotenv_value(s: &str) -> String {
     out
 }
 
-/// autorestart, stop_exit_codes, restart_delay, exp_backoff_restart_delay,
-/// min_uptime.
+/// autorestart, stop_exit_codes, restart_delay, exp_backoff_restart_delay.
 fn map_restart(obj: &Map<String, Value>, t: &mut Table) {
-    let never = obj.get("autorestart") == Some(&Value::Bool(false));
-    match obj.get("autorestart") {
+    let autorestart = obj.get("autorestart");
+    let never = matches!(autorestart, Some(Value::Bool(false)));
+    match autorestart {
         None | Some(Value::Bool(true)) => {}
         Some(Value::Bool(false)) => t.set("restart", "\"never\""),
-        Some(other) => t.not_mapped(
-            "autorestart",
-            &format!("{} is not true or false", compact(other)),
-        ),
+        Some(other) => t.bad("autorestart", other, "not true or false"),
     }
     if let Some(v) = obj.get("stop_exit_codes") {
         let codes: Option<Vec<i64>> = match v {
-            Value::Number(n) => n.as_i64().map(|n| vec![n]),
             Value::Array(list) => list.iter().map(Value::as_i64).collect(),
-            _ => None,
+            v => v.as_i64().map(|n| vec![n]),
         };
         match codes {
-            None => t.not_mapped(
-                "stop_exit_codes",
-                &format!("{} is not a list of exit codes", compact(v)),
-            ),
+            None => t.bad("stop_exit_codes", v, "not a list of exit codes"),
             Some(_) if never => t.not_mapped("stop_exit_codes", "restart is \"never\" already"),
             Some(codes) if codes.contains(&0) => {
                 t.set("restart", "\"on-failure\"");
-                let others: Vec<String> = codes
-                    .iter()
-                    .filter(|c| **c != 0)
-                    .map(i64::to_string)
-                    .collect();
-                let mut text = String::from(
-                    "PM2's stop_exit_codes: an exit with code 0 is not restarted. tend's \
-                     on-failure restarts after every other code and after a death by a \
-                     signal tend did not send",
-                );
-                if !others.is_empty() {
-                    write!(
-                        text,
-                        ", so also after {} (PM2 did not): tend cannot exempt other codes; \
-                         have the app exit 0 when it should stay down",
-                        others.join(", ")
-                    )
-                    .ok();
-                }
-                t.note(&text);
+                t.note(NOTE_EXIT_CODES);
             }
             Some(_) => t.not_mapped(
                 "stop_exit_codes",
-                "tend exempts only exit code 0 from restarts, with restart = \
-                 \"on-failure\": have the app exit 0 when it should stay down",
+                "only exit code 0 leaves an app down, with restart = \"on-failure\"",
             ),
         }
     }
     let backoff = obj.get("exp_backoff_restart_delay");
     if let Some(v) = backoff {
-        match millis_of(v) {
-            Ok(ms) => {
-                t.set("restart_delay", &quote(&units::format_duration(ms)));
+        match millis(v) {
+            Ok(d) => {
+                t.set("restart_delay", &quote(&units::format_duration(d)));
                 // PM2 grows the delay by 1.5 each time, up to 15s.
-                let cap = ms.max(std::time::Duration::from_secs(15));
+                let cap = d.max(std::time::Duration::from_secs(15));
                 t.set("max_restart_delay", &quote(&units::format_duration(cap)));
-                t.note(
-                    "PM2's exp_backoff_restart_delay: tend always backs off, doubling \
-                     restart_delay after each unstable run (PM2: x1.5) up to \
-                     max_restart_delay (PM2's cap: 15s)",
-                );
+                t.note(NOTE_BACKOFF);
             }
-            Err(why) => t.not_mapped(
-                "exp_backoff_restart_delay",
-                &format!("{}: {why}", compact(v)),
-            ),
+            Err(why) => t.bad("exp_backoff_restart_delay", v, why),
         }
     }
     if let Some(v) = obj.get("restart_delay") {
@@ -525,81 +589,16 @@ fn map_restart(obj: &Map<String, Value>, t: &mut Table) {
                 "exp_backoff_restart_delay takes its place, as in PM2",
             ),
             Ok(d) => {
-                t.set("restart_delay", &quote(&d));
-                t.note(&format!(
-                    "PM2 waited restart_delay before every restart; tend doubles it after \
-                     each unstable run, up to max_restart_delay (default 30s). PM2's fixed \
-                     delay: max_restart_delay = \"{d}\""
-                ));
+                t.set("restart_delay", &quote(&units::format_duration(d)));
+                t.note(NOTE_DELAY);
             }
-            Err(why) => t.not_mapped("restart_delay", &format!("{}: {why}", compact(v))),
+            Err(why) => t.bad("restart_delay", v, why),
         }
-    }
-    if let Some(v) = obj.get("min_uptime") {
-        match millis_of(v) {
-            Ok(d) if d.is_zero() => t.not_mapped(
-                "min_uptime",
-                "0: tend needs more than 0s, else a crash loop would never end",
-            ),
-            Ok(d) => t.set("min_uptime", &quote(&units::format_duration(d))),
-            Err(why) => t.not_mapped("min_uptime", &format!("{}: {why}", compact(v))),
-        }
-    }
-}
-
-/// instances and exec_mode.
-fn map_instances(obj: &Map<String, Value>, cpus: usize, t: &mut Table) {
-    if let Some(v) = obj.get("instances") {
-        let n = match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) if s == "max" => Some(0),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        let cpus = i64::try_from(cpus.max(1)).unwrap_or(1);
-        match n {
-            Some(n) if n > 0 && n <= i64::from(u32::MAX) => t.set("instances", &n.to_string()),
-            Some(0) => {
-                t.set("instances", &cpus.to_string());
-                t.note(&format!(
-                    "PM2's instances {}: one per CPU, {cpus} on this machine; \
-                     write the count for the machine that runs it",
-                    compact(v)
-                ));
-            }
-            Some(n) if n < 0 => {
-                let count = (cpus + n).max(1);
-                t.set("instances", &count.to_string());
-                t.note(&format!(
-                    "PM2's instances {n}: all CPUs but {}, {count} on this machine; \
-                     write the count for the machine that runs it",
-                    -n
-                ));
-            }
-            _ => t.not_mapped(
-                "instances",
-                &format!("{} is not a number of instances", compact(v)),
-            ),
-        }
-    }
-    match obj.get("exec_mode") {
-        None => {}
-        Some(Value::String(m)) if m == "fork" || m == "fork_mode" => {}
-        Some(Value::String(m)) if m == "cluster" || m == "cluster_mode" => t.note(
-            "exec_mode \"cluster\": PM2's instances shared one port. tend's share \
-             sockets tend binds itself: add listen = [\"tcp://0.0.0.0:PORT\"] with the \
-             app's port (tend cannot tell it from here) and have the app take fd 3 \
-             (Node: server.listen({ fd: 3 })); see \"Zero-downtime restarts\"",
-        ),
-        Some(other) => t.not_mapped(
-            "exec_mode",
-            &format!("{} is neither fork nor cluster", compact(other)),
-        ),
     }
 }
 
 /// out_file, error_file, log_file, merge_logs, combine_logs: log = "file".
-fn map_logs(obj: &Map<String, Value>, name: &str, t: &mut Table) {
+fn map_logs(obj: &Map<String, Value>, t: &mut Table) {
     const KEYS: [&str; 5] = [
         "out_file",
         "error_file",
@@ -607,108 +606,25 @@ fn map_logs(obj: &Map<String, Value>, name: &str, t: &mut Table) {
         "merge_logs",
         "combine_logs",
     ];
-    let given: Vec<&str> = KEYS.into_iter().filter(|k| obj.contains_key(*k)).collect();
-    if given.is_empty() {
+    if !KEYS.iter().any(|k| obj.contains_key(*k)) {
         return;
     }
     t.set("log", "\"file\"");
-    let paths: Vec<String> = KEYS[..3]
-        .iter()
-        .filter_map(|k| match obj.get(*k) {
-            Some(Value::String(p)) => Some(format!("{k} {}", quote(p))),
-            _ => None,
-        })
-        .collect();
-    let pm2 = if paths.is_empty() {
-        format!("PM2's {}", given.join(", "))
-    } else {
-        format!("PM2 wrote to {}", paths.join(", "))
-    };
-    t.note(&format!(
-        "{pm2}. tend writes one file per instance, stdout and stderr merged, each \
-         line stamped and marked out or err: LOG_DIR/{name}.log ({name}.0.log ... \
-         with instances), LOG_DIR being [tend] log_dir (default /var/log/tend as \
-         root, else ~/.local/state/tend)"
-    ));
-}
-
-/// cron_restart, watch, ignore_watch, watch_delay.
-fn map_schedule(obj: &Map<String, Value>, t: &mut Table) {
-    match obj.get("cron_restart") {
-        None => {}
-        Some(Value::String(s)) => t.set("cron_restart", &quote(s)),
-        Some(other) => t.not_mapped(
-            "cron_restart",
-            &format!("{} is not a cron expression", compact(other)),
-        ),
-    }
-    let on = match obj.get("watch") {
-        None | Some(Value::Bool(false)) => false,
-        Some(Value::Bool(true)) => {
-            t.set("watch", "[\".\"]");
-            true
-        }
-        Some(v) => match words_list(v) {
-            Ok(paths) => {
-                t.set("watch", &array(&paths));
-                true
-            }
-            Err(why) => {
-                t.not_mapped("watch", &format!("{}: {why}", compact(v)));
-                false
-            }
-        },
-    };
-    if let Some(v) = obj.get("ignore_watch") {
-        match words_list(v) {
-            Ok(_) if !on => t.not_mapped("ignore_watch", "watch is off"),
-            Ok(paths) => t.set("watch_ignore", &array(&paths)),
-            Err(why) => t.not_mapped("ignore_watch", &format!("{}: {why}", compact(v))),
+    let mut pm2 = String::from("PM2 wrote to");
+    for k in &KEYS[..3] {
+        if let Some(Value::String(p)) = obj.get(*k) {
+            write!(pm2, " {k} {}", quote(p)).ok();
         }
     }
-    if let Some(v) = obj.get("watch_delay") {
-        match millis(v) {
-            Ok(_) if !on => t.not_mapped("watch_delay", "watch is off"),
-            Ok(d) => t.set("watch_delay", &quote(&d)),
-            Err(why) => t.not_mapped("watch_delay", &format!("{}: {why}", compact(v))),
-        }
+    if pm2.len() > 12 {
+        t.note(&pm2);
     }
-}
-
-/// Why an app key has no place in init.toml.
-fn unmapped_why(key: &str) -> &'static str {
-    match key {
-        "wait_ready" | "listen_timeout" => {
-            "tend's way: notify = true and the app sends READY=1 \
-             (systemd-notify --ready), or a health check"
-        }
-        "shutdown_with_message" => "tend stops an app with stop_signal (default SIGTERM)",
-        "kill_retry_time" => "tend sends SIGKILL once stop_timeout has passed",
-        "treekill" => "tend always stops an app's whole process tree",
-        "instance_var" => "each instance gets TEND_INSTANCE=i",
-        "increment_var" => "no tend equivalent: derive it from TEND_INSTANCE",
-        "log_date_format" | "time" => {
-            "tend's log files stamp each line (UTC, milliseconds); \
-             log_timestamps = true stamps prefix lines"
-        }
-        "pid_file" => "tend status shows the pids",
-        "namespace" => "tend has no app groups",
-        "watch_options" => "no tend equivalent",
-        "filter_env" => "apps inherit tend's whole environment",
-        "source_map_support" | "disable_source_map_support" => "Node's flags go in the command",
-        "vizion" | "post_update" | "automation" | "pmx" | "autodump" | "force" | "windowsHide"
-        | "disable_trace" | "trace" | "deep_monitoring" => "PM2's own feature",
-        _ => "no tend equivalent",
-    }
+    t.note(NOTE_LOGS);
 }
 
 /// PM2's milliseconds (a number, or a string of digits) or a duration
-/// string tend reads (`"10s"`), as tend's duration text.
-fn millis(v: &Value) -> Result<String, &'static str> {
-    millis_of(v).map(units::format_duration)
-}
-
-fn millis_of(v: &Value) -> Result<std::time::Duration, &'static str> {
+/// string tend reads (`"10s"`).
+fn millis(v: &Value) -> Result<std::time::Duration, &'static str> {
     let ms = match v {
         Value::Number(n) => n.as_f64().ok_or("not a number")?,
         Value::String(s) if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => {
@@ -768,7 +684,7 @@ fn words(v: &Value) -> Result<Vec<String>, &'static str> {
 }
 
 /// watch and ignore_watch: one path or a list.
-fn words_list(v: &Value) -> Result<Vec<String>, &'static str> {
+fn paths(v: &Value) -> Result<Vec<String>, &'static str> {
     match v {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(list) => list
@@ -897,14 +813,19 @@ fn array(items: &[String]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// A JSON value as one short line, for comments.
+/// A JSON value as one short line, for comments: a scalar as JSON
+/// writes it (strings cut at 40 characters), a list or an object by kind.
+/// By hand: serde_json's writer for `Value` would cost the binary more.
 fn compact(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() > 40 {
-        let cut: String = text.chars().take(37).collect();
-        format!("{cut}...")
-    } else {
-        text
+    match v {
+        Value::String(s) if s.chars().count() > 40 => {
+            let cut: String = s.chars().take(37).collect();
+            quote(&(cut + "..."))
+        }
+        Value::String(s) => quote(s),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => kind(other).to_string(),
     }
 }
 

@@ -37,7 +37,7 @@ fn the_seeds_plan_is_the_readme_example() {
             "max_memory = \"256M\"",
         ]
     );
-    assert!(toml.contains("max_restart_delay = \"3s\""), "{toml}");
+    assert!(toml.contains("PM2's fixed delay"), "{toml}");
     assert!(!toml.contains("not mapped"), "{toml}");
 }
 
@@ -114,7 +114,7 @@ fn names_are_made_valid_and_unique() {
     );
     assert!(toml.contains("# PM2's name \"api server\" is api-server here"));
     assert!(toml.contains("# PM2's name \"api-server\" is api-server-2 here"));
-    assert!(toml.contains("and another app has it"));
+    assert!(toml.contains("(and one per app)"));
 }
 
 #[test]
@@ -163,11 +163,11 @@ fn every_attribute() {
     has("# not mapped: restart_delay (exp_backoff_restart_delay takes its place, as in");
     for text in [
         "env_file = \"production.env\"",
-        "one per CPU, 8 on this machine",
+        "counted these instances from the CPUs",
         "listen = [\"tcp://0.0.0.0:PORT\"]",
         "tend always backs off",
-        "also after 3 (PM2 did not)",
-        "out_file \"/var/log/api.out.log\"",
+        "after any other code (also those listed)",
+        "out_file \"/var/log/api.out.log\" error_file",
         "[tend] log_dir",
         "not mapped: log_date_format",
         "not mapped: wait_ready (tend's way: notify = true",
@@ -249,14 +249,16 @@ fn values_pm2_writes_in_other_ways() {
         let toml = one(app.clone());
         assert!(toml.contains(want), "{app}: {want}\n{toml}");
     }
+    // A count as written needs no note.
+    assert!(!one(json!({"script": "a", "instances": 4})).contains("CPUs"));
     let bad = [
         (
             json!({"script": "a", "instances": "lots"}),
-            "not mapped: instances (\"lots\" is not a number of instances)",
+            "not mapped: instances (\"lots\": not a number of instances)",
         ),
         (
             json!({"script": "a", "min_uptime": 0}),
-            "not mapped: min_uptime (0: tend needs more than 0s",
+            "not mapped: min_uptime (0: tend needs more than 0s)",
         ),
         (
             json!({"script": "a", "min_uptime": "soon"}),
@@ -272,7 +274,7 @@ fn values_pm2_writes_in_other_ways() {
         ),
         (
             json!({"script": "a", "stop_exit_codes": [2]}),
-            "not mapped: stop_exit_codes (tend exempts only exit code 0",
+            "not mapped: stop_exit_codes (only exit code 0 leaves an app down",
         ),
         (
             json!({"script": "a", "autorestart": false, "stop_exit_codes": [0]}),
@@ -280,7 +282,7 @@ fn values_pm2_writes_in_other_ways() {
         ),
         (
             json!({"script": "a", "env": {"A": {"b": 1}}}),
-            "not mapped: env.A ({\"b\":1} is not a string",
+            "not mapped: env.A (an object: not a string",
         ),
         (
             json!({"script": "a", "ignore_watch": ["x"]}),
@@ -288,7 +290,7 @@ fn values_pm2_writes_in_other_ways() {
         ),
         (
             json!({"script": "a", "exec_mode": "weird"}),
-            "not mapped: exec_mode (\"weird\" is neither",
+            "not mapped: exec_mode (\"weird\": neither",
         ),
         (
             json!({"script": "a", "args": "'open"}),

@@ -10,7 +10,6 @@
 
 mod map;
 
-use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -53,130 +52,105 @@ try {
 if (m !== null) out(m);
 "#;
 
-/// Reads `path` and maps it; the error says what to do.
+/// Reads `path` and maps it; the error, naming the file, says what to do.
 pub fn import(path: &Path, cpus: usize) -> Result<Imported, String> {
-    let shown = path.display();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let name = name.unwrap_or_else(|| shown.to_string());
-    let value: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
-        let text = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
-        serde_json::from_slice(&text).map_err(|e| format!("{shown}: invalid JSON: {e}"))?
-    } else {
-        let json = run_node(path)?;
-        serde_json::from_str(&json).map_err(|e| format!("{shown}: node gave invalid JSON: {e}"))?
-    };
-    to_toml(&value, &name, cpus).map_err(|e| format!("{shown}: {e}"))
+    read(path, cpus).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `node -e NODE_SCRIPT FILE` in the file's directory: the JSON it wrote.
-fn run_node(path: &Path) -> Result<String, String> {
-    let shown = path.display();
+fn read(path: &Path, cpus: usize) -> Result<Imported, String> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let json = if path.extension().is_some_and(|e| e == "json") {
+        std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())?
+            .into_bytes()
+    } else {
+        run_node(path, &name)?
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|e| format!("invalid JSON: {e}"))?;
+    to_toml(&value, &name, cpus)
+}
+
+/// `node -e NODE_SCRIPT NAME` in the file's directory: the JSON it wrote.
+/// (Bytes, parsed by `from_slice` like every JSON tend reads: `from_str`
+/// would add a second copy of serde_json's parser to the binary.)
+fn run_node(path: &Path, name: &str) -> Result<Vec<u8>, String> {
     if !path.is_file() {
-        return Err(format!("{shown}: no such file"));
+        return Err("no such file".into());
     }
-    let abs = std::path::absolute(path).map_err(|e| format!("{shown}: {e}"))?;
-    let dir = abs.parent().unwrap_or(Path::new("/"));
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // One pipe for node's stdout and stderr: the JSON after the marker, or
+    // node's message when it failed.
+    let (reader, writer) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
     let spawned = Command::new("node")
         .arg("-e")
         .arg(NODE_SCRIPT)
-        .arg(&abs)
+        .arg(name)
         .current_dir(dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer)
+        .stderr(writer2)
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
-                "{shown}: a .js ecosystem file is evaluated with node, which is not \
-                 installed (not found in PATH): install node, or convert the file to \
-                 JSON where node is (node -p 'JSON.stringify(require(\"./{0}\"), null, 2)' \
-                 > ecosystem.json) and import that",
-                path.file_name().unwrap_or_default().to_string_lossy()
+                "a .js ecosystem file is evaluated with node, which is not installed \
+                 (not found in PATH): install node, or convert the file to JSON where \
+                 node is (node -p 'JSON.stringify(require(\"./{name}\"), null, 2)' > \
+                 ecosystem.json) and import that"
             ));
         }
-        Err(e) => return Err(format!("{shown}: cannot run node: {e}")),
-    };
-    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(format!("{shown}: cannot read node's output"));
+        Err(e) => return Err(format!("cannot run node: {e}")),
     };
     let deadline = Instant::now() + NODE_TIMEOUT;
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let (mut out_open, mut err_open) = (true, true);
-    let mut timed_out = false;
+    let mut out = Vec::new();
     let mut buf = [0u8; 8192];
-    while out_open || err_open {
-        let mut fds = Vec::new();
-        if out_open {
-            fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
+    // Until EOF: node has exited (or closed both, which it never does).
+    let finished = loop {
+        let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, crate::poll_set::timeout(Some(deadline)));
+        if ready == Ok(0) || out.len() > MAX_OUTPUT {
+            break false;
         }
-        if err_open {
-            fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+        match nix::unistd::read(&reader, &mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => {}
         }
-        match poll(&mut fds, crate::poll_set::timeout(Some(deadline))) {
-            Ok(0) => {
-                timed_out = true;
-                break;
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("{shown}: waiting for node: {e}")),
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        let mut i = 0;
-        if out_open {
-            if ready[i] {
-                match stdout.read(&mut buf) {
-                    Ok(0) | Err(_) => out_open = false,
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                }
-            }
-            i += 1;
-        }
-        if err_open && ready[i] {
-            match stderr.read(&mut buf) {
-                Ok(0) | Err(_) => err_open = false,
-                Ok(n) => err.extend_from_slice(&buf[..n]),
-            }
-        }
-        if out.len() + err.len() > MAX_OUTPUT {
-            timed_out = true;
-            break;
-        }
-    }
-    if timed_out {
-        // Our own child: kill(2) by its pid, then reap it.
+    };
+    if !finished {
+        // Our own child: kill(2) by its pid.
         let _ = child.kill();
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("{shown}: waiting for node: {e}"))?;
-    if timed_out {
+    // Reaped here; tend has no other children in this mode.
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !finished {
         return Err(format!(
-            "{shown}: node did not finish evaluating it within {}s (does the file \
-             start something?); convert it to JSON and import that",
+            "node did not finish evaluating it within {}s (does the file start \
+             something?); convert it to JSON and import that",
             NODE_TIMEOUT.as_secs()
         ));
     }
     let out = String::from_utf8_lossy(&out);
     match out.rfind(MARKER) {
-        Some(at) if status.success() => Ok(out[at + MARKER.len()..].to_string()),
+        Some(at) if status.success() => Ok(out[at + MARKER.len()..].as_bytes().to_vec()),
         _ => {
-            let err = String::from_utf8_lossy(&err);
             // node's message says where and what; its stack frames say
             // nothing about the file.
-            let lines: Vec<&str> = err
+            let lines: Vec<&str> = out
                 .lines()
                 .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("at "))
                 .take(12)
                 .collect();
-            let shown_lines = lines.join("\n");
             Err(format!(
-                "{shown}: node could not evaluate it ({status}):\n{shown_lines}"
+                "node could not evaluate it (exit code {}):\n{}",
+                status.code().unwrap_or(-1),
+                lines.join("\n")
             ))
         }
     }

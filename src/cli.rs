@@ -28,6 +28,10 @@ pub enum Mode {
     Check {
         config: Option<PathBuf>,
     },
+    /// `tend import FILE`: a PM2 ecosystem file as init.toml on stdout.
+    Import {
+        file: PathBuf,
+    },
     /// `tend status|start|stop|restart|reload`: a request to a running tend.
     Ctl {
         command: CtlCommand,
@@ -151,6 +155,9 @@ usage:
                                  passes through tend (or those named), merged in time
                                  order; -f: then follow new lines until interrupted
   tend reload                    re-read the config, apply only what changed (= SIGHUP)
+  tend import FILE               print an init.toml for a PM2 ecosystem file
+                                 (ecosystem.config.js, .cjs or .json; node evaluates
+                                 a .js file): what PM2 did differently as comments
   tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
 
@@ -380,6 +387,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             let file = rest.first().map(PathBuf::from).or(config);
             return Ok(Mode::Check { config: file });
         }
+        "import" => {
+            return match rest {
+                [file] if config.is_none() && socket.is_none() => Ok(Mode::Import {
+                    file: PathBuf::from(file),
+                }),
+                [_] => Err("import takes no -c or --socket: tend import FILE".into()),
+                [] => Err("import needs a file: tend import ecosystem.config.js".into()),
+                [_, extra, ..] => Err(format!("import: unexpected argument {extra:?}")),
+            };
+        }
         "status" => CtlCommand::Status {
             json,
             check,
@@ -599,13 +616,25 @@ mod tests {
                 config: Some("a.toml".into())
             })
         );
+        assert_eq!(
+            parse_str(&["import", "ecosystem.config.js"]),
+            Ok(Mode::Import {
+                file: "ecosystem.config.js".into()
+            })
+        );
         assert_eq!(parse_str(&["--help"]), Ok(Mode::Help));
         assert_eq!(parse_str(&["-V"]), Ok(Mode::Version));
     }
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 22] = [
+        let cases: [(&[&str], &str); 25] = [
+            (&["import"], "import needs a file"),
+            (
+                &["import", "a.js", "b.js"],
+                "import: unexpected argument \"b.js\"",
+            ),
+            (&["import", "-c", "x", "a.js"], "import takes no -c"),
             (&["describe"], "describe needs an app name"),
             (
                 &["describe", "--check", "web"],

@@ -15,6 +15,9 @@ pub enum Error {
     Usage(String),
     /// Bad config file, every problem in it: exit 2.
     Config(Problems),
+    /// `tend import`: the ecosystem file cannot be read, evaluated or
+    /// mapped (node missing included): exit 2, as for a config error.
+    Import(String),
     /// A client command failed (no tend running, refused, bad name): exit 1.
     Ctl(String),
     /// A set-up step failed (the signalfd, ...): exit 1.
@@ -30,7 +33,7 @@ impl Error {
     /// The exit code DESIGN.md gives for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::SocketHeld { .. } => 2,
+            Error::Usage(_) | Error::Config(_) | Error::Import(_) | Error::SocketHeld { .. } => 2,
             Error::Setup { .. } | Error::Ctl(_) => 1,
             Error::Spawn(e) => e.exit_code(),
         }
@@ -42,7 +45,7 @@ impl std::fmt::Display for Error {
         match self {
             Error::Usage(msg) => f.write_str(msg),
             Error::Config(p) => p.fmt(f),
-            Error::Ctl(msg) => f.write_str(msg),
+            Error::Ctl(msg) | Error::Import(msg) => f.write_str(msg),
             Error::Setup { op, source } => write!(f, "{op}: {source}"),
             Error::Spawn(e) => e.fmt(f),
             Error::SocketHeld { path, pid } => {
@@ -63,7 +66,11 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => None,
+            Error::Usage(_)
+            | Error::Config(_)
+            | Error::Ctl(_)
+            | Error::Import(_)
+            | Error::SocketHeld { .. } => None,
             Error::Setup { source, .. } => Some(source),
             Error::Spawn(e) => Some(&e.source),
         }

@@ -23,6 +23,7 @@ mod event_loop;
 mod fuzz;
 mod health;
 mod ids;
+mod import;
 mod listen;
 mod log;
 mod logs;
@@ -62,7 +63,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => {
+                Error::Usage(_)
+                | Error::Config(_)
+                | Error::Ctl(_)
+                | Error::Import(_)
+                | Error::SocketHeld { .. } => {
                     for line in msg.lines() {
                         eprintln!("tend: {line}");
                     }
@@ -100,6 +105,30 @@ fn run(mode: Mode) -> Result<u8, Error> {
             result
         }
         Mode::Check { config } => check(config),
+        Mode::Import { file } => {
+            // The CPUs online, as PM2's os.cpus() counts them (and without
+            // std's cgroup parsing in available_parallelism).
+            // SAFETY: sysconf(3) only reads.
+            let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+            let cpus = usize::try_from(cpus).unwrap_or(1);
+            let imported = import::import(&file, cpus).map_err(Error::Import)?;
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(imported.toml.as_bytes())
+                .map_err(|e| Error::Import(format!("writing the config to stdout: {e}")))?;
+            eprintln!(
+                "tend: {}: {}, {} not mapped{}; check the result with tend check",
+                file.display(),
+                count(imported.apps, "app", "apps"),
+                count(imported.unmapped, "key", "keys"),
+                if imported.unmapped > 0 {
+                    " (see the comments)"
+                } else {
+                    ""
+                }
+            );
+            Ok(0)
+        }
         Mode::Supervise { config, socket } => {
             let loaded = config_path(config).and_then(|path| {
                 let config = config::load(&path).map_err(Error::Config)?;

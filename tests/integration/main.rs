@@ -24,6 +24,8 @@ mod restart_counting;
 
 mod operating;
 
+mod friendly_config;
+
 mod logs;
 
 mod sockets;

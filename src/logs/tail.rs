@@ -78,7 +78,9 @@ pub fn last_in_files(path: &Path, keep: u32, n: usize) -> Vec<Vec<u8>> {
                 PathBuf::from(p)
             }
         };
-        let Ok(bytes) = read_end(&p, budget) else { break };
+        let Ok(bytes) = read_end(&p, budget) else {
+            break;
+        };
         budget = budget.saturating_sub(bytes.len() as u64 + 1);
         let older = last_lines(&bytes, n - lines.len());
         lines.splice(0..0, older.into_iter().map(<[u8]>::to_vec));

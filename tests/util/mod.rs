@@ -219,6 +219,40 @@ pub fn signal(pid: u32, sig: i32) {
     );
 }
 
+/// Sends `sig` to `pid` as sigqueue(3) does (si_code SI_QUEUE), through
+/// rt_sigqueueinfo(2): the C library's wrapper is not in every libc.
+pub fn sigqueue(pid: u32, sig: i32) {
+    // siginfo_t (128 bytes): si_signo, si_errno, si_code, padding, then
+    // for SI_QUEUE si_pid, si_uid and si_value.
+    let mut info = [0i32; 32];
+    info[0] = sig;
+    info[2] = libc::SI_QUEUE;
+    // SAFETY: getpid(2) and getuid(2) cannot fail.
+    info[4] = unsafe { libc::getpid() };
+    info[5] = unsafe { libc::getuid() } as i32;
+    // SAFETY: a pointer to a live siginfo-sized buffer.
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid as i32, sig, info.as_ptr()) };
+    assert_eq!(
+        rc,
+        0,
+        "sigqueue({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Sends `sig` to the main thread of process `pid` with tgkill(2)
+/// (si_code SI_TKILL).
+pub fn tgkill(pid: u32, sig: i32) {
+    // SAFETY: tgkill(2) with plain integers.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid as i32, pid as i32, sig) };
+    assert_eq!(
+        rc,
+        0,
+        "tgkill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// A fresh, empty directory for one test, removed on drop.
 pub struct TempDir(PathBuf);
 
@@ -446,6 +480,8 @@ impl Drop for Running {
 
 /// Kills the PID 1 that `unshare` (the process `child`) started, which
 /// takes its namespace down, and `unshare` itself, unless already gone.
+/// Given a tend that is not PID 1, kills its children (which have tend's
+/// PR_SET_PDEATHSIG anyway), then tend.
 pub fn kill_namespace(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         for pid in children_of(child.id()) {
@@ -454,6 +490,17 @@ pub fn kill_namespace(child: &mut Child) {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// A process the test started (tend, or `unshare` or `script` around it)
+/// that `kill_namespace` ends, with its children, if the test ends first:
+/// a failed assertion must leave nothing running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill_namespace(&mut self.0);
     }
 }
 

@@ -253,6 +253,89 @@ pub fn tgkill(pid: u32, sig: i32) {
     );
 }
 
+/// A process watched through a pidfd, opened while it runs, to learn how
+/// it ended once it has been reaped by anyone, also inside a PID namespace
+/// that is gone since (PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux 6.15).
+pub struct ExitWatch(std::os::fd::OwnedFd);
+
+impl ExitWatch {
+    pub fn open(pid: u32) -> ExitWatch {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes plain integers.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as i32, 0) };
+        assert!(
+            fd >= 0,
+            "pidfd_open({pid}): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a new fd that nothing else owns.
+        ExitWatch(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    /// The signal the process died of: None while it runs or is not
+    /// reaped yet, Some(0) when it exited, and None also when the kernel
+    /// cannot tell (before Linux 6.15; see `supported`).
+    pub fn death_signal(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        // struct pidfd_info as of Linux 6.15 (PIDFD_INFO_SIZE_VER0, 64
+        // bytes): mask, cgroupid, eleven ids, exit_code.
+        #[repr(C)]
+        struct PidfdInfo {
+            mask: u64,
+            cgroupid: u64,
+            ids: [u32; 11],
+            exit_code: i32,
+        }
+        const PIDFD_INFO_EXIT: u64 = 1 << 3;
+        // _IOWR(0xFF, 11, 64 bytes)
+        const PIDFD_GET_INFO: u64 = 0xC040_FF0B;
+        let mut info = PidfdInfo {
+            mask: PIDFD_INFO_EXIT,
+            cgroupid: 0,
+            ids: [0; 11],
+            exit_code: 0,
+        };
+        // SAFETY: the ioctl fills a buffer of the size encoded in its number.
+        let rc = unsafe {
+            libc::ioctl(
+                self.0.as_raw_fd(),
+                PIDFD_GET_INFO as _,
+                &mut info as *mut PidfdInfo,
+            )
+        };
+        if rc != 0 || info.mask & PIDFD_INFO_EXIT == 0 {
+            return None;
+        }
+        let status = info.exit_code;
+        Some(if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        })
+    }
+
+    /// True once the process has ended (a zombie too).
+    pub fn exited(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd, no wait.
+        unsafe { libc::poll(&mut fd, 1, 0) == 1 }
+    }
+
+    /// Whether this kernel reports how a reaped process ended: asked of a
+    /// process that ended with code 0.
+    pub fn supported() -> bool {
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let watch = ExitWatch::open(child.id());
+        child.wait().expect("wait true");
+        watch.death_signal() == Some(0)
+    }
+}
+
 /// A fresh, empty directory for one test, removed on drop.
 pub struct TempDir(PathBuf);
 

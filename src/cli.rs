@@ -126,10 +126,13 @@ impl WrapArgs {
     }
 }
 
-/// The `--help` text.
-pub const USAGE: &str = "\
-tend: a small init and process supervisor for containers and minimal VMs
+/// The first line of `--help`.
+pub const ABOUT: &str =
+    "tend: a small init and process supervisor for containers and minimal VMs\n";
 
+/// The commands, one by one: `--help` after `ABOUT`, and what `tend` with
+/// no arguments and no config file prints after saying so.
+pub const SYNOPSIS: &str = "\
 usage:
   tend [-c FILE]                 run the apps of FILE (default: $TEND_CONFIG,
                                  else ./init.toml, else /etc/tend/init.toml)
@@ -160,7 +163,10 @@ usage:
                                  a .js file): what PM2 did differently as comments
   tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
+";
 
+/// The rest of `--help`: the flags and what they take.
+pub const FLAGS: &str = "\
 global flags:
   -c, --config FILE              the config file
   --socket PATH                  the control socket (default: $TEND_SOCKET, else
@@ -624,6 +630,33 @@ mod tests {
         );
         assert_eq!(parse_str(&["--help"]), Ok(Mode::Help));
         assert_eq!(parse_str(&["-V"]), Ok(Mode::Version));
+    }
+
+    #[test]
+    fn the_synopsis_names_every_command_parse_knows() {
+        assert!(SYNOPSIS.starts_with("usage:\n") && SYNOPSIS.ends_with("--help\n"));
+        let commands: Vec<&str> = SYNOPSIS
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("tend "))
+            .collect();
+        for word in [
+            "check", "status", "start", "stop", "restart", "describe", "signal", "logs", "reload",
+            "poweroff", "reboot",
+        ] {
+            assert!(
+                commands
+                    .iter()
+                    .any(|c| c.split([' ', '|']).any(|w| w == word)),
+                "{word} is missing from the synopsis"
+            );
+            assert!(
+                !matches!(parse_str(&[word]), Err(e) if e.contains("unknown command")),
+                "{word} is not a command"
+            );
+        }
+        for form in ["[-c FILE]", "[FLAGS] -- CMD [ARG...]", "--version | --help"] {
+            assert!(commands.iter().any(|c| c.starts_with(form)), "{form}");
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::spawn::SpawnError;
 pub enum Error {
     /// Bad command line: exit 2.
     Usage(String),
+    /// No config file named, and none found where tend looks: exit 2.
+    /// `synopsis`: tend was run with no arguments at all, and shows its
+    /// commands after the message (tini and dumb-init print their usage).
+    NoConfig { synopsis: bool },
     /// Bad config file, every problem in it: exit 2.
     Config(Problems),
     /// `tend import`: the ecosystem file cannot be read, evaluated or
@@ -33,7 +37,11 @@ impl Error {
     /// The exit code DESIGN.md gives for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::Import(_) | Error::SocketHeld { .. } => 2,
+            Error::Usage(_)
+            | Error::NoConfig { .. }
+            | Error::Config(_)
+            | Error::Import(_)
+            | Error::SocketHeld { .. } => 2,
             Error::Setup { .. } | Error::Ctl(_) => 1,
             Error::Spawn(e) => e.exit_code(),
         }
@@ -44,6 +52,10 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Usage(msg) => f.write_str(msg),
+            Error::NoConfig { .. } => f.write_str(
+                "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
+                 nor /etc/tend/init.toml exists (to run one command: tend -- CMD)",
+            ),
             Error::Config(p) => p.fmt(f),
             Error::Ctl(msg) | Error::Import(msg) => f.write_str(msg),
             Error::Setup { op, source } => write!(f, "{op}: {source}"),
@@ -67,6 +79,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Usage(_)
+            | Error::NoConfig { .. }
             | Error::Config(_)
             | Error::Ctl(_)
             | Error::Import(_)

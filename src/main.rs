@@ -64,6 +64,7 @@ fn main() -> ExitCode {
             let msg = e.to_string();
             match e {
                 Error::Usage(_)
+                | Error::NoConfig { .. }
                 | Error::Config(_)
                 | Error::Ctl(_)
                 | Error::Import(_)
@@ -74,6 +75,9 @@ fn main() -> ExitCode {
                 }
                 _ => log::error(&msg),
             }
+            if let Error::NoConfig { synopsis: true } = e {
+                eprint!("\n{}", cli::SYNOPSIS);
+            }
             ExitCode::from(e.exit_code())
         }
     }
@@ -82,7 +86,7 @@ fn main() -> ExitCode {
 fn run(mode: Mode) -> Result<u8, Error> {
     match mode {
         Mode::Help => {
-            print!("{}", cli::USAGE);
+            print!("{}\n{}\n{}", cli::ABOUT, cli::SYNOPSIS, cli::FLAGS);
             Ok(0)
         }
         Mode::Version => {
@@ -130,7 +134,9 @@ fn run(mode: Mode) -> Result<u8, Error> {
             Ok(0)
         }
         Mode::Supervise { config, socket } => {
-            let loaded = config_path(config).and_then(|path| {
+            // `tend` alone, with no config anywhere: what it can do instead.
+            let bare = config.is_none() && socket.is_none();
+            let loaded = config_path(config, bare).and_then(|path| {
                 let config = config::load(&path).map_err(Error::Config)?;
                 Ok((path, config))
             });
@@ -291,19 +297,14 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
 }
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.
-fn config_path(given: Option<PathBuf>) -> Result<PathBuf, Error> {
-    config::find(given).ok_or_else(|| {
-        Error::Usage(
-            "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
-                 nor /etc/tend/init.toml exists (to run one command: tend -- CMD)"
-                .into(),
-        )
-    })
+/// When there is none, `synopsis` says whether to show the commands too.
+fn config_path(given: Option<PathBuf>, synopsis: bool) -> Result<PathBuf, Error> {
+    config::find(given).ok_or(Error::NoConfig { synopsis })
 }
 
 /// `tend check`: validate, then warn about what depends on this machine.
 fn check(given: Option<PathBuf>) -> Result<u8, Error> {
-    let path = config_path(given)?;
+    let path = config_path(given, false)?;
     let config = config::load(&path).map_err(Error::Config)?;
     for warning in &config.warnings {
         eprintln!("tend: {}:{warning}", path.display());

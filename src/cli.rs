@@ -28,6 +28,10 @@ pub enum Mode {
     Check {
         config: Option<PathBuf>,
     },
+    /// `tend import FILE`: a PM2 ecosystem file as init.toml on stdout.
+    Import {
+        file: PathBuf,
+    },
     /// `tend status|start|stop|restart|reload`: a request to a running tend.
     Ctl {
         command: CtlCommand,
@@ -122,10 +126,13 @@ impl WrapArgs {
     }
 }
 
-/// The `--help` text.
-pub const USAGE: &str = "\
-tend: a small init and process supervisor for containers and minimal VMs
+/// The first line of `--help`.
+pub const ABOUT: &str =
+    "tend: a small init and process supervisor for containers and minimal VMs\n";
 
+/// The commands, one by one: `--help` after `ABOUT`, and what `tend` with
+/// no arguments and no config file prints after saying so.
+pub const SYNOPSIS: &str = "\
 usage:
   tend [-c FILE]                 run the apps of FILE (default: $TEND_CONFIG,
                                  else ./init.toml, else /etc/tend/init.toml)
@@ -151,9 +158,15 @@ usage:
                                  passes through tend (or those named), merged in time
                                  order; -f: then follow new lines until interrupted
   tend reload                    re-read the config, apply only what changed (= SIGHUP)
+  tend import FILE               print an init.toml for a PM2 ecosystem file
+                                 (ecosystem.config.js, .cjs or .json; node evaluates
+                                 a .js file): what PM2 did differently as comments
   tend poweroff | reboot         stop every app, then power off or reboot (VM mode)
   tend --version | --help
+";
 
+/// The rest of `--help`: the flags and what they take.
+pub const FLAGS: &str = "\
 global flags:
   -c, --config FILE              the config file
   --socket PATH                  the control socket (default: $TEND_SOCKET, else
@@ -380,6 +393,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Mode, String> {
             let file = rest.first().map(PathBuf::from).or(config);
             return Ok(Mode::Check { config: file });
         }
+        "import" => {
+            return match rest {
+                [file] if config.is_none() && socket.is_none() => Ok(Mode::Import {
+                    file: PathBuf::from(file),
+                }),
+                [_] => Err("import takes no -c or --socket: tend import FILE".into()),
+                [] => Err("import needs a file: tend import ecosystem.config.js".into()),
+                [_, extra, ..] => Err(format!("import: unexpected argument {extra:?}")),
+            };
+        }
         "status" => CtlCommand::Status {
             json,
             check,
@@ -599,13 +622,52 @@ mod tests {
                 config: Some("a.toml".into())
             })
         );
+        assert_eq!(
+            parse_str(&["import", "ecosystem.config.js"]),
+            Ok(Mode::Import {
+                file: "ecosystem.config.js".into()
+            })
+        );
         assert_eq!(parse_str(&["--help"]), Ok(Mode::Help));
         assert_eq!(parse_str(&["-V"]), Ok(Mode::Version));
     }
 
     #[test]
+    fn the_synopsis_names_every_command_parse_knows() {
+        assert!(SYNOPSIS.starts_with("usage:\n") && SYNOPSIS.ends_with("--help\n"));
+        let commands: Vec<&str> = SYNOPSIS
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("tend "))
+            .collect();
+        for word in [
+            "check", "status", "start", "stop", "restart", "describe", "signal", "logs", "reload",
+            "poweroff", "reboot",
+        ] {
+            assert!(
+                commands
+                    .iter()
+                    .any(|c| c.split([' ', '|']).any(|w| w == word)),
+                "{word} is missing from the synopsis"
+            );
+            assert!(
+                !matches!(parse_str(&[word]), Err(e) if e.contains("unknown command")),
+                "{word} is not a command"
+            );
+        }
+        for form in ["[-c FILE]", "[FLAGS] -- CMD [ARG...]", "--version | --help"] {
+            assert!(commands.iter().any(|c| c.starts_with(form)), "{form}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_problem() {
-        let cases: [(&[&str], &str); 22] = [
+        let cases: [(&[&str], &str); 25] = [
+            (&["import"], "import needs a file"),
+            (
+                &["import", "a.js", "b.js"],
+                "import: unexpected argument \"b.js\"",
+            ),
+            (&["import", "-c", "x", "a.js"], "import takes no -c"),
             (&["describe"], "describe needs an app name"),
             (
                 &["describe", "--check", "web"],

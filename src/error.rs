@@ -13,8 +13,15 @@ use crate::spawn::SpawnError;
 pub enum Error {
     /// Bad command line: exit 2.
     Usage(String),
+    /// No config file named, and none found where tend looks: exit 2.
+    /// `synopsis`: tend was run with no arguments at all, and shows its
+    /// commands after the message (tini and dumb-init print their usage).
+    NoConfig { synopsis: bool },
     /// Bad config file, every problem in it: exit 2.
     Config(Problems),
+    /// `tend import`: the ecosystem file cannot be read, evaluated or
+    /// mapped (node missing included): exit 2, as for a config error.
+    Import(String),
     /// A client command failed (no tend running, refused, bad name): exit 1.
     Ctl(String),
     /// A set-up step failed (the signalfd, ...): exit 1.
@@ -30,7 +37,11 @@ impl Error {
     /// The exit code DESIGN.md gives for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::SocketHeld { .. } => 2,
+            Error::Usage(_)
+            | Error::NoConfig { .. }
+            | Error::Config(_)
+            | Error::Import(_)
+            | Error::SocketHeld { .. } => 2,
             Error::Setup { .. } | Error::Ctl(_) => 1,
             Error::Spawn(e) => e.exit_code(),
         }
@@ -41,8 +52,12 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Usage(msg) => f.write_str(msg),
+            Error::NoConfig { .. } => f.write_str(
+                "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
+                 nor /etc/tend/init.toml exists (to run one command: tend -- CMD)",
+            ),
             Error::Config(p) => p.fmt(f),
-            Error::Ctl(msg) => f.write_str(msg),
+            Error::Ctl(msg) | Error::Import(msg) => f.write_str(msg),
             Error::Setup { op, source } => write!(f, "{op}: {source}"),
             Error::Spawn(e) => e.fmt(f),
             Error::SocketHeld { path, pid } => {
@@ -63,7 +78,12 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => None,
+            Error::Usage(_)
+            | Error::NoConfig { .. }
+            | Error::Config(_)
+            | Error::Ctl(_)
+            | Error::Import(_)
+            | Error::SocketHeld { .. } => None,
             Error::Setup { source, .. } => Some(source),
             Error::Spawn(e) => Some(&e.source),
         }

@@ -107,7 +107,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{cli, notify, probe, procfs, units};
+    use crate::{cli, cron, notify, probe, procfs, tz, units};
 
     /// Random text from pieces that matter to these parsers.
     fn text(rng: &mut Rng, pieces: &[&str]) -> String {
@@ -240,6 +240,59 @@ mod tests {
                 assert!(!k.contains('\n'));
             }
             let _ = probe::http_verdict(msg.as_bytes());
+        });
+    }
+
+    #[test]
+    fn fuzz_cron_and_tz() {
+        let fields = [
+            "*", "*/15", "1-30/5", "5/15", "0", "7", "59", "60", "31", "2", "mon-fri", "SUN",
+            "jan,Dec", "5-1", "*/0", "1,,2", "-", "/", ",", "feb", "29", "30", "@daily",
+        ];
+        let tz_pieces = [
+            "CET",
+            "-1",
+            "CEST",
+            ",M3.5.0",
+            ",M10.5.0/3",
+            "EST5EDT",
+            "<+0530>",
+            "-5:30",
+            ",J60",
+            ",300",
+            "/-1",
+            "/167",
+            "M13.1.0",
+            ":",
+            "UTC0",
+        ];
+        let zones = [
+            tz::Zone::utc(),
+            tz::Zone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("valid"),
+            tz::Zone::from_posix("AEST-10AEDT,M10.1.0,M4.1.0/3").expect("valid"),
+        ];
+        run("cron-tz", 5_000, Duration::from_secs(1), |rng| {
+            let n = if rng.chance(8) { rng.below(8) } else { 5 };
+            let words: Vec<&str> = (0..n).map(|_| rng.pick(&fields)).collect();
+            let expr = words.join(" ");
+            let now = (rng.next() % 8_000_000_000) as i64;
+            match cron::Schedule::parse(&expr) {
+                Ok(s) => {
+                    for zone in &zones {
+                        let Some(next) = s.next_after(zone, now) else {
+                            panic!("{expr}: no match after {now}")
+                        };
+                        assert!(next > now && next % 60 == 0, "{expr}: {next}");
+                        assert!(next - now <= 146_097 * 86_400 + 86_400, "{expr}");
+                    }
+                }
+                Err(e) => assert!(e.offset <= expr.len() && !e.message.is_empty()),
+            }
+            let posix = text(rng, &tz_pieces);
+            if let Ok(zone) = tz::Zone::from_posix(&posix) {
+                let off = zone.offset_at(now);
+                assert!(off.abs() <= 2 * 168 * 3600, "{posix}: {off}");
+            }
         });
     }
 }

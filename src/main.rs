@@ -16,12 +16,14 @@ mod app;
 mod cli;
 mod config;
 mod control;
+mod cron;
 mod error;
 mod event_loop;
 #[cfg(test)]
 mod fuzz;
 mod health;
 mod ids;
+mod import;
 mod listen;
 mod log;
 mod logs;
@@ -35,6 +37,7 @@ mod reaper;
 mod signals;
 mod spawn;
 mod supervisor;
+mod tz;
 mod units;
 mod vm;
 mod watch;
@@ -61,12 +64,20 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = e.to_string();
             match e {
-                Error::Usage(_) | Error::Config(_) | Error::Ctl(_) | Error::SocketHeld { .. } => {
+                Error::Usage(_)
+                | Error::NoConfig { .. }
+                | Error::Config(_)
+                | Error::Ctl(_)
+                | Error::Import(_)
+                | Error::SocketHeld { .. } => {
                     for line in msg.lines() {
                         eprintln!("tend: {line}");
                     }
                 }
                 _ => log::error(&msg),
+            }
+            if let Error::NoConfig { synopsis: true } = e {
+                eprint!("\n{}", cli::SYNOPSIS);
             }
             ExitCode::from(e.exit_code())
         }
@@ -76,7 +87,7 @@ fn main() -> ExitCode {
 fn run(mode: Mode) -> Result<u8, Error> {
     match mode {
         Mode::Help => {
-            print!("{}", cli::USAGE);
+            print!("{}\n{}\n{}", cli::ABOUT, cli::SYNOPSIS, cli::FLAGS);
             Ok(0)
         }
         Mode::Version => {
@@ -99,8 +110,34 @@ fn run(mode: Mode) -> Result<u8, Error> {
             result
         }
         Mode::Check { config } => check(config),
+        Mode::Import { file } => {
+            // The CPUs online, as PM2's os.cpus() counts them (and without
+            // std's cgroup parsing in available_parallelism).
+            // SAFETY: sysconf(3) only reads.
+            let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+            let cpus = usize::try_from(cpus).unwrap_or(1);
+            let imported = import::import(&file, cpus).map_err(Error::Import)?;
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(imported.toml.as_bytes())
+                .map_err(|e| Error::Import(format!("writing the config to stdout: {e}")))?;
+            eprintln!(
+                "tend: {}: {}, {} not mapped{}; check the result with tend check",
+                file.display(),
+                count(imported.apps, "app", "apps"),
+                count(imported.unmapped, "key", "keys"),
+                if imported.unmapped > 0 {
+                    " (see the comments)"
+                } else {
+                    ""
+                }
+            );
+            Ok(0)
+        }
         Mode::Supervise { config, socket } => {
-            let loaded = config_path(config).and_then(|path| {
+            // `tend` alone, with no config anywhere: what it can do instead.
+            let bare = config.is_none() && socket.is_none();
+            let loaded = config_path(config, bare).and_then(|path| {
                 let config = config::load(&path).map_err(Error::Config)?;
                 Ok((path, config))
             });
@@ -261,19 +298,14 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
 }
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.
-fn config_path(given: Option<PathBuf>) -> Result<PathBuf, Error> {
-    config::find(given).ok_or_else(|| {
-        Error::Usage(
-            "no config file: none given with -c or TEND_CONFIG, and neither ./init.toml \
-                 nor /etc/tend/init.toml exists (to run one command: tend -- CMD)"
-                .into(),
-        )
-    })
+/// When there is none, `synopsis` says whether to show the commands too.
+fn config_path(given: Option<PathBuf>, synopsis: bool) -> Result<PathBuf, Error> {
+    config::find(given).ok_or(Error::NoConfig { synopsis })
 }
 
 /// `tend check`: validate, then warn about what depends on this machine.
 fn check(given: Option<PathBuf>) -> Result<u8, Error> {
-    let path = config_path(given)?;
+    let path = config_path(given, false)?;
     let config = config::load(&path).map_err(Error::Config)?;
     for warning in &config.warnings {
         eprintln!("tend: {}:{warning}", path.display());

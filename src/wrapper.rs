@@ -1,6 +1,7 @@
 //! Wrapper mode without supervisor flags: tini's and dumb-init's job. One
 //! child in its own group; every caught signal is forwarded to that group;
-//! every zombie is reaped; tend exits with the child's code once it is gone.
+//! every zombie is reaped; tend exits with the child's code once it is gone,
+//! after a SIGTERM to whatever is left of the child's tree.
 //!
 //! The loop wakes only when a signal arrives: there is no timer at all.
 
@@ -12,6 +13,7 @@ use nix::unistd::Pid;
 
 use crate::error::Error;
 use crate::log;
+use crate::procfs;
 use crate::reaper::{self, Status};
 use crate::signals::{self, Signals};
 use crate::spawn::{self, Session};
@@ -38,6 +40,7 @@ pub fn run(command: &[OsString]) -> Result<u8, Error> {
     if session == Session::Foreground {
         spawn::reclaim_terminal();
     }
+    stop_leftovers();
     // A status code fits in u8: exit codes are 0..=255, 128+N at most 192.
     Ok(u8::try_from(status.code()).unwrap_or(u8::MAX))
 }
@@ -82,6 +85,26 @@ fn wait_forwarding(signals: &mut Signals, child: Pid, session: Session) -> Statu
             // SAFETY: raise(3) with a plain signal; tend stops here until
             // its shell sends SIGCONT, which the signalfd then reports.
             unsafe { libc::raise(libc::SIGSTOP) };
+        }
+    }
+}
+
+/// Sends SIGTERM, then SIGCONT (a stopped process acts on it only once
+/// continued), to whatever is left of the child's tree once the child has
+/// ended: its group's other members, and the processes that left the group
+/// (setsid, setpgid). They are all below tend: every orphan of the tree
+/// re-parented to tend (PID 1, or a subreaper) when its parent died, before
+/// tend reaped the child. One pass, and no wait: tend exits with the
+/// child's code at once; with nothing left this costs one small read.
+fn stop_leftovers() {
+    let roots = procfs::own_children();
+    if roots.is_empty() {
+        return;
+    }
+    let left = procfs::Snapshot::read().tree(&roots);
+    for sig in [libc::SIGTERM, libc::SIGCONT] {
+        for &p in &left {
+            signals::signal_process(p, sig);
         }
     }
 }

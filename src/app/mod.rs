@@ -88,6 +88,8 @@ pub enum Cause {
     Shutdown,
     /// Files under its `watch` paths changed.
     Watch,
+    /// Its `cron_restart` minute came.
+    Cron,
 }
 
 impl Cause {
@@ -104,6 +106,7 @@ impl Cause {
             Cause::Reload => "reload",
             Cause::Shutdown => "shutdown",
             Cause::Watch => "watch",
+            Cause::Cron => "cron",
         }
     }
 }

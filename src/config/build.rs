@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::raw::{EnvValue, RawApp, RawCommandBox, RawHealth, RawPaths};
 use super::{AppSpec, LogMode, Problem};
+use crate::cron::Schedule;
 use crate::health::{self, HealthSpec, Probe};
 use crate::policy::Restart;
 use crate::units;
@@ -277,6 +278,9 @@ pub(super) fn build_app(
                 message: "must be longer than 0s".into(),
             });
         }
+    }
+    if let Some(c) = pick!(cron_restart) {
+        spec.cron = cron(&c, &key("cron_restart"), problems);
     }
     if let Some(h) = pick!(health) {
         spec.health = build_health(&h, &key("health"), problems);
@@ -544,6 +548,29 @@ fn build_health(
     })
 }
 
+/// Types `cron_restart`. A problem points at the field that is wrong when
+/// the string is written without escapes (its span is then the text and
+/// its two quotes), else at the string.
+fn cron(raw: &Spanned<String>, key: &str, problems: &mut Vec<Problem>) -> Option<Schedule> {
+    let text = raw.get_ref();
+    match Schedule::parse(text) {
+        Ok(schedule) => Some(schedule),
+        Err(e) => {
+            let span = raw.span();
+            let start = match span.len() == text.len() + 2 {
+                true => span.start + 1 + e.offset,
+                false => span.start,
+            };
+            problems.push(Problem {
+                span: start..span.end,
+                key: key.to_string(),
+                message: format!("invalid cron expression {text:?}: {}", e.message),
+            });
+            None
+        }
+    }
+}
+
 /// `log`: one form (`"prefix"`, `"file"`), or one form and `"file"`.
 fn log_mode(words: &[String]) -> Result<(LogMode, bool), String> {
     let expected = "expected \"inherit\", \"prefix\", \"json\", \"file\", or a list of one of the first three and \"file\"";
@@ -680,6 +707,45 @@ mod tests {
         for (got, want) in got.iter().zip(want) {
             assert!(got.contains(want), "{got} lacks {want}");
         }
+    }
+
+    #[test]
+    fn cron_restart() {
+        let c = parse("[defaults]\ncron_restart = \"0 3 * * *\"\n[app.a]\ncommand = \"x\"\n[app.b]\ncommand = \"x\"\ncron_restart = \"@hourly\"\n")
+            .expect("valid");
+        let texts: Vec<_> = c
+            .apps
+            .iter()
+            .map(|a| a.cron.as_ref().map(|s| s.text.as_str()))
+            .collect();
+        assert_eq!(texts, [Some("0 3 * * *"), Some("@hourly")]);
+        // The column of the field that is wrong.
+        let got = problems("[app.a]\ncommand = \"x\"\ncron_restart = \"0 3 * * mon-fry\"\n");
+        assert_eq!(
+            got,
+            [
+                "init.toml:3:25: app.a.cron_restart: invalid cron expression \"0 3 * * mon-fry\": \
+              day-of-week: invalid value \"fry\" in \"mon-fry\" (expected 0-7 or sun..sat)"
+            ]
+        );
+        // With an escape the offsets differ: the string's own place.
+        let got = problems("[app.a]\ncommand = \"x\"\ncron_restart = \"0 \\u0033 * * * *\"\n");
+        assert!(got[0].starts_with("init.toml:3:16: app.a.cron_restart: invalid cron expression \"0 3 * * * *\": expected 5 fields"), "{got:?}");
+        let got = problems(
+            "[app.a]\ncommand = \"x\"\ncron_restart = \"0 3 * *\"\n[app.b]\ncommand = \"x\"\ncron_restart = \"0 25 * * *\"\n",
+        );
+        assert!(
+            got[0].starts_with("init.toml:3:17: app.a.cron_restart:"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("init.toml:6:19: app.b.cron_restart:"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("hour: invalid value \"25\" (expected 0-23)"),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::cron::Schedule;
 use crate::health::HealthSpec;
 use crate::listen::Listen;
 use crate::policy::Restart;
@@ -131,6 +132,8 @@ pub struct AppSpec {
     pub watchdog: Option<Duration>,
     /// `watch`: restart once changes under these paths are quiet.
     pub watch: Option<WatchSpec>,
+    /// `cron_restart`: a graceful restart at each matching local minute.
+    pub cron: Option<Schedule>,
 }
 
 /// Where an app's stdout and stderr go on tend's own output.
@@ -189,6 +192,7 @@ impl AppSpec {
             notify: false,
             watchdog: None,
             watch: None,
+            cron: None,
         }
     }
 }

@@ -79,6 +79,8 @@ pub(super) struct RawApp {
     pub(super) watch_ignore: Option<Spanned<RawPaths>>,
     #[serde(default, deserialize_with = "duration")]
     pub(super) watch_delay: Option<Spanned<String>>,
+    /// Five cron fields, typed by `build`.
+    pub(super) cron_restart: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -345,6 +345,12 @@ pub fn describe_text(reply: &Value) -> String {
         for (key, value) in rows {
             out.push_str(&format!("  {key:<11} {value}\n"));
         }
+        if let Some(cron) = d["cron_restart"].as_str() {
+            let next = a["next_cron_restart"]
+                .as_str()
+                .map_or(String::new(), |n| format!(" (next {n})"));
+            out.push_str(&format!("  {:<11} {cron}{next}\n", "cron"));
+        }
         if a["next_start_changes"] == Value::Bool(true) {
             out.push_str(
                 "  (a reload changed it: the definition above applies from its next start)\n",

@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
-use super::{Supervisor, tree};
+use super::Supervisor;
 use crate::app::{Event, State};
 use crate::health::{HealthSpec, Probe};
 use crate::ids;
 use crate::probe::{InFlight, NetProbe, Outcome};
 use crate::procfs::Proc;
 use crate::reaper::Status;
-use crate::signals::kill_group;
+use crate::signals::{kill_group, signal_process};
 use crate::spawn::{self, Launch, Session};
 use crate::units;
 
@@ -82,7 +82,7 @@ impl Supervisor {
             .copied()
             .collect();
         for p in leftovers {
-            tree::signal_process(p, libc::SIGKILL);
+            signal_process(p, libc::SIGKILL);
         }
         if matches!(self.slots[i].probe, Some(InFlight::Exec { pid: p, .. }) if p == pid) {
             let reason = format!("check command {status}");

@@ -74,6 +74,7 @@ impl Supervisor {
                 "removed": slot.retired,
                 "definition": definition(slot.pending.as_ref().unwrap_or(&app.spec), &self.logs),
                 "next_start_changes": slot.pending.is_some(),
+                "next_cron_restart": self.next_cron(i),
                 "exits": exits,
                 "checks": checks,
             }));
@@ -131,6 +132,7 @@ fn definition(spec: &AppSpec, logs: &Logs) -> Value {
             "ignore": w.ignore,
             "delay": format_duration(w.delay),
         })),
+        "cron_restart": spec.cron.as_ref().map(|c| c.text.as_str()),
         "log": log_words(spec),
         "log_file": logs.path_for(spec),
     })

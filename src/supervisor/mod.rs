@@ -9,7 +9,8 @@
 //! instance), `order` (start and stop order, the exit code; pure), `tree`
 //! (process trees, orphans, memory), `shutdown`, `pipes` (prefixed logs),
 //! `requests` (control requests and reload), `describe`, `checks` (health probes),
-//! `readiness` (sd_notify both ways, watchdogs) and `watched` (`watch`).
+//! `readiness` (sd_notify both ways, watchdogs), `scheduled` (`cron_restart`)
+//! and `watched` (`watch`).
 
 mod checks;
 mod describe;
@@ -19,6 +20,7 @@ mod readiness;
 mod reload;
 mod replace;
 mod requests;
+mod scheduled;
 mod shutdown;
 mod slot;
 mod sockets;
@@ -46,6 +48,7 @@ use crate::procfs::{self, Snapshot};
 use crate::reaper::Status;
 use crate::signals::kill_group;
 use crate::spawn::{self, Launch, Session};
+use crate::tz::Zone;
 use crate::vm::Power;
 use crate::watch::Watcher;
 use crate::{ids, units};
@@ -109,6 +112,9 @@ pub struct Supervisor {
     clock_ticks: u64,
     /// `watch`: the inotify fd, the watched directories, pending restarts.
     watch: Watcher,
+    /// The local time zone, read when an app first needs it for
+    /// `cron_restart`, and again after a reload.
+    zone: Option<Zone>,
 }
 
 impl Supervisor {
@@ -138,6 +144,7 @@ impl Supervisor {
             page_size: procfs::page_size(),
             clock_ticks: procfs::clock_ticks(),
             watch: Watcher::default(),
+            zone: None,
         };
         order::link(&mut sup.slots);
         sup.open_notify();
@@ -232,6 +239,7 @@ impl Supervisor {
         self.run_watchdogs(now);
         self.kill_overdue_old_runs(now);
         self.run_watches(now);
+        self.run_crons(now);
         for i in 0..self.slots.len() {
             self.step_replacement(i, now);
         }
@@ -256,6 +264,7 @@ impl Supervisor {
                 s.probe.as_ref().map(InFlight::deadline),
                 s.probe_due,
                 s.watchdog_due,
+                s.cron_due.map(|(at, _)| at),
             ]
         });
         let final_kill = self.shutdown.and_then(|s| s.deadline());

@@ -93,6 +93,12 @@ impl Supervisor {
         self.close_unused_sockets();
         self.open_notify();
         self.next_sample = None;
+        // cron_restart: new expressions, and the zone read again (an
+        // edited /etc/localtime); armed again at the next tick.
+        self.zone = None;
+        for slot in &mut self.slots {
+            slot.cron_due = None;
+        }
         Ok(format!(
             "reloaded {}: {added} added, {removed} removed, {changed} changed, {kept} unchanged",
             path.display()

@@ -55,6 +55,9 @@ pub(super) struct Slot {
     pub(super) outgoing: Option<Outgoing>,
     /// A restart that waits for another replacement of its app to end.
     pub(super) deferred: Option<Event>,
+    /// `cron_restart`: when the next matching minute comes, as a deadline
+    /// of the loop and as the Unix time it stands for (see `scheduled`).
+    pub(super) cron_due: Option<(Instant, i64)>,
 }
 
 /// A tree's CPU time at one moment of one run.
@@ -86,6 +89,7 @@ impl Slot {
             cpu_samples: [None, None],
             outgoing: None,
             deferred: None,
+            cron_due: None,
         }
     }
 

@@ -117,3 +117,36 @@ fn reload_applies_its_plan_to_slots_that_never_ran() {
     assert_eq!(sup.slots.len(), 3, "changes nothing");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cron_deadlines_are_armed_and_rearmed_without_starting_anything() {
+    let now = Instant::now();
+    let mut web = spec("web", &[]);
+    web.cron = Some(crate::cron::Schedule::parse("* * * * *").expect("valid"));
+    let mut sup = Supervisor::new(vec![web, spec("plain", &[])], opts(None));
+    sup.zone = Some(Zone::utc());
+    assert_eq!(sup.next_deadline(), None, "nothing armed before a tick");
+    sup.run_crons(now);
+    let (at, minute) = sup.slots[0].cron_due.expect("armed");
+    assert!(at > now && at <= now + Duration::from_secs(60), "{at:?}");
+    assert_eq!(minute % 60, 0);
+    assert_eq!(sup.next_deadline(), Some(at), "the loop sleeps until it");
+    assert_eq!(sup.slots[1].cron_due, None);
+    // Due, but not running: nothing starts; armed for the next minute.
+    sup.slots[0].cron_due = Some((now, minute - 60));
+    sup.run_crons(now);
+    assert_eq!(states(&sup), ["waiting", "waiting"]);
+    assert!(sup.slots[0].app.exits.is_empty());
+    let (again, next) = sup.slots[0].cron_due.expect("armed");
+    assert!(again > now && next >= minute);
+    // The deadline came but the wall clock went back: not yet, armed again.
+    sup.slots[0].cron_due = Some((now, minute + 3600));
+    sup.run_crons(now);
+    let (rearmed, next) = sup.slots[0].cron_due.expect("armed");
+    assert!(rearmed > now && rearmed <= now + Duration::from_secs(60));
+    assert!(
+        next == minute || next == minute + 60,
+        "the next minute by the clock now"
+    );
+    assert_eq!(states(&sup), ["waiting", "waiting"]);
+}

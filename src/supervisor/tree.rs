@@ -11,13 +11,12 @@
 
 use std::time::Instant;
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::Supervisor;
 use crate::app::{Event, State};
 use crate::procfs::{self, Proc, Snapshot};
-use crate::signals::kill_group;
+use crate::signals::{kill_group, signal_process};
 
 impl Supervisor {
     /// The main pid (when alive) and the adopted orphans of slot `i`.
@@ -179,34 +178,4 @@ impl Supervisor {
             }
         }
     }
-}
-
-/// Sends `sig` to one process seen in a snapshot, through a pidfd so that a
-/// recycled pid is never hit: the pidfd pins the process, and its start time
-/// proves it is the one the snapshot saw.
-pub(super) fn signal_process(p: Proc, sig: libc::c_int) {
-    // SAFETY: pidfd_open takes plain integers and returns a new fd we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) } as libc::c_int;
-    if fd < 0 {
-        if Errno::last() == Errno::ENOSYS {
-            // Kernels before 5.3: the snapshot is all there is.
-            // SAFETY: kill(2) with plain integers.
-            unsafe { libc::kill(p.pid, sig) };
-        }
-        return;
-    }
-    if procfs::read_stat(p.pid).is_some_and(|now| now.start_time == p.start_time) {
-        // SAFETY: fd is a valid pidfd; a null siginfo is allowed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd,
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-    }
-    // SAFETY: fd is ours and closed once.
-    unsafe { libc::close(fd) };
 }

@@ -24,11 +24,15 @@ mod restart_counting;
 
 mod operating;
 
+mod friendly_config;
+
 mod logs;
 
 mod sockets;
 
 mod watch;
+
+mod scheduled_restarts;
 
 mod architecture;
 

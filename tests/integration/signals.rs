@@ -1,10 +1,13 @@
 //! Signals sent to tend (DESIGN.md "Signals sent to tend"): wrapper mode
-//! forwards every catchable signal, also one sent before the child exists;
-//! supervisor mode forwards the others to every app, and a second TERM/INT
-//! during a shutdown kills at once. HUP (reload) is tested in
-//! operating::commands, RTMIN+3 in container.
+//! forwards every catchable signal, also one sent before the child exists,
+//! and also the fault signals, PIPE, TTIN and TTOU when another process
+//! sends them; supervisor mode forwards the others to every app, and a
+//! second TERM/INT during a shutdown kills at once. HUP (reload) is tested
+//! in operating::commands, RTMIN+3 in container. That a real fault in tend
+//! still kills it is a unit test (signals.rs): tend has no fault to inject.
 
 use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -128,4 +131,203 @@ fn a_second_term_kills_at_once() {
     t.signal(libc::SIGINT);
     assert_eq!(t.wait(T).code(), Some(0));
     assert!(started.elapsed() < Duration::from_secs(2), "{}", t.log());
+}
+
+/// Signals the kernel also raises in tend for something tend did (a fault,
+/// a write to a closed pipe, a terminal access): sent by another process,
+/// they are forwarded like any other.
+const SENT_ONLY: [(&str, i32); 10] = [
+    ("SEGV", libc::SIGSEGV),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("ILL", libc::SIGILL),
+    ("ABRT", libc::SIGABRT),
+    ("TRAP", libc::SIGTRAP),
+    ("SYS", libc::SIGSYS),
+    ("PIPE", libc::SIGPIPE),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+];
+
+/// A child that appends the name of each signal it gets (those named after
+/// the log file) to the log file, says `ready` there first, and exits 0 on
+/// TERM. python3, because sh cannot be relied on to trap fault signals.
+const TRAPS_PY: &str = r#"
+import signal, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+def got(n, _):
+    log.write(signal.Signals(n).name[3:] + "\n")
+for name in sys.argv[2:]:
+    signal.signal(getattr(signal, "SIG" + name), got)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+log.write("ready\n")
+while True:
+    time.sleep(1)
+"#;
+
+/// `tend -- python3 TRAPS_PY LOG NAMES...` (as PID 1 when `pid1`): each
+/// signal of SENT_ONLY sent to tend twice with kill(2), once with
+/// sigqueue(3) and once with tgkill(2) reaches the child, tend survives,
+/// and the child is still tend's, and still running.
+fn sent_faults_reach_the_child(pid1: bool) {
+    let dir = TempDir::new("sentfaults");
+    let log = dir.join("log");
+    let mut args = vec![
+        "--".to_string(),
+        "python3".into(),
+        "-c".into(),
+        TRAPS_PY.into(),
+    ];
+    args.push(log.display().to_string());
+    args.extend(SENT_ONLY.iter().map(|(name, _)| name.to_string()));
+    let mut cmd = if pid1 { tend_pid1(&args) } else { tend(&args) };
+    // No terminal: tend forwards TTIN and TTOU only when it does not hold
+    // the terminal's foreground, which it would under an interactive
+    // `cargo test`.
+    let mut tend_proc = KillOnDrop(cmd.stdin(Stdio::null()).spawn().expect("spawn"));
+    let tend = if pid1 {
+        pid1_of(&tend_proc.0)
+    } else {
+        tend_proc.0.id()
+    };
+    assert!(wait_until(T, || dir.read("log").contains("ready")));
+    let child = children_of(tend);
+    assert_eq!(child.len(), 1, "{child:?}");
+    let mut want = vec!["ready".to_string()];
+    for (name, sig) in SENT_ONLY {
+        for send in [signal, signal, sigqueue, tgkill] {
+            send(tend, sig);
+            want.push(name.to_string());
+            assert!(
+                wait_until(T, || lines(&dir.read("log")) == want),
+                "SIG{name} was not forwarded (once each): {}",
+                dir.read("log")
+            );
+            assert!(
+                tend_proc.0.try_wait().expect("try_wait").is_none(),
+                "tend died of SIG{name}"
+            );
+        }
+    }
+    assert_eq!(children_of(tend), child, "the child is still tend's");
+    signal(tend, libc::SIGTERM);
+    assert_eq!(wait_or_kill(&mut tend_proc.0, T).code(), Some(0));
+}
+
+#[test]
+fn fault_signals_sent_by_another_process_are_forwarded() {
+    require_tool!("python3", "-V");
+    sent_faults_reach_the_child(false);
+}
+
+#[test]
+fn fault_signals_sent_by_another_process_are_forwarded_as_pid1() {
+    require_namespaces!();
+    require_tool!("python3", "-V");
+    sent_faults_reach_the_child(true);
+}
+
+/// An app of an init.toml running TRAPS_PY, logging to {dir}/NAME.
+fn trapping_app(name: &str, signals: &str) -> String {
+    format!(
+        "[app.{name}]\ncommand = [\"python3\", \"-c\", '''{TRAPS_PY}''', \"{{dir}}/{name}\", {signals}]\n"
+    )
+}
+
+#[test]
+fn fault_signals_sent_to_a_supervisor_reach_every_app() {
+    require_namespaces!();
+    require_tool!("python3", "-V");
+    let traps = "\"SEGV\", \"ILL\", \"PIPE\"";
+    let mut t = Running::start(
+        "supfaults",
+        &format!(
+            "[tend]\nlog_format = \"json\"\n{}{}",
+            trapping_app("a", traps),
+            trapping_app("b", traps)
+        ),
+    );
+    let logs = |t: &Running| [lines(&t.dir.read("a")), lines(&t.dir.read("b"))];
+    let mut want = vec!["ready".to_string()];
+    assert!(
+        wait_until(T, || logs(&t) == [want.clone(), want.clone()]),
+        "{}",
+        t.log()
+    );
+    for (name, sig) in [
+        ("SEGV", libc::SIGSEGV),
+        ("ILL", libc::SIGILL),
+        ("PIPE", libc::SIGPIPE),
+    ] {
+        for _ in 0..2 {
+            t.signal(sig);
+            want.push(name.to_string());
+            assert!(
+                wait_until(T, || logs(&t) == [want.clone(), want.clone()]),
+                "SIG{name}: {:?}\n{}",
+                logs(&t),
+                t.log()
+            );
+        }
+    }
+    assert_eq!(t.events("a", "started").len(), 1, "{}", t.log());
+    assert_eq!(t.events("b", "started").len(), 1, "{}", t.log());
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.wait(T).code(), Some(0));
+}
+
+#[test]
+fn ttin_and_ttou_stay_with_a_tend_that_holds_the_terminal() {
+    // `script` gives tend (supervisor mode, as from an interactive shell) a
+    // pty whose foreground is tend's own group; the app runs in a session
+    // of its own. There TTIN and TTOU are not forwarded; USR1 is.
+    require_tool!("python3", "-V");
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) from util-linux is not installed");
+        return;
+    }
+    let dir = TempDir::new("ttin");
+    let config = dir.join("init.toml");
+    let toml = trapping_app("a", "\"TTIN\", \"TTOU\", \"USR1\"")
+        .replace("{dir}", &dir.path().display().to_string());
+    std::fs::write(&config, toml).unwrap();
+    let inner = format!("exec {} -c {}", tend_bin(), config.display());
+    let mut script = KillOnDrop(
+        Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .env("TEND_SOCKET", fresh_socket())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn script"),
+    );
+    assert!(
+        wait_until(T, || dir.read("a").contains("ready")),
+        "{}",
+        dir.read("a")
+    );
+    let tend = descendants(script.0.id())
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.starts_with(tend_bin()))
+        })
+        .expect("tend under script");
+    // Fields 5 and 8 of /proc/PID/stat: the group, the terminal's foreground.
+    let stat = std::fs::read_to_string(format!("/proc/{tend}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split(' ').collect();
+    assert_eq!(fields[3], fields[6], "tend holds the terminal: {stat}");
+    signal(tend, libc::SIGTTIN);
+    signal(tend, libc::SIGTTOU);
+    // Apart, so that tend has drained them before USR1 comes.
+    std::thread::sleep(Duration::from_millis(300));
+    signal(tend, libc::SIGUSR1);
+    assert!(
+        wait_until(T, || dir.read("a").contains("USR1")),
+        "{}",
+        dir.read("a")
+    );
+    assert_eq!(lines(&dir.read("a")), ["ready", "USR1"]);
+    signal(tend, libc::SIGTERM);
+    assert_eq!(wait_or_kill(&mut script.0, T).code(), Some(0));
 }

@@ -219,6 +219,123 @@ pub fn signal(pid: u32, sig: i32) {
     );
 }
 
+/// Sends `sig` to `pid` as sigqueue(3) does (si_code SI_QUEUE), through
+/// rt_sigqueueinfo(2): the C library's wrapper is not in every libc.
+pub fn sigqueue(pid: u32, sig: i32) {
+    // siginfo_t (128 bytes): si_signo, si_errno, si_code, padding, then
+    // for SI_QUEUE si_pid, si_uid and si_value.
+    let mut info = [0i32; 32];
+    info[0] = sig;
+    info[2] = libc::SI_QUEUE;
+    // SAFETY: getpid(2) and getuid(2) cannot fail.
+    info[4] = unsafe { libc::getpid() };
+    info[5] = unsafe { libc::getuid() } as i32;
+    // SAFETY: a pointer to a live siginfo-sized buffer.
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid as i32, sig, info.as_ptr()) };
+    assert_eq!(
+        rc,
+        0,
+        "sigqueue({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Sends `sig` to the main thread of process `pid` with tgkill(2)
+/// (si_code SI_TKILL).
+pub fn tgkill(pid: u32, sig: i32) {
+    // SAFETY: tgkill(2) with plain integers.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid as i32, pid as i32, sig) };
+    assert_eq!(
+        rc,
+        0,
+        "tgkill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A process watched through a pidfd, opened while it runs, to learn how
+/// it ended once it has been reaped by anyone, also inside a PID namespace
+/// that is gone since (PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux 6.15).
+pub struct ExitWatch(std::os::fd::OwnedFd);
+
+impl ExitWatch {
+    pub fn open(pid: u32) -> ExitWatch {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes plain integers.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as i32, 0) };
+        assert!(
+            fd >= 0,
+            "pidfd_open({pid}): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a new fd that nothing else owns.
+        ExitWatch(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    /// The signal the process died of: None while it runs or is not
+    /// reaped yet, Some(0) when it exited, and None also when the kernel
+    /// cannot tell (before Linux 6.15; see `supported`).
+    pub fn death_signal(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        // struct pidfd_info as of Linux 6.15 (PIDFD_INFO_SIZE_VER0, 64
+        // bytes): mask, cgroupid, eleven ids, exit_code.
+        #[repr(C)]
+        struct PidfdInfo {
+            mask: u64,
+            cgroupid: u64,
+            ids: [u32; 11],
+            exit_code: i32,
+        }
+        const PIDFD_INFO_EXIT: u64 = 1 << 3;
+        // _IOWR(0xFF, 11, 64 bytes)
+        const PIDFD_GET_INFO: u64 = 0xC040_FF0B;
+        let mut info = PidfdInfo {
+            mask: PIDFD_INFO_EXIT,
+            cgroupid: 0,
+            ids: [0; 11],
+            exit_code: 0,
+        };
+        // SAFETY: the ioctl fills a buffer of the size encoded in its number.
+        let rc = unsafe {
+            libc::ioctl(
+                self.0.as_raw_fd(),
+                PIDFD_GET_INFO as _,
+                &mut info as *mut PidfdInfo,
+            )
+        };
+        if rc != 0 || info.mask & PIDFD_INFO_EXIT == 0 {
+            return None;
+        }
+        let status = info.exit_code;
+        Some(if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        })
+    }
+
+    /// True once the process has ended (a zombie too).
+    pub fn exited(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd, no wait.
+        unsafe { libc::poll(&mut fd, 1, 0) == 1 }
+    }
+
+    /// Whether this kernel reports how a reaped process ended: asked of a
+    /// process that ended with code 0.
+    pub fn supported() -> bool {
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let watch = ExitWatch::open(child.id());
+        child.wait().expect("wait true");
+        watch.death_signal() == Some(0)
+    }
+}
+
 /// A fresh, empty directory for one test, removed on drop.
 pub struct TempDir(PathBuf);
 
@@ -446,6 +563,8 @@ impl Drop for Running {
 
 /// Kills the PID 1 that `unshare` (the process `child`) started, which
 /// takes its namespace down, and `unshare` itself, unless already gone.
+/// Given a tend that is not PID 1, kills its children (which have tend's
+/// PR_SET_PDEATHSIG anyway), then tend.
 pub fn kill_namespace(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         for pid in children_of(child.id()) {
@@ -454,6 +573,17 @@ pub fn kill_namespace(child: &mut Child) {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// A process the test started (tend, or `unshare` or `script` around it)
+/// that `kill_namespace` ends, with its children, if the test ends first:
+/// a failed assertion must leave nothing running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill_namespace(&mut self.0);
     }
 }
 

@@ -1,8 +1,8 @@
 //! Process groups and trees: each app runs in its own session; an app is
 //! its whole tree (setsid escapees and orphans too), which stop signals,
 //! SIGKILL and memory limits reach; leftovers of an exited main process are
-//! stopped before a restart; a memory-limit restart happens whatever the
-//! restart policy.
+//! stopped before a restart, and get SIGTERM when wrapper mode's child
+//! exits; a memory-limit restart happens whatever the restart policy.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -291,4 +291,101 @@ stop_timeout = "2s"
         "graceful stop first: {}",
         t.log()
     );
+}
+
+/// `tend -- sh -c ...` (as PID 1 when `pid1`) whose child leaves behind a
+/// `sleep 100` in its group, a setsid'd `sleep 101`, and two sh that say
+/// when they get TERM (one in the group, one setsid'd), then exits 0 once
+/// the test watches the sleeps. tend must exit at once, with 0, after a
+/// SIGTERM to each of them.
+fn wrapper_leftovers_get_sigterm(pid1: bool) {
+    let dir = TempDir::new("leftovers");
+    let log = dir.join("log");
+    let log = log.display();
+    let go = dir.join("go");
+    // Each gives up after about 30 s: a failed test leaves nothing for long.
+    let trapper = |tag: &str| {
+        format!(
+            "sh -c 'trap \"echo {tag} >> {log}; exit 0\" TERM; echo up >> {log}; i=0; while [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done'"
+        )
+    };
+    let script = format!(
+        "sleep 100 & setsid sleep 101 & {} & setsid {} &
+         while [ ! -e {} ]; do sleep 0.01; done; exit 0",
+        trapper("group"),
+        trapper("setsid"),
+        go.display()
+    );
+    let args = ["--", "sh", "-c", &script];
+    let mut cmd = if pid1 { tend_pid1(args) } else { tend(args) };
+    // The leftovers inherit tend's stdio: not the test's, which they would
+    // hold open.
+    let err = std::fs::File::create(dir.join("err")).unwrap();
+    let mut tend_proc = KillOnDrop(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn"),
+    );
+    let tend = if pid1 {
+        pid1_of(&tend_proc.0)
+    } else {
+        tend_proc.0.id()
+    };
+    let mut sleeps = vec![];
+    let found = wait_until(T, || {
+        sleeps = descendants(tend)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c == b"sleep\x00100\x00" || c == b"sleep\x00101\x00")
+            })
+            .collect();
+        sleeps.len() == 2 && dir.read("log").lines().count() == 2
+    });
+    assert!(found, "{sleeps:?} {}", dir.read("log"));
+    let watches: Vec<ExitWatch> = sleeps.iter().map(|&p| ExitWatch::open(p)).collect();
+    let released = Instant::now();
+    std::fs::write(&go, "").unwrap();
+    let status = wait_or_kill(&mut tend_proc.0, T);
+    assert_eq!(status.code(), Some(0), "{}", dir.read("err"));
+    let took = released.elapsed();
+    assert!(took < Duration::from_secs(3), "tend took {took:?} to exit");
+    assert!(
+        wait_until(T, || watches.iter().all(ExitWatch::exited)),
+        "a leftover sleep still runs"
+    );
+    if !pid1 {
+        // They outlive tend: each says it got TERM.
+        assert!(
+            wait_until(T, || {
+                let text = dir.read("log");
+                text.contains("group") && text.contains("setsid")
+            }),
+            "{}",
+            dir.read("log")
+        );
+    } else if ExitWatch::supported() {
+        // The namespace ends with tend, and SIGKILL with it: a SIGTERM that
+        // came first still decides how each sleep died (its default
+        // action had already begun).
+        for (pid, w) in sleeps.iter().zip(&watches) {
+            assert!(wait_until(T, || w.death_signal().is_some()));
+            assert_eq!(w.death_signal(), Some(libc::SIGTERM), "sleep {pid}");
+        }
+    } else {
+        eprintln!("how the leftovers died: skipped, this kernel has no PIDFD_INFO_EXIT (6.15)");
+    }
+}
+
+#[test]
+fn wrapper_mode_sends_sigterm_to_what_the_child_left_behind() {
+    wrapper_leftovers_get_sigterm(false);
+}
+
+#[test]
+fn wrapper_mode_sends_sigterm_to_what_the_child_left_behind_as_pid1() {
+    require_namespaces!();
+    wrapper_leftovers_get_sigterm(true);
 }

@@ -19,7 +19,7 @@ use crate::units;
 /// that the output passes `tend check`. Take a key out of this list once
 /// tend has it (the test `not_yet_keys_are_still_unknown_to_tend` fails
 /// as soon as tend accepts one of them).
-pub const NOT_YET: &[&str] = &["cron_restart", "watch", "watch_ignore", "watch_delay"];
+pub const NOT_YET: &[&str] = &[];
 
 /// The init.toml and what it took to write it.
 #[derive(Debug)]
@@ -162,7 +162,10 @@ enum Kind {
     Instances,
     /// true, or paths.
     Watch,
-    Paths,
+    /// Names or globs, each matched against one path component: PM2's
+    /// patterns with a `/` (chokidar globs over whole paths, regular
+    /// expressions) have no such form and are left out, each named.
+    Ignore,
 }
 
 /// PM2's keys that become one tend key each, in init.toml's order.
@@ -177,8 +180,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("instances", "instances", Kind::Instances),
     ("cron_restart", "cron_restart", Kind::Text),
     ("watch", "watch", Kind::Watch),
-    ("ignore_watch", "watch_ignore", Kind::Paths),
-    ("watch_delay", "watch_delay", Kind::Millis),
+    ("ignore_watch", "watch_ignore", Kind::Ignore),
+    ("watch_delay", "watch_delay", Kind::Uptime),
 ];
 
 /// The other keys `map_app` reads itself; every key in neither list gets
@@ -361,6 +364,18 @@ fn map_keys(obj: &Map<String, Value>, keys: &[(&str, &str, Kind)], cpus: usize, 
             t.not_mapped(pm2, "watch is off");
             continue;
         }
+        if let (Kind::Ignore, Ok(patterns)) = (kind, paths(v)) {
+            for p in patterns
+                .iter()
+                .filter(|p| crate::watch::check_pattern(p).is_err())
+            {
+                t.not_mapped(
+                    &format!("{pm2} {}", quote(p)),
+                    "tend matches names or * ? globs against each file or directory name, \
+                     without '/'",
+                );
+            }
+        }
         match convert(kind, v, cpus) {
             Ok(None) => {}
             Ok(Some(text)) => {
@@ -400,8 +415,18 @@ fn convert(kind: Kind, v: &Value, cpus: usize) -> Result<Option<String>, &'stati
             n.min(u32::MAX.into()).to_string()
         }
         (Kind::Watch, Value::Bool(false)) => return Ok(None),
-        (Kind::Watch, Value::Bool(true)) => "[\".\"]".into(),
-        (Kind::Watch | Kind::Paths, _) => array(&paths(v)?),
+        (Kind::Watch, Value::Bool(true)) => "true".into(),
+        (Kind::Watch, _) => array(&paths(v)?),
+        (Kind::Ignore, _) => {
+            let names: Vec<String> = paths(v)?
+                .into_iter()
+                .filter(|p| crate::watch::check_pattern(p).is_ok())
+                .collect();
+            match names.is_empty() {
+                true => return Ok(None),
+                false => array(&names),
+            }
+        }
         (Kind::Text, _) => return Err("not a string"),
         _ => return Err("not a whole number or a name"),
     };

@@ -129,7 +129,7 @@ fn every_attribute() {
         "max_memory_restart": 268435456, "exp_backoff_restart_delay": 100,
         "restart_delay": 5000, "max_restarts": 5, "min_uptime": "10s",
         "kill_timeout": 1600, "cron_restart": "0 3 * * *",
-        "watch": ["src", "config"], "ignore_watch": ["node_modules", "*.log"],
+        "watch": ["src", "config"], "ignore_watch": ["node_modules", "*.log", "logs/*.gz"],
         "watch_delay": 1000, "autorestart": true, "stop_exit_codes": [0, 3],
         "out_file": "/var/log/api.out.log", "error_file": "/var/log/api.err.log",
         "merge_logs": true, "log_date_format": "YYYY-MM-DD", "wait_ready": true,
@@ -154,10 +154,11 @@ fn every_attribute() {
     has(r#"stop_timeout = "1600ms""#);
     has(r#"restart = "on-failure""#);
     has(r#"log = "file""#);
-    has(r#"# cron_restart = "0 3 * * *"  (not yet supported by this tend)"#);
-    has(r#"# watch = ["src", "config"]  (not yet supported by this tend)"#);
-    has(r#"# watch_ignore = ["node_modules", "*.log"]  (not yet supported by this tend)"#);
-    has(r#"# watch_delay = "1s"  (not yet supported by this tend)"#);
+    has(r#"cron_restart = "0 3 * * *""#);
+    has(r#"watch = ["src", "config"]"#);
+    has(r#"watch_ignore = ["node_modules", "*.log"]"#);
+    has(r#"# not mapped: ignore_watch "logs/*.gz" (tend matches names or * ? globs against"#);
+    has(r#"watch_delay = "1s""#);
     has("#   GREETING=\"hello \\$USER\"");
     has("# not mapped: bogus_key (no tend equivalent)");
     has("# not mapped: restart_delay (exp_backoff_restart_delay takes its place, as in");
@@ -231,9 +232,10 @@ fn values_pm2_writes_in_other_ways() {
             json!({"script": "a", "port": 8080}),
             "env = { PORT = 8080 }",
         ),
+        (json!({"script": "a", "watch": true}), "watch = true"),
         (
-            json!({"script": "a", "watch": true}),
-            "# watch = [\".\"]  (not yet supported by this tend)",
+            json!({"script": "a", "watch": ["."], "ignore_watch": ["[\\/\\\\]\\./"], "watch_delay": 0}),
+            "not mapped: ignore_watch \"[\\\\/\\\\\\\\]\\\\./\" (tend matches",
         ),
         (
             json!({"script": "a", "out_file": "/dev/null"}),

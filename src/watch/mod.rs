@@ -10,7 +10,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod watcher;
@@ -119,12 +119,12 @@ pub struct Burst {
 
 impl Burst {
     /// A change at `now` (of `path`, when known): the quiet period starts
-    /// again.
-    pub fn change(&mut self, now: Instant, delay: Duration, path: Option<PathBuf>) {
+    /// again. Only the first path of a burst is kept (and copied).
+    pub fn change(&mut self, now: Instant, delay: Duration, path: Option<&Path>) {
         self.due = Some(now + delay);
         self.changes = self.changes.saturating_add(1);
         if self.first.is_none() {
-            self.first = path;
+            self.first = path.map(Path::to_path_buf);
         }
     }
 
@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(b.take_due(t0), None, "no change, nothing due");
         // 20 edits, 100 ms apart: each one pushes the restart back.
         for k in 0..20 {
-            b.change(t0 + ms(100 * k), delay, Some(format!("f{k}").into()));
+            b.change(t0 + ms(100 * k), delay, Some(Path::new(&format!("f{k}"))));
             assert_eq!(b.take_due(t0 + ms(100 * k + 499)), None);
         }
         let last = t0 + ms(1900);

@@ -245,7 +245,7 @@ impl Watcher {
                 (Scope::Names(_), None) => false,
             };
             if counts {
-                w.burst.change(now, w.spec.delay, Some(path.clone()));
+                w.burst.change(now, w.spec.delay, Some(&path));
                 if is_dir && arrived {
                     new_dirs.push((*a, path.clone()));
                 }

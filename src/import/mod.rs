@@ -3,10 +3,12 @@
 //! init.toml text by `map` (pure, unit-tested there).
 //!
 //! node runs with the file's directory as its cwd (what a `require` of a
-//! relative path in the file expects), stdin closed, and a deadline: a file
-//! that starts a server or loops forever is killed after `NODE_TIMEOUT`.
-//! Its stdout carries the JSON after a marker line, so a config that logs
-//! while it loads does not spoil it.
+//! relative path in the file expects), in a session of its own, and with a
+//! deadline: a file that loops forever is killed after `NODE_TIMEOUT` (one
+//! that starts a timer or a server is ended by the script's own exit once
+//! the JSON is written). Its stdout and stderr share one pipe; the JSON
+//! follows a marker line, so a config that logs while it loads does not
+//! spoil it, and on failure the pipe holds node's message.
 
 mod map;
 

@@ -154,7 +154,7 @@ fn every_attribute() {
     has(r#"stop_timeout = "1600ms""#);
     has(r#"restart = "on-failure""#);
     has(r#"log = "file""#);
-    has(r#"# cron_restart = "0 3 * * *"  (not yet supported by this tend)"#);
+    has(r#"cron_restart = "0 3 * * *""#);
     has(r#"# watch = ["src", "config"]  (not yet supported by this tend)"#);
     has(r#"# watch_ignore = ["node_modules", "*.log"]  (not yet supported by this tend)"#);
     has(r#"# watch_delay = "1s"  (not yet supported by this tend)"#);

@@ -28,6 +28,8 @@ mod logs;
 
 mod sockets;
 
+mod zero_downtime;
+
 mod architecture;
 
 mod vm;

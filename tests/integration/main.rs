@@ -30,6 +30,8 @@ mod logs;
 
 mod sockets;
 
+mod zero_downtime;
+
 mod scheduled_restarts;
 
 mod architecture;

@@ -529,6 +529,104 @@ class Report:
                 self.target(11, "peak RSS < 2 MiB during the flood", f"{num(pk[2])} MiB (max)", pk[2] < 2)
         self.notes(11)
 
+    def s12(self):
+        p = self.b.p
+        self.w("## 12. Restarts without downtime")
+        self.w()
+        self.w(
+            "The same Node http server (`bench/webapp.js`: a 200 with its pid to every GET) under PM2 and tend, "
+            f"on a steady load of {num(p['zdt_rate'])} requests/s from {p['zdt_threads']} threads "
+            "(`bench/benchlib/load.py`: a new connection per request, open loop: a request that could not go at its "
+            "scheduled time goes as soon as it can, and its latency counts from its scheduled time, so a stall shows in "
+            f"every request it held up). {num(p['zdt_before'])} s of load, then the reload, then the rest of a window "
+            f"of {num(p['zdt_window'])} s from the command on (longer only if the command took longer), then "
+            f"{num(p['zdt_after'])} s. Failed: refused, reset, timed out (5 s), not a whole 200. The latency columns are "
+            "the answered requests scheduled in the window; \"before\" is the p99 before the command. "
+            "PM2 cluster mode: `pm2 start webapp.js -i N`, the workers' `listen(PORT)` goes through the cluster "
+            "primary (PM2's daemon), `pm2 reload web` replaces one worker at a time once its successor listens. "
+            "PM2 fork mode: one process binding PORT itself, `pm2 restart web`. tend: "
+            "`listen = [\"tcp://127.0.0.1:PORT\"]`, every instance takes fd 3, `tend restart web` replaces one "
+            "instance at a time, stopping the old one once the new one is up: at once without `notify` (it runs), "
+            "after its READY=1 with `notify = true` (webapp.js says it once it listens)."
+        )
+        self.w()
+        self.w("| processes | supervisor | how | runs | command | failed in window | failed in whole run | "
+               "p50 | p99 | max | p99 before | p99 tend/PM2 |")
+        self.w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        cases = []
+        for r in self.rows(12):
+            if r["case"] not in cases:
+                cases.append(r["case"])
+        for case in cases:
+            pm2 = agg(self.rows(12, case=case, peer="PM2"), "p99_ms")
+            for peer in self.peers_in(12, case=case):
+                rows = self.rows(12, case=case, peer=peer)
+                reqs = sum(r["requests"] for r in rows)
+                failed = sum(r["failed"] for r in rows)
+                kinds = {}
+                for r in rows:
+                    for k, v in r["kinds"].items():
+                        kinds[k] = kinds.get(k, 0) + v
+                why = f" ({', '.join(f'{v:,} {k}' for k, v in sorted(kinds.items()))})" if kinds else ""
+                p99 = agg(rows, "p99_ms")
+                self.w(
+                    f"| {case} | {peer} | {rows[0]['how']} | {len(rows)} | {cell(agg(rows, 'command_ms'), ' ms')} | "
+                    f"{cell(agg(rows, 'window_failed'))} of {cell(agg(rows, 'window_requests'), spread=False)} | "
+                    f"{failed:,} of {reqs:,}{why} | {cell(agg(rows, 'p50_ms'), ' ms')} | {cell(p99, ' ms')} | "
+                    f"{cell(agg(rows, 'max_ms'), ' ms')} | {cell(agg(rows, 'base_p99_ms'), ' ms')} | "
+                    f"{ratio(p99, pm2) if peer != 'PM2' else ''} |"
+                )
+        self.w()
+        self._s12_why(cases)
+        for case in cases:
+            for peer in ("tend", "tend, notify"):
+                rows = self.rows(12, case=case, peer=peer)
+                if not rows:
+                    continue
+                failed = sum(r["failed"] for r in rows)
+                reqs = sum(r["requests"] for r in rows)
+                self.target(12, f"{case}, {peer}: 0 failed requests", f"{failed:,} of {reqs:,}", failed == 0)
+                t, pm2 = agg(rows, "p99_ms"), agg(self.rows(12, case=case, peer="PM2"), "p99_ms")
+                # PM2's fork mode refuses connections during a restart: the
+                # p99 of the requests it did answer is no yardstick.
+                if t and pm2 and rows[0]["n"] > 1:
+                    self.target(
+                        12,
+                        f"{case}, {peer}: p99 during the reload ≤ PM2's",
+                        f"{num(t[0])} ms vs {num(pm2[0])} ms",
+                        t[0] <= pm2[0],
+                    )
+        self.notes(12)
+
+    def _s12_why(self, cases):
+        """What the table shows and why, where the run shows it."""
+        for case in cases:
+            for r in self.rows(12, case=case):
+                if r["failed"]:
+                    what = "; ".join(
+                        f"{n:,} {k}, scheduled at {lo:+,} ms" if n == 1 or lo == hi
+                        else f"{n:,} {k}, scheduled from {lo:+,} to {hi:+,} ms"
+                        for k, (n, lo, hi) in sorted(r["failed_when"].items())
+                    )
+                    self.w(f"- {r['peer']}, {case}, run {r['run'] + 1}: {what} (from the command's start).")
+        plain = [agg(self.rows(12, case=c, peer="tend"), "max_ms") for c in cases]
+        ready = [agg(self.rows(12, case=c, peer="tend, notify"), "max_ms") for c in cases]
+        if any(a and b and a[0] > 2 * b[0] for a, b in zip(plain, ready)):
+            lost = sum(r["failed"] for r in self.rows(12, peer="tend"))
+            self.w(
+                "- Why `tend` without `notify` has the higher latency: an instance without `notify` or a health "
+                "check is up for tend as soon as its process runs, so tend stops the old process at once and goes on "
+                "to the next instance; all the instances are replaced within tens of milliseconds, before the new "
+                "Node processes listen. The connections made meanwhile wait in the socket's backlog"
+                + (" (none was refused or lost)" if lost == 0 else "")
+                + ", but until the first new process accepts, none is answered: the max is about the new processes' "
+                "start-up. With `notify = true` the old process stops only once its successor has said READY=1, so "
+                "the others serve meanwhile, as in PM2's cluster mode, where the primary waits for the new worker's "
+                "`listening`."
+            )
+        if self.rows(12):
+            self.w()
+
     def _pm2_losses(self):
         """Where PM2's lost lines went, when it lost any (explained from its source)."""
         seen = []
@@ -582,6 +680,7 @@ class Report:
             ("9", self.s9),
             ("10", self.s10),
             ("11", self.s11),
+            ("12", self.s12),
         ]
         for sc, fn in body_fns:
             if scenarios and sc not in scenarios:

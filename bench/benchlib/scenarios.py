@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from . import flood
+from . import flood, zdt
 from . import harness as h
 from .harness import MONO, UNSHARE, BenchError, Namespace
 from .peers import PEERS, Opts, by_name
@@ -32,6 +32,16 @@ FULL = dict(
     flood_bytes=1 << 30,  # scenario 11: bytes the app writes through each logger
     flood_rotate=16 << 20,  # rotation size: about 85 files of 16 MiB
     flood_runs=1,
+    # scenario 12: workers of the cluster rows, requests/s, load threads,
+    # seconds of load before the reload, the window from the reload on,
+    # and after it
+    zdt_workers=[2, 4],
+    zdt_rate=500,
+    zdt_threads=8,
+    zdt_before=2.0,
+    zdt_window=4.0,
+    zdt_after=0.5,
+    zdt_runs=3,
 )
 QUICK = dict(
     runs=1,
@@ -48,6 +58,13 @@ QUICK = dict(
     flood_bytes=32_000_000,
     flood_rotate=1 << 20,  # still about 40 files
     flood_runs=1,
+    zdt_workers=[4],
+    zdt_rate=500,
+    zdt_threads=8,
+    zdt_before=1.0,
+    zdt_window=3.0,
+    zdt_after=0.3,
+    zdt_runs=1,
 )
 
 
@@ -567,6 +584,7 @@ class Bench:
             ("9", "memory limit", self.s9_memory),
             ("10", "shutdown", self.s10_shutdown),
             ("11", "log flood", lambda: flood.run(self)),
+            ("12", "zero downtime", lambda: zdt.run(self)),
         ]
         for ids, name, fn in steps:
             if only and not (set(ids.split(",")) & only):

@@ -45,14 +45,14 @@ fn pm2(key: &str) -> Option<String> {
              kill_timeout: 1600 is stop_timeout = \"1600ms\""
         }
         "out_file" | "error_file" | "log_file" | "merge_logs" | "combine_logs" => {
-            "tend writes no log files yet (log = \"file\" is planned): output goes to \
-             tend's own stdout and stderr (log = \"inherit\") or through tend as \
-             `NAME | line` (log = \"prefix\")"
+            "PM2's log files are `log = \"file\"` here (one file per instance in \
+             [tend] log_dir, stdout and stderr merged, each line marked out or err; \
+             log = [\"prefix\", \"file\"] also prints them) and `tend logs` reads them"
         }
         "exec_mode" => {
             "tend has no exec_mode: PM2's cluster mode is `instances` (N copies, \
-             TEND_INSTANCE in their env), sharing one port with `listen`, which is \
-             planned; today each instance binds a port of its own"
+             TEND_INSTANCE in their env) with `listen = [\"tcp://0.0.0.0:PORT\"]`: \
+             tend binds the port and every instance takes it as fd 3"
         }
         "ignore_watch" => {
             "PM2's ignore_watch is `watch_ignore` here: names or globs matched against \
@@ -155,9 +155,9 @@ mod tests {
             ("args", Some("one `command`")),
             ("interpreter", Some("one `command`")),
             ("kill_timeout", Some("is `stop_timeout` here, a duration")),
-            ("out_file", Some("log = \"file\" is planned")),
-            ("error_file", Some("log = \"file\" is planned")),
-            ("merge_logs", Some("log = \"file\" is planned")),
+            ("out_file", Some("log = \"file\"")),
+            ("error_file", Some("log = \"file\"")),
+            ("merge_logs", Some("log = \"file\"")),
             ("exec_mode", Some("`instances`")),
             ("ignore_watch", Some("is `watch_ignore` here")),
             ("autorestart", Some("restart = \"never\"")),

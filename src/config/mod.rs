@@ -78,11 +78,37 @@ pub enum LogFormat {
 }
 
 /// A user or group, by name (looked up at start) or by number.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Id {
     Number(u32),
     Name(String),
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a name or a number")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Id, E> {
+                Ok(Id::Name(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Id, E> {
+                self.visit_i128(i128::from(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Id, E> {
+                self.visit_i128(i128::from(v))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Id, E> {
+                u32::try_from(v).map(Id::Number).map_err(|_| {
+                    E::custom(format!("{v} is not a user or group id (0 to 4294967295)"))
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One app instance, ready to run.

@@ -26,13 +26,6 @@ pub(super) struct RawTend {
     pub(super) log_dir: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawCommand {
-    Argv(Vec<String>),
-    Shell(String),
-}
-
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawApp {
@@ -128,6 +121,46 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<Str
     Ok(Some(Spanned::new(text.span(), text.into_inner().0)))
 }
 
+/// A string, or an array of strings: the two forms of `command`, and of
+/// `env_file`, `log`, `watch` and `watch_ignore`; or a boolean, which only
+/// `watch` takes (the others refuse it). Its own visitor rather than an untagged enum,
+/// which would buffer every value to try each form in turn (and cost the
+/// binary several KB per use).
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
+    Flag(bool),
+}
+
+impl<'de> Deserialize<'de> for OneOrMore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMore;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<OneOrMore, E> {
+                Ok(OneOrMore::One(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<OneOrMore, E> {
+                Ok(OneOrMore::Flag(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMore, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(OneOrMore::More(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `env_file`, `log`, `watch` and `watch_ignore`: one string or an array
 /// of them; or a boolean, which only `watch` takes (`build` refuses it
 /// elsewhere). One type for the four: each type deserialized from toml
@@ -137,13 +170,6 @@ pub(super) struct RawPaths(pub(super) Vec<String>, pub(super) Option<bool>);
 
 impl<'de> Deserialize<'de> for RawPaths {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMore {
-            One(String),
-            More(Vec<String>),
-            Flag(bool),
-        }
         match OneOrMore::deserialize(d) {
             Ok(OneOrMore::One(p)) => Ok(RawPaths(vec![p], None)),
             Ok(OneOrMore::More(v)) => Ok(RawPaths(v, None)),
@@ -155,17 +181,17 @@ impl<'de> Deserialize<'de> for RawPaths {
     }
 }
 
-/// `RawCommand` behind a Clone-able wrapper, with a message that says what
-/// forms are accepted instead of serde's "did not match any variant".
+/// A `command` behind a Clone-able wrapper (the argv, and whether it is the
+/// shell form), with a message that says what forms are accepted.
 #[derive(Debug, Clone)]
 pub(super) struct RawCommandBox(pub(super) Vec<String>, pub(super) bool);
 
 impl<'de> Deserialize<'de> for RawCommandBox {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match RawCommand::deserialize(d) {
-            Ok(RawCommand::Argv(v)) => Ok(RawCommandBox(v, false)),
-            Ok(RawCommand::Shell(s)) => Ok(RawCommandBox(vec![s], true)),
-            Err(_) => Err(serde::de::Error::custom(
+        match OneOrMore::deserialize(d) {
+            Ok(OneOrMore::More(v)) => Ok(RawCommandBox(v, false)),
+            Ok(OneOrMore::One(s)) => Ok(RawCommandBox(vec![s], true)),
+            Ok(OneOrMore::Flag(_)) | Err(_) => Err(serde::de::Error::custom(
                 "expected an array of strings (run directly) or a string (run by /bin/sh -c)",
             )),
         }

@@ -45,18 +45,26 @@ pub enum Request {
     },
 }
 
-/// Only to refuse duplicate fields.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Strict {
-    cmd: String,
-    name: Option<String>,
-    names: Option<Vec<String>>,
-    signal: Option<String>,
-    tree: Option<bool>,
-    lines: Option<u64>,
-    follow: Option<bool>,
+/// The first key a request object gives twice, if any: a JSON map keeps
+/// only the last of duplicate keys, so they are looked for on their own.
+struct Duplicate;
+
+impl<'de> serde::de::Visitor<'de> for Duplicate {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<serde::de::IgnoredAny>()?;
+            if seen.contains(&key) {
+                return Ok(Some(key));
+            }
+            seen.push(key);
+        }
+        Ok(None)
+    }
 }
 
 /// The fields of a request object, typed by hand so that every error names
@@ -131,8 +139,10 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         }
     }
     raw.cmd = cmd.ok_or("invalid request: missing field \"cmd\"")?;
-    // A JSON map keeps the last of duplicate keys; serde's derive sees them.
-    serde_json::from_slice::<Strict>(line).map_err(|e| format!("invalid request: {e}"))?;
+    let mut de = serde_json::Deserializer::from_slice(line);
+    if let Ok(Some(key)) = serde::Deserializer::deserialize_map(&mut de, Duplicate) {
+        return Err(format!("invalid request: duplicate field `{key}`"));
+    }
     let name = || {
         raw.name
             .clone()

@@ -545,9 +545,10 @@ fn env_block(env_name: &str, v: &Value, t: &mut Table) {
 /// A value for a dotenv line: bare when it is plain, else double-quoted
 /// with the escapes tend's dotenv reads (`\n \t \" \\ \$`).
 fn dotenv_value(s: &str) -> String {
-    let plain = s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-./:@,+%=".contains(c));
+    let plain = s.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '-' | '.' | '/' | ':' | '@' | ',' | '+' | '%' | '=')
+    });
     if plain {
         return s.to_string();
     }

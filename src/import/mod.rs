@@ -3,19 +3,23 @@
 //! init.toml text by `map` (pure, unit-tested there).
 //!
 //! node runs with the file's directory as its cwd (what a `require` of a
-//! relative path in the file expects), stdin closed, and a deadline: a file
-//! that starts a server or loops forever is killed after `NODE_TIMEOUT`.
-//! Its stdout carries the JSON after a marker line, so a config that logs
-//! while it loads does not spoil it.
+//! relative path in the file expects), in a session of its own, and with a
+//! deadline: a file that loops forever is killed after `NODE_TIMEOUT` (one
+//! that starts a timer or a server is ended by the script's own exit once
+//! the JSON is written). Its stdout and stderr share one pipe; the JSON
+//! follows a marker line, so a config that logs while it loads does not
+//! spoil it, and on failure the pipe holds node's message.
 
 mod map;
 
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, poll};
+use nix::sys::wait::WaitStatus;
+
+use crate::spawn::{Launch, Session, spawn};
 
 pub use map::{Imported, to_toml};
 
@@ -86,18 +90,16 @@ fn run_node(path: &Path, name: &str) -> Result<Vec<u8>, String> {
     // node's message when it failed.
     let (reader, writer) = nix::unistd::pipe().map_err(|e| e.to_string())?;
     let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
-    let spawned = Command::new("node")
-        .arg("-e")
-        .arg(NODE_SCRIPT)
-        .arg(name)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer2)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // Through tend's own spawn: one way to start a process in the binary.
+    // In a session of its own, and killed if tend dies (Ctrl-C).
+    let argv = ["node", "-e", NODE_SCRIPT, name].map(std::ffi::OsString::from);
+    let mut launch = Launch::new(&argv, Session::New);
+    launch.cwd = Some(dir);
+    launch.output = Some((writer, writer2));
+    launch.die_with_tend = true;
+    let pid = match spawn(&launch) {
+        Ok(pid) => pid,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
                 "a .js ecosystem file is evaluated with node, which is not installed \
                  (not found in PATH): install node, or convert the file to JSON where \
@@ -105,8 +107,10 @@ fn run_node(path: &Path, name: &str) -> Result<Vec<u8>, String> {
                  ecosystem.json) and import that"
             ));
         }
-        Err(e) => return Err(format!("cannot run node: {e}")),
+        Err(e) => return Err(format!("cannot run node: {}", e.source)),
     };
+    // The pipe's write ends are the child's alone now: EOF when it exits.
+    drop(launch);
     let deadline = Instant::now() + NODE_TIMEOUT;
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
@@ -124,11 +128,15 @@ fn run_node(path: &Path, name: &str) -> Result<Vec<u8>, String> {
         }
     };
     if !finished {
-        // Our own child: kill(2) by its pid.
-        let _ = child.kill();
+        // Our own child, not yet reaped: its pid is still its own.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
     // Reaped here; tend has no other children in this mode.
-    let status = child.wait().map_err(|e| e.to_string())?;
+    let code = match nix::sys::wait::waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, code)) => code,
+        Ok(_) => -1,
+        Err(e) => return Err(e.to_string()),
+    };
     if !finished {
         return Err(format!(
             "node did not finish evaluating it within {}s (does the file start \
@@ -138,7 +146,7 @@ fn run_node(path: &Path, name: &str) -> Result<Vec<u8>, String> {
     }
     let out = String::from_utf8_lossy(&out);
     match out.rfind(MARKER) {
-        Some(at) if status.success() => Ok(out[at + MARKER.len()..].as_bytes().to_vec()),
+        Some(at) if code == 0 => Ok(out[at + MARKER.len()..].as_bytes().to_vec()),
         _ => {
             // node's message says where and what; its stack frames say
             // nothing about the file.
@@ -148,8 +156,7 @@ fn run_node(path: &Path, name: &str) -> Result<Vec<u8>, String> {
                 .take(12)
                 .collect();
             Err(format!(
-                "node could not evaluate it (exit code {}):\n{}",
-                status.code().unwrap_or(-1),
+                "node could not evaluate it (exit code {code}):\n{}",
                 lines.join("\n")
             ))
         }

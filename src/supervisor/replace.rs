@@ -5,17 +5,19 @@
 //! The state machine decides that a restart is a replacement: it detaches
 //! the running process (`Action::Detach`) and starts a new run at once.
 //! From then on the old process is this file's: it is kept as the slot's
-//! `outgoing` run, left alone while the new run comes up, stopped
+//! `outgoing` run, left alone while the new run comes up (ready or healthy
+//! where the app says so, else after `SETTLE`), stopped
 //! gracefully (stop_signal, SIGKILL after stop_timeout) once the new run is
 //! up or has ended for good, and its end goes back to the state machine as
 //! `Event::OldRunEnded`. While an instance of an app is being replaced, a
 //! restart of another instance of it waits its turn (`deferred`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
 use super::Supervisor;
+use super::slot::Slot;
 use crate::app::{Cause, Event, State, Then};
 use crate::log::Level;
 use crate::reaper::Status;
@@ -91,7 +93,8 @@ impl Supervisor {
                 ..
             }
         );
-        let done = slot.app.is_up() || slot.app.is_down() || stopping || self.shutdown.is_some();
+        let up = slot.app.is_up() && settled_at(slot).is_none_or(|t| t <= now);
+        let done = up || slot.app.is_down() || stopping || self.shutdown.is_some();
         if out.kill_at.is_some() || !done {
             return;
         }
@@ -110,11 +113,19 @@ impl Supervisor {
     }
 
     /// The earliest SIGKILL due to an old run.
+    /// The earliest SIGKILL due to an old run, or moment a new run without
+    /// a readiness signal counts as up.
     pub(super) fn replacement_deadline(&self) -> Option<Instant> {
-        self.slots
+        let kills = self
+            .slots
             .iter()
-            .filter_map(|s| s.outgoing.filter(|o| !o.killed).and_then(|o| o.kill_at))
-            .min()
+            .filter_map(|s| s.outgoing.filter(|o| !o.killed).and_then(|o| o.kill_at));
+        let settles = self
+            .slots
+            .iter()
+            .filter(|s| s.outgoing.is_some_and(|o| o.kill_at.is_none()))
+            .filter_map(settled_at);
+        kills.chain(settles).min()
     }
 
     /// SIGKILL to old runs whose stop_timeout is over.
@@ -162,6 +173,25 @@ impl Supervisor {
     /// No old run is left (a shutdown waits for them).
     pub(super) fn no_old_runs(&self) -> bool {
         self.slots.iter().all(|s| s.outgoing.is_none())
+    }
+}
+
+/// How long a new run with neither sd_notify nor a health check must have
+/// run before it replaces the old one: "running" is true from the fork,
+/// long before the app listens, and connections would wait for it in the
+/// backlog meanwhile (the waiting `tend restart` judges such a run the
+/// same way, `control::wait::SETTLE`).
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// When slot's new run counts as up, for an app without a readiness
+/// signal; None when it has one (then `is_up` says it all) or no run.
+fn settled_at(slot: &Slot) -> Option<Instant> {
+    let spec = &slot.app.spec;
+    match slot.app.state {
+        State::Running { since, .. } if !spec.notify && spec.health.is_none() => {
+            Some(since + SETTLE)
+        }
+        _ => None,
     }
 }
 

@@ -30,9 +30,11 @@ mod logs;
 
 mod sockets;
 
-mod watch;
+mod zero_downtime;
 
 mod scheduled_restarts;
+
+mod watch;
 
 mod architecture;
 

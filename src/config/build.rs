@@ -392,7 +392,7 @@ fn no_flag(v: &Spanned<RawPaths>, key: &str, problems: &mut Vec<Problem>) -> boo
     problems.push(Problem {
         span: v.span(),
         key: key.to_string(),
-        message: "invalid type: boolean, expected a string or an array of strings".into(),
+        message: "expected a string or an array of strings".into(),
     });
     false
 }
@@ -429,13 +429,9 @@ fn build_watch(
     let mut delay = None;
     if let Some(d) = delay_raw {
         match units::parse_duration(d.get_ref()) {
-            Ok(z) if z.is_zero() => problem(
-                d.span(),
-                "watch_delay",
-                "must be longer than 0s: one save is often several changes, \
-                 each would restart the app"
-                    .into(),
-            ),
+            Ok(z) if z.is_zero() => {
+                problem(d.span(), "watch_delay", "must be longer than 0s".into())
+            }
             Ok(d) => delay = Some(d),
             Err(message) => problem(d.span(), "watch_delay", message),
         }
@@ -444,21 +440,11 @@ fn build_watch(
     let paths: Vec<std::path::PathBuf> = match w.get_ref() {
         RawPaths(_, Some(false)) => return None,
         RawPaths(_, Some(true)) => vec![std::path::PathBuf::new()],
-        RawPaths(p, None) if p.is_empty() => {
+        RawPaths(p, None) if p.is_empty() || p.iter().any(String::is_empty) => {
             problem(
                 w.span(),
                 "watch",
-                "empty list: leave watch out (or write false) to watch nothing, \
-                 true to watch the app's cwd"
-                    .into(),
-            );
-            return None;
-        }
-        RawPaths(p, None) if p.iter().any(String::is_empty) => {
-            problem(
-                w.span(),
-                "watch",
-                "empty path (watch = true watches the app's cwd)".into(),
+                "empty (true watches the app's cwd)".into(),
             );
             return None;
         }
@@ -692,15 +678,15 @@ mod tests {
             "[app.a]\ncommand = \"x\"\nwatch = 3\nenv_file = true\nlog = false\nwatch_ignore = [\"src/gen\", \"\"]\nwatch_delay = 500\n[app.b]\ncommand = \"x\"\nwatch = []\nwatch_delay = \"0s\"\n[app.c]\ncommand = \"x\"\nwatch = [\"\"]\nwatch_delay = \"5x\"\n",
         );
         let want = [
-            ":3:9: app.a.watch: expected a string or an array of strings (watch: also true or false)",
-            ":4:12: app.a.env_file: invalid type: boolean",
-            ":5:7: app.a.log: invalid type: boolean",
-            ":6:16: app.a.watch_ignore: \"src/gen\" has a '/'",
-            ":6:16: app.a.watch_ignore: empty pattern",
+            ":3:9: app.a.watch: expected a string or an array of strings",
+            ":4:12: app.a.env_file: expected a string or an array of strings",
+            ":5:7: app.a.log: expected a string or an array of strings",
+            ":6:16: app.a.watch_ignore: \"src/gen\": a pattern matches one name: not empty, no '/'",
+            ":6:16: app.a.watch_ignore: \"\": a pattern",
             ":7:15: app.a.watch_delay: invalid duration 500",
-            ":10:9: app.b.watch: empty list",
+            ":10:9: app.b.watch: empty (true watches the app's cwd)",
             ":11:15: app.b.watch_delay: must be longer than 0s",
-            ":14:9: app.c.watch: empty path",
+            ":14:9: app.c.watch: empty (true",
             ":15:15: app.c.watch_delay: invalid duration \"5x\"",
         ];
         assert_eq!(got.len(), want.len(), "{got:#?}");

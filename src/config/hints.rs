@@ -54,10 +54,7 @@ fn pm2(key: &str) -> Option<String> {
              TEND_INSTANCE in their env) with `listen = [\"tcp://0.0.0.0:PORT\"]`: \
              tend binds the port and every instance takes it as fd 3"
         }
-        "ignore_watch" => {
-            "PM2's ignore_watch is `watch_ignore` here: names or globs matched against \
-             each file or directory name: watch_ignore = [\"node_modules\", \"*.log\"]"
-        }
+        "ignore_watch" => "PM2's ignore_watch is `watch_ignore` here",
         "autorestart" => {
             "PM2's autorestart is `restart` here: autorestart: false is \
              restart = \"never\", true is restart = \"always\" (the default)"

@@ -175,7 +175,7 @@ impl<'de> Deserialize<'de> for RawPaths {
             Ok(OneOrMore::More(v)) => Ok(RawPaths(v, None)),
             Ok(OneOrMore::Flag(b)) => Ok(RawPaths(Vec::new(), Some(b))),
             Err(_) => Err(serde::de::Error::custom(
-                "expected a string or an array of strings (watch: also true or false)",
+                "expected a string or an array of strings",
             )),
         }
     }

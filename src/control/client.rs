@@ -299,9 +299,8 @@ pub fn describe_text(reply: &Value) -> String {
         let watch = match d["watch"].as_object() {
             None => "-".to_string(),
             Some(w) => format!(
-                "{}; ignoring {}; restart after {} quiet",
+                "{}; restart after {} quiet",
                 list(&w["paths"], ", "),
-                list(&w["ignore"], ", "),
                 s(&w["delay"])
             ),
         };
@@ -628,7 +627,7 @@ web.1
   notify      -
   after       db
   listen      tcp://0.0.0.0:8080
-  watch       /srv/web/src; ignoring node_modules, *.log; restart after 500ms quiet
+  watch       /srv/web/src; restart after 500ms quiet
   log         prefix
   restarts    2 (1 in a row)
   checks      (newest first)

@@ -164,7 +164,7 @@ enum Kind {
     Watch,
     /// Names or globs, each matched against one path component: PM2's
     /// patterns with a `/` (chokidar globs over whole paths, regular
-    /// expressions) have no such form and are left out, each named.
+    /// expressions) have no such form, and leave the key unmapped.
     Ignore,
 }
 
@@ -364,18 +364,6 @@ fn map_keys(obj: &Map<String, Value>, keys: &[(&str, &str, Kind)], cpus: usize, 
             t.not_mapped(pm2, "watch is off");
             continue;
         }
-        if let (Kind::Ignore, Ok(patterns)) = (kind, paths(v)) {
-            for p in patterns
-                .iter()
-                .filter(|p| crate::watch::check_pattern(p).is_err())
-            {
-                t.not_mapped(
-                    &format!("{pm2} {}", quote(p)),
-                    "tend matches names or * ? globs against each file or directory name, \
-                     without '/'",
-                );
-            }
-        }
         match convert(kind, v, cpus) {
             Ok(None) => {}
             Ok(Some(text)) => {
@@ -417,16 +405,10 @@ fn convert(kind: Kind, v: &Value, cpus: usize) -> Result<Option<String>, &'stati
         (Kind::Watch, Value::Bool(false)) => return Ok(None),
         (Kind::Watch, Value::Bool(true)) => "true".into(),
         (Kind::Watch, _) => array(&paths(v)?),
-        (Kind::Ignore, _) => {
-            let names: Vec<String> = paths(v)?
-                .into_iter()
-                .filter(|p| crate::watch::check_pattern(p).is_ok())
-                .collect();
-            match names.is_empty() {
-                true => return Ok(None),
-                false => array(&names),
-            }
-        }
+        (Kind::Ignore, _) => match paths(v)? {
+            p if p.iter().all(|p| crate::watch::check_pattern(p).is_ok()) => array(&p),
+            _ => return Err("a pattern with '/'"),
+        },
         (Kind::Text, _) => return Err("not a string"),
         _ => return Err("not a whole number or a name"),
     };

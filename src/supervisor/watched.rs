@@ -12,16 +12,15 @@ use crate::log::Level;
 use crate::watch::WatchSpec;
 
 impl Supervisor {
-    /// Watches what the live apps ask, each app once (its instances share
-    /// one definition), a reload's pending definition winning.
+    /// Watches what the live apps ask, each app once, by its instance 0
+    /// (its instances share one definition; every app has an instance 0),
+    /// a reload's pending definition winning.
     pub(super) fn update_watches(&mut self) {
         let mut wanted: Vec<(String, WatchSpec)> = Vec::new();
         for i in self.live() {
             let slot = &self.slots[i];
             let spec = slot.pending.as_ref().unwrap_or(&slot.app.spec);
-            if let Some(w) = &spec.watch
-                && !wanted.iter().any(|(app, _)| *app == spec.app)
-            {
+            if let (0, Some(w)) = (spec.instance, &spec.watch) {
                 wanted.push((spec.app.clone(), w.clone()));
             }
         }
@@ -37,22 +36,18 @@ impl Supervisor {
     /// now. Every due burst is taken, also during a shutdown (when it is
     /// dropped): a deadline left in the past would spin the loop.
     pub(super) fn run_watches(&mut self, now: Instant) {
-        for (app, burst) in self.watch.take_due(now) {
+        while let Some((app, burst)) = self.watch.take_due(now) {
             if self.shutdown.is_some() {
                 continue;
             }
             let running: Vec<usize> = self
-                .select(&app)
-                .into_iter()
+                .live()
+                .filter(|&i| self.slots[i].app.spec.app == app)
                 .filter(|&i| matches!(self.slots[i].app.state, State::Running { .. }))
                 .collect();
-            let what = match (&burst.first, burst.changes) {
-                (Some(p), 1) => format!("{} changed", p.display()),
-                (Some(p), n) => format!("{n} changes, the first {}", p.display()),
-                (None, _) => "changes (the kernel's event queue overflowed)".to_string(),
-            };
+            let first = burst.first.unwrap_or_else(|| "?".into());
+            let msg = format!("watch: changes, the first {}: restarting", first.display());
             for i in running {
-                let msg = format!("watch: {what}: restarting");
                 self.event(i, Level::Info, "watch", &msg);
                 self.slots[i].app.asked_by(Cause::Watch);
                 self.apply(i, Event::Restart, now);

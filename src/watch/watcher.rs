@@ -17,14 +17,14 @@
 //! fd can be made (EMFILE: fs.inotify.max_user_instances or the open-file
 //! limit) tend says so and watches nothing until the next reload.
 
-use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 use super::{Burst, WatchSpec};
 use crate::log::{self, Level};
@@ -52,12 +52,42 @@ fn changes() -> AddWatchFlags {
 /// when more is waiting.
 const READS_PER_TURN: usize = 16;
 
+/// One event as read: the directory's descriptor, what happened, and the
+/// name in that directory it happened to (None: the directory itself).
+struct Event<'a> {
+    wd: i32,
+    mask: AddWatchFlags,
+    name: Option<&'a OsStr>,
+}
+
+/// The events in `buf`, as inotify(7) lays them out: a 16-byte header
+/// (wd, mask, cookie, len), then `len` bytes of name padded with NULs.
+/// Parsed here rather than by nix, which copies each name.
+fn events(buf: &[u8]) -> impl Iterator<Item = Event<'_>> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let word = |at: usize| -> Option<[u8; 4]> { rest.get(at..at + 4)?.try_into().ok() };
+        let (wd, mask, len) = (word(0)?, word(4)?, word(12)?);
+        let len = u32::from_ne_bytes(len) as usize;
+        let name = rest.get(16..16 + len)?;
+        rest = &rest[16 + len..];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        Some(Event {
+            wd: i32::from_ne_bytes(wd),
+            mask: AddWatchFlags::from_bits_retain(u32::from_ne_bytes(mask)),
+            name: (!name.is_empty()).then(|| OsStr::from_bytes(name)),
+        })
+    })
+}
+
 /// Every watch of every app, and their bursts of changes.
 #[derive(Default)]
 pub struct Watcher {
     /// None while no app watches, or when inotify_init failed.
     fd: Option<Inotify>,
-    dirs: HashMap<WatchDescriptor, Dir>,
+    /// The watched directories, sorted by watch descriptor (a Vec and a
+    /// binary search: a map would cost the binary more).
+    dirs: Vec<Dir>,
     /// The apps that watch, by app name, each with its burst.
     apps: Vec<Watching>,
     /// This watch set has said the limit ran out, or that some other
@@ -78,8 +108,9 @@ struct Watching {
     burst: Burst,
 }
 
-/// One watched directory: where it is, and for whom.
+/// One watched directory: its descriptor, where it is, and for whom.
 struct Dir {
+    wd: WatchDescriptor,
     path: Box<Path>,
     /// Index in `apps`, and which names in it count for that app.
     regs: Vec<(usize, Scope)>,
@@ -91,25 +122,17 @@ enum Scope {
     /// Under one of its watched directories: every name its
     /// `watch_ignore` does not leave out; new directories are followed.
     Tree,
-    /// The directory of watched files (or of paths not there yet): only
-    /// these names.
-    Names(Vec<OsString>),
+    /// The directory of a watched file (or of a path not there yet): only
+    /// that name.
+    Name(OsString),
 }
 
 impl Watcher {
     /// Watches what `wanted` asks (app name, what it watches), replacing
     /// what was watched: each app's pending burst stays, the watches are
-    /// made again from scratch. Nothing is done when nothing changed.
+    /// made again from scratch (at start and at each reload: a walk of the
+    /// trees, cheaper than code to tell what changed).
     pub fn set(&mut self, wanted: Vec<(String, WatchSpec)>) {
-        let same = wanted.len() == self.apps.len()
-            && wanted
-                .iter()
-                .zip(&self.apps)
-                .all(|((app, spec), w)| *app == w.app && *spec == w.spec);
-        // After a failed inotify_init, every reload tries again.
-        if same && (self.fd.is_some() || wanted.is_empty()) {
-            return;
-        }
         let mut old = std::mem::take(&mut self.apps);
         self.apps = wanted
             .into_iter()
@@ -133,13 +156,10 @@ impl Watcher {
         match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
             Ok(fd) => self.fd = Some(fd),
             Err(e) => {
-                self.warn(
-                    None,
-                    &format!(
-                        "cannot make an inotify instance: {e} (fs.inotify.max_user_instances, \
-                         or tend's open-file limit): no app is watched; a reload tries again"
-                    ),
-                );
+                self.warnings += 1;
+                log::warn(&format!(
+                    "watch: no inotify instance ({e}): nothing is watched until a reload"
+                ));
                 return;
             }
         }
@@ -150,7 +170,8 @@ impl Watcher {
     /// keeps its watch descriptor).
     fn watch_all(&mut self) {
         for a in 0..self.apps.len() {
-            for root in self.apps[a].spec.paths.clone() {
+            for r in 0..self.apps[a].spec.paths.len() {
+                let root = self.apps[a].spec.paths[r].clone();
                 self.watch_root(a, &root);
             }
         }
@@ -166,33 +187,31 @@ impl Watcher {
         self.apps.iter().filter_map(|w| w.burst.due).min()
     }
 
-    /// The apps whose changes have been quiet long enough at `now`, each
-    /// with its burst; each burst is returned once.
-    pub fn take_due(&mut self, now: Instant) -> Vec<(String, Burst)> {
+    /// An app whose changes have been quiet long enough at `now`, with its
+    /// burst; each burst is returned once.
+    pub fn take_due(&mut self, now: Instant) -> Option<(String, Burst)> {
         self.apps
             .iter_mut()
-            .filter_map(|w| w.burst.take_due(now).map(|b| (w.app.clone(), b)))
-            .collect()
+            .find_map(|w| w.burst.take_due(now).map(|b| (w.app.clone(), b)))
     }
 
     /// Reads what the kernel has queued and records each change.
     pub fn read(&mut self, now: Instant) {
         let mut new_dirs = Vec::new();
         let mut overflow = false;
+        let mut buf = [0u8; 4096];
         for _ in 0..READS_PER_TURN {
             let Some(fd) = &self.fd else { return };
-            match fd.read_events() {
-                Ok(events) => {
-                    for ev in events {
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(n) => {
+                    for ev in events(&buf[..n]) {
                         overflow |= self.on_event(ev, now, &mut new_dirs);
                     }
                 }
                 Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => break,
-                Err(e) => {
-                    log::error(&format!("watch: reading the inotify fd failed: {e}"));
-                    break;
-                }
+                // EAGAIN: all read. Nothing else fails a read of 4 KiB
+                // from an inotify fd (inotify(7)).
+                Err(_) => break,
             }
         }
         for (a, dir) in new_dirs {
@@ -209,7 +228,7 @@ impl Watcher {
     /// to walk for which app. True when the kernel's queue overflowed.
     fn on_event(
         &mut self,
-        ev: InotifyEvent,
+        ev: Event<'_>,
         now: Instant,
         new_dirs: &mut Vec<(usize, PathBuf)>,
     ) -> bool {
@@ -222,13 +241,16 @@ impl Watcher {
         if ev.mask.contains(AddWatchFlags::IN_IGNORED) {
             // Its directory is gone (or was unwatched): the descriptor
             // may be given to another directory from now on.
-            self.dirs.remove(&ev.wd);
+            if let Ok(k) = self.find(ev.wd) {
+                self.dirs.remove(k);
+            }
             return false;
         }
-        let Some(dir) = self.dirs.get(&ev.wd) else {
+        let Ok(k) = self.find(ev.wd) else {
             return false;
         };
-        let path = match &ev.name {
+        let dir = &self.dirs[k];
+        let path = match ev.name {
             Some(name) => dir.path.join(name),
             None => dir.path.to_path_buf(),
         };
@@ -238,11 +260,11 @@ impl Watcher {
             .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
         for (a, scope) in &dir.regs {
             let w = &mut self.apps[*a];
-            let counts = match (scope, &ev.name) {
+            let counts = match (scope, ev.name) {
                 (Scope::Tree, Some(name)) => !w.spec.ignores(name),
                 (Scope::Tree, None) => true,
-                (Scope::Names(names), Some(name)) => names.contains(name),
-                (Scope::Names(_), None) => false,
+                (Scope::Name(n), Some(name)) => n == name,
+                (Scope::Name(_), None) => false,
             };
             if counts {
                 w.burst.change(now, w.spec.delay, Some(&path));
@@ -260,58 +282,35 @@ impl Watcher {
         false
     }
 
+    /// Where the directory watched as `wd` is in `dirs`, or would go.
+    fn find(&self, wd: i32) -> Result<usize, usize> {
+        self.dirs.binary_search_by_key(&wd, |d| d.wd.as_raw())
+    }
+
     /// Drops the watches of `top` and every directory under it.
     fn unwatch_under(&mut self, top: &Path) {
-        let gone: Vec<WatchDescriptor> = self
-            .dirs
-            .iter()
-            .filter(|(_, d)| d.path.starts_with(top))
-            .map(|(&wd, _)| wd)
-            .collect();
-        for wd in gone {
-            self.dirs.remove(&wd);
+        while let Some(k) = self.dirs.iter().position(|d| d.path.starts_with(top)) {
+            let d = self.dirs.remove(k);
             if let Some(fd) = &self.fd {
                 // EINVAL: the kernel dropped it already.
-                let _ = fd.rm_watch(wd);
+                let _ = fd.rm_watch(d.wd);
             }
         }
     }
 
     /// Watches one configured path of app `a`: a directory with its tree;
     /// anything else (a file, a path not there yet) through its parent.
+    /// `config::load` made it absolute or `./`-relative: it has a parent.
     fn watch_root(&mut self, a: usize, root: &Path) {
-        let root = match root.as_os_str().is_empty() {
-            true => Path::new("."),
-            false => root,
-        };
         if std::fs::metadata(root).is_ok_and(|m| m.is_dir()) {
             return self.watch_tree(a, root, false);
         }
-        let (parent, name) = match (root.parent(), root.file_name()) {
-            (Some(p), Some(n)) => (
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                },
-                n,
-            ),
-            _ => {
-                let msg = format!("cannot watch {}: not a file or directory", root.display());
-                return self.warn(Some(a), &msg);
-            }
+        // Not a directory, and no name in one (`missing/..`): not there.
+        let (Some(dir), Some(name)) = (root.parent(), root.file_name()) else {
+            return self.failed(a, root, Errno::ENOENT, false);
         };
-        match self.add(a, parent, Scope::Names(vec![name.to_os_string()]), false) {
-            Ok(()) => {}
-            Err(Errno::ENOSPC) => self.limit_reached(a),
-            Err(e) => {
-                let msg = format!(
-                    "cannot watch {}: {e} (neither it nor its directory can be watched; \
-                     a reload tries again)",
-                    root.display()
-                );
-                self.warn(Some(a), &msg);
-            }
+        if let Err(e) = self.add(a, dir, Scope::Name(name.to_os_string()), false) {
+            self.failed(a, root, e, false);
         }
     }
 
@@ -325,17 +324,12 @@ impl Watcher {
         while let Some((dir, inner)) = stack.pop() {
             match self.add(a, &dir, Scope::Tree, inner) {
                 Ok(()) => {}
-                Err(Errno::ENOSPC) => return self.limit_reached(a),
+                // No more watches: neither for the rest of the tree.
+                Err(Errno::ENOSPC) => return self.failed(a, &dir, Errno::ENOSPC, true),
                 // Gone meanwhile, or replaced by a file: nothing to watch.
-                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => continue,
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) if inner => continue,
                 Err(e) => {
-                    let msg = format!(
-                        "cannot watch {}: {e} (changes in it are not seen)",
-                        dir.display()
-                    );
-                    if !std::mem::replace(&mut self.other_warned, true) {
-                        self.warn(Some(a), &msg);
-                    }
+                    self.failed(a, &dir, e, inner);
                     continue;
                 }
             }
@@ -343,9 +337,10 @@ impl Watcher {
                 continue;
             };
             for entry in entries.flatten() {
-                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                if is_dir && !self.apps[a].spec.ignores(&entry.file_name()) {
-                    stack.push((entry.path(), true));
+                let path = entry.path();
+                let name = path.file_name().unwrap_or_default();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) && !self.apps[a].spec.ignores(name) {
+                    stack.push((path, true));
                 }
             }
         }
@@ -365,57 +360,38 @@ impl Watcher {
             flags |= AddWatchFlags::IN_DONT_FOLLOW;
         }
         let wd = fd.add_watch(dir, flags)?;
-        let d = self.dirs.entry(wd).or_insert_with(|| Dir {
-            path: dir.into(),
-            regs: Vec::with_capacity(1),
-        });
-        // Names for the same app go into one list; a tree once.
-        let mine = d.regs.iter_mut().find(|(i, s)| {
-            *i == a
-                && match (s, &scope) {
-                    (Scope::Names(_), Scope::Names(_)) => true,
-                    (s, scope) => s == scope,
-                }
-        });
-        match (mine, scope) {
-            (Some((_, Scope::Names(names))), Scope::Names(more)) => {
-                for n in more {
-                    if !names.contains(&n) {
-                        names.push(n);
-                    }
-                }
+        let k = match self.find(wd.as_raw()) {
+            Ok(k) => k,
+            Err(k) => {
+                let path = dir.into();
+                let regs = Vec::with_capacity(1);
+                self.dirs.insert(k, Dir { wd, path, regs });
+                k
             }
-            (Some(_), _) => {}
-            (None, scope) => d.regs.push((a, scope)),
+        };
+        let regs = &mut self.dirs[k].regs;
+        if !regs.iter().any(|(i, s)| *i == a && *s == scope) {
+            regs.push((a, scope));
         }
         Ok(())
     }
 
-    /// fs.inotify.max_user_watches ran out: said once per watch set.
-    fn limit_reached(&mut self, a: usize) {
-        if std::mem::replace(&mut self.limit_warned, true) {
-            return;
-        }
-        let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-            .map_or_else(|_| "?".to_string(), |s| s.trim().to_string());
-        let msg = format!(
-            "the inotify watch limit is reached (fs.inotify.max_user_watches = {limit}, \
-             for all processes of this user): {} directories are watched, changes in \
-             the others are not seen; the apps run on. Ignore large trees with \
-             watch_ignore, or raise the limit (on the host, for a container): \
-             sysctl fs.inotify.max_user_watches=524288",
-            self.dirs.len()
-        );
-        self.warn(Some(a), &msg);
-    }
-
-    /// A warning about app `a`'s watch (None: every app's).
-    fn warn(&mut self, a: Option<usize>, msg: &str) {
+    /// Watching `path` for app `a` failed. The watch limit running out
+    /// (ENOSPC) is said once per watch set, and so is any failure inside a
+    /// tree (`inner`: there may be thousands); a configured path's, each.
+    fn failed(&mut self, a: usize, path: &Path, e: Errno, inner: bool) {
+        let msg = match e {
+            Errno::ENOSPC if std::mem::replace(&mut self.limit_warned, true) => return,
+            Errno::ENOSPC => format!(
+                "inotify watch limit reached after {} directories: changes in the others \
+                 are not seen; raise it on the host: sysctl fs.inotify.max_user_watches=524288",
+                self.dirs.len()
+            ),
+            _ if inner && std::mem::replace(&mut self.other_warned, true) => return,
+            e => format!("cannot watch {}: {e}", path.display()),
+        };
         self.warnings += 1;
-        match a.and_then(|a| self.apps.get(a)) {
-            Some(w) => log::event(Level::Warn, &w.app, "watch", msg),
-            None => log::warn(&format!("watch: {msg}")),
-        }
+        log::event(Level::Warn, &self.apps[a].app, "watch", &msg);
     }
 }
 
@@ -452,7 +428,9 @@ mod tests {
     fn changed(w: &mut Watcher) -> Vec<String> {
         w.read(Instant::now());
         let far = Instant::now() + Duration::from_secs(60);
-        let mut apps: Vec<String> = w.take_due(far).into_iter().map(|(a, _)| a).collect();
+        let mut apps: Vec<String> = std::iter::from_fn(|| w.take_due(far))
+            .map(|(a, _)| a)
+            .collect();
         apps.sort();
         apps
     }
@@ -578,20 +556,20 @@ mod tests {
     }
 
     #[test]
-    fn the_set_is_built_again_only_when_it_changed() {
+    fn the_set_keeps_pending_bursts_and_has_an_fd_only_while_some_app_watches() {
         let t = Tmp::new("set");
         let mut w = Watcher::default();
         w.set(Vec::new());
         assert!(w.fd().is_none(), "no app watches: no fd");
         w.set(vec![("web".into(), spec(&[&t.0]))]);
-        let fd = w.fd().map(|f| std::os::fd::AsRawFd::as_raw_fd(&f));
-        assert!(fd.is_some());
+        assert!(w.fd().is_some());
         std::fs::write(t.0.join("f"), "x").unwrap();
         w.read(Instant::now());
         let due = w.deadline().expect("a change waits");
         w.set(vec![("web".into(), spec(&[&t.0]))]);
-        assert_eq!(w.fd().map(|f| std::os::fd::AsRawFd::as_raw_fd(&f)), fd);
-        assert_eq!(w.deadline(), Some(due), "unchanged: the burst stays");
+        assert_eq!(w.deadline(), Some(due), "a reload keeps the burst");
+        std::fs::write(t.0.join("g"), "x").unwrap();
+        assert_eq!(changed(&mut w), ["web"], "and watches again");
         w.set(Vec::new());
         assert!(w.fd().is_none());
         assert_eq!(w.deadline(), None);

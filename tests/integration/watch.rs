@@ -97,7 +97,7 @@ command = "exec sleep 600"
     restarted(&t, &web, 1);
     let msg = &t.events("web.0", "watch")[0];
     assert!(
-        msg.contains("changes, the first ") && msg.contains("src/a.js: restarting"),
+        msg.starts_with("watch: changes, the first ") && msg.ends_with("src/a.js: restarting"),
         "{msg}"
     );
 
@@ -161,7 +161,7 @@ command = "exec sleep 600"
     assert_eq!(w["delay"], "400ms");
     let text = stdout(&t.ctl(&["describe", "web"]));
     assert!(
-        text.contains("ignoring node_modules, .git, *.log; restart after 400ms quiet"),
+        text.contains("config.json; restart after 400ms quiet"),
         "{text}"
     );
     assert!(text.contains("  watch  "), "{text}");

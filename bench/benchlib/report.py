@@ -546,7 +546,7 @@ class Report:
             "primary (PM2's daemon), `pm2 reload web` replaces one worker at a time once its successor listens. "
             "PM2 fork mode: one process binding PORT itself, `pm2 restart web`. tend: "
             "`listen = [\"tcp://127.0.0.1:PORT\"]`, every instance takes fd 3, `tend restart web` replaces one "
-            "instance at a time, stopping the old one once the new one is up: at once without `notify` (it runs), "
+            "instance at a time, stopping the old one once the new one is up: once it has run for a second without `notify`, "
             "after its READY=1 with `notify = true` (webapp.js says it once it listens)."
         )
         self.w()

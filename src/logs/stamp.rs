@@ -4,6 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::tz::civil;
+
 /// Bytes in a stamp.
 pub const LEN: usize = 24;
 
@@ -21,7 +23,7 @@ pub fn now() -> Stamp {
 /// `secs` since the epoch and `millis` as a stamp.
 pub fn format(secs: i64, millis: u32) -> Stamp {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = civil(days);
     let mut out = *b"0000-00-00T00:00:00.000Z";
     put(&mut out[0..4], y.clamp(0, 9999) as u32);
     put(&mut out[5..7], m);
@@ -39,21 +41,6 @@ fn put(dst: &mut [u8], mut n: u32) {
         *b = b'0' + (n % 10) as u8;
         n /= 10;
     }
-}
-
-/// Year, month, day of a day count since 1970-01-01 (the proleptic
-/// Gregorian calendar; Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -76,10 +63,10 @@ mod tests {
     #[test]
     fn agrees_with_date_for_every_day_of_a_few_centuries() {
         // Day by day from 1900 to 2300: the date increases by exactly one.
-        let mut prev = civil_from_days(-25_567);
+        let mut prev = civil(-25_567);
         assert_eq!(prev, (1900, 1, 1));
         for day in -25_566..120_000 {
-            let (y, m, d) = civil_from_days(day);
+            let (y, m, d) = civil(day);
             let next_day = (y, m, d) == (prev.0, prev.1, prev.2 + 1);
             let next_month =
                 d == 1 && ((y, m) == (prev.0, prev.1 + 1) || (y, m) == (prev.0 + 1, 1));

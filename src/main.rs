@@ -3,13 +3,21 @@
 //! code; it is the only place that exits.
 
 // tend is PID 1: a panic in its loop takes the container or the VM down.
-// Outside tests no unwrap, expect or panic may compile (clippy -D warnings
-// in CI); start-up errors go up as `Error` to `main`. Test code (every
-// `#[cfg(test)]` module, and src/fuzz.rs) may unwrap: there a panic is a
-// failed test.
+// Outside tests no unwrap, expect, panic, unreachable, todo or
+// unimplemented may compile (denied here; clippy -D warnings in CI), not
+// even at start-up: start-up errors go up as `Error` to `main`. Every
+// unwrap and expect in src/ is test code (a `#[cfg(test)]` module, a
+// tests.rs, src/fuzz.rs): there a panic is a failed test.
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
 )]
 
 mod app;

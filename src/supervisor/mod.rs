@@ -7,10 +7,11 @@
 //!
 //! Beside this file, each concern in its own: `slot` (what is kept per
 //! instance), `order` (start and stop order, the exit code; pure), `tree`
-//! (process trees, orphans, memory), `shutdown`, `pipes` (prefixed logs),
-//! `requests` (control requests and reload), `describe`, `checks` (health probes),
-//! `readiness` (sd_notify both ways, watchdogs), `scheduled` (`cron_restart`)
-//! and `watched` (`watch`).
+//! (process trees, orphans, memory), `shutdown`, `pipes` (the apps' output
+//! pipes), `requests` (control requests, `tend logs` included), `reload`,
+//! `describe`, `checks` (health probes), `readiness` (sd_notify both ways,
+//! watchdogs), `sockets` (`listen`), `replace` (replacements), `scheduled`
+//! (`cron_restart`) and `watched` (`watch`).
 
 mod checks;
 mod describe;
@@ -314,6 +315,14 @@ impl Supervisor {
             Action::Log { level, event, msg } => self.event(i, level, event, &msg),
             Action::Detach { pid, since, cause } => self.detach(i, pid, since, cause),
         }
+    }
+
+    /// One of tend's event lines about slot `i`: to tend's stderr, and to
+    /// the slot's own log.
+    pub(super) fn event(&mut self, i: usize, level: Level, event: &str, msg: &str) {
+        let name = self.slots[i].name();
+        log::event(level, name, event, msg);
+        self.logs.tend_line(i, name, msg);
     }
 
     /// After slot `i`'s state machine moved: forget a session no tree

@@ -8,9 +8,7 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use super::Supervisor;
-use crate::control::{self, Reply, Request};
 use crate::log::{self, Level};
-use crate::logs::Logs;
 use crate::output::{self, Pipe};
 use crate::poll_set::{Owner, PollSet};
 
@@ -77,64 +75,5 @@ impl Supervisor {
                 .retain_mut(|(_, p)| self.logs.pump_to_end(i, spec, p, until));
         }
         self.logs.drain(Duration::from_secs(1));
-    }
-}
-
-impl Supervisor {
-    /// Answers a control request; `tend logs` hands its connection to the
-    /// log followers, everything else is one line.
-    pub fn answer(&mut self, req: Request, now: Instant) -> Reply {
-        let Request::Logs {
-            names,
-            lines,
-            follow,
-        } = req
-        else {
-            return Reply::Line(self.handle(req, now));
-        };
-        match self.logs_of(&names) {
-            Ok(slots) => {
-                let wanted: Vec<(usize, &str, &str)> = slots
-                    .iter()
-                    .map(|&i| (i, self.slots[i].name(), self.slots[i].app.spec.app.as_str()))
-                    .collect();
-                let n = usize::try_from(lines).unwrap_or(usize::MAX);
-                let mut answer = b"{\"ok\":true}\n".to_vec();
-                answer.extend(self.logs.recent(&wanted, n));
-                Reply::HandOff(self.logs.expect_follower(slots, follow, answer))
-            }
-            Err(e) => Reply::Line(control::error(&e)),
-        }
-    }
-
-    /// The instances `tend logs NAME...` reads: those named, each of
-    /// which must pass its lines through tend, or with no names every one
-    /// that does.
-    fn logs_of(&self, names: &[String]) -> Result<Vec<usize>, String> {
-        self.logs.may_follow()?;
-        let through = |i: &usize| Logs::through_tend(&self.slots[*i].app.spec);
-        if names.is_empty() {
-            let all: Vec<usize> = self.live().filter(through).collect();
-            if all.is_empty() {
-                return Err("no app's output passes through tend: every app has log = \"inherit\" (its lines go straight to tend's stdout and stderr); set log = \"prefix\", \"json\" or \"file\" to keep them".into());
-            }
-            return Ok(all);
-        }
-        let chosen = self.select_all(names)?;
-        if let Some(&i) = chosen.iter().find(|i| !through(i)) {
-            let app = &self.slots[i].app.spec.app;
-            return Err(format!(
-                "{app} has log = \"inherit\": tend does not see its output (it goes straight to tend's stdout and stderr); set log = \"prefix\" or [\"prefix\", \"file\"] in [app.{app}] to keep its lines"
-            ));
-        }
-        Ok(chosen)
-    }
-
-    /// One of tend's event lines about slot `i`: to tend's stderr, and to
-    /// the slot's own log.
-    pub(super) fn event(&mut self, i: usize, level: Level, event: &str, msg: &str) {
-        let name = self.slots[i].name();
-        log::event(level, name, event, msg);
-        self.logs.tend_line(i, name, msg);
     }
 }

@@ -21,6 +21,7 @@ mod wait;
 // client's `ask` is `control::client::ask`.
 pub use protocol::{Reply, Request, error};
 pub use server::{BindError, ControlFd, Server};
+pub use wait::SETTLE;
 
 /// The socket path: `--socket`, else $TEND_SOCKET, else the config's
 /// `[tend] socket`, else /run/tend.sock as root and

@@ -46,8 +46,12 @@ pub fn run(path: &Path, act: &Act) -> Result<u8, String> {
     let deadline = began + act.timeout;
     let mut pending: Vec<(String, u64)> = instances.into_iter().zip(base).collect();
     let mut failed = false;
+    // Only the instances waited for: each status costs tend a /proc pass.
+    // One a reload removed makes that request fail: then all of them, where
+    // its absence is a verdict.
+    let only = Request::StatusOf(pending.iter().map(|(n, _)| n.clone()).collect());
     loop {
-        let status = ask_ok(path, &Request::Status)?;
+        let status = ask_ok(path, &only).or_else(|_| ask_ok(path, &Request::Status))?;
         let now = Instant::now();
         pending.retain(|(name, base)| {
             let facts = find(&status, name);

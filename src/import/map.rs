@@ -15,12 +15,6 @@ use serde_json::{Map, Value};
 
 use crate::units;
 
-/// init.toml keys this tend does not accept yet: written as comments so
-/// that the output passes `tend check`. Take a key out of this list once
-/// tend has it (the test `not_yet_keys_are_still_unknown_to_tend` fails
-/// as soon as tend accepts one of them).
-pub const NOT_YET: &[&str] = &[];
-
 /// The init.toml and what it took to write it.
 #[derive(Debug)]
 pub struct Imported {
@@ -115,18 +109,9 @@ struct Table {
 }
 
 impl Table {
-    /// `key = value` (a TOML value's text), commented out for keys this
-    /// tend does not accept yet.
+    /// `key = value` (a TOML value's text).
     fn set(&mut self, key: &str, value: &str) {
-        if NOT_YET.contains(&key) {
-            writeln!(
-                self.text,
-                "# {key} = {value}  (not yet supported by this tend)"
-            )
-        } else {
-            writeln!(self.text, "{key} = {value}")
-        }
-        .ok();
+        writeln!(self.text, "{key} = {value}").ok();
     }
 
     /// A comment, wrapped at 79 columns.

@@ -394,19 +394,3 @@ fn words_split_as_a_shell_would() {
     }
     assert!(split_words("\"open").is_err());
 }
-
-/// The keys in NOT_YET are commented out because tend rejects them: once
-/// tend accepts one, this fails, and the key should leave NOT_YET.
-#[test]
-fn not_yet_keys_are_still_unknown_to_tend() {
-    for key in NOT_YET {
-        let text = format!("[app.a]\ncommand = [\"a\"]\n{key} = \"1s\"\n");
-        let problems = crate::config::parse(&text).expect_err(key);
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.message.contains(&format!("unknown field `{key}`"))),
-            "{key}: {problems:?}: tend accepts it now; take it out of NOT_YET"
-        );
-    }
-}

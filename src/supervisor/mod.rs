@@ -363,21 +363,11 @@ impl Supervisor {
         }
         let creds = match ids::resolve(spec.user.as_ref(), spec.group.as_ref()) {
             Ok(c) => c,
-            Err(e) => {
-                let msg = format!("cannot start: {e}");
-                self.event(i, Level::Error, "spawn_failed", &msg);
-                self.slots[i].spawn_error = Some(msg);
-                return Event::SpawnFailed { code: 126 };
-            }
+            Err(e) => return self.start_failed(i, format!("cannot start: {e}"), 126),
         };
         let mut env = match app_env(spec, creds.as_ref()) {
             Ok(env) => env,
-            Err(e) => {
-                let msg = format!("cannot start: {e}");
-                self.event(i, Level::Error, "spawn_failed", &msg);
-                self.slots[i].spawn_error = Some(msg);
-                return Event::SpawnFailed { code: 126 };
-            }
+            Err(e) => return self.start_failed(i, format!("cannot start: {e}"), 126),
         };
         // Exec health checks of this run get the same environment, without
         // reading the env files again for each probe.
@@ -393,11 +383,7 @@ impl Supervisor {
         }
         let listen = match self.sockets_for(i) {
             Ok(fds) => fds,
-            Err(msg) => {
-                self.event(i, Level::Error, "spawn_failed", &msg);
-                self.slots[i].spawn_error = Some(msg);
-                return Event::SpawnFailed { code: 126 };
-            }
+            Err(msg) => return self.start_failed(i, msg, 126),
         };
         let spec = &self.slots[i].app.spec;
         // The read ends are kept only if the start succeeds: after a
@@ -435,15 +421,16 @@ impl Supervisor {
                 slot.probe_due = slot.app.spec.health.as_ref().map(|h| now + h.interval);
                 Event::Spawned { pid }
             }
-            Err(e) => {
-                let msg = e.to_string();
-                self.event(i, Level::Error, "spawn_failed", &msg);
-                self.slots[i].spawn_error = Some(msg);
-                Event::SpawnFailed {
-                    code: i32::from(e.exit_code()),
-                }
-            }
+            Err(e) => self.start_failed(i, e.to_string(), i32::from(e.exit_code())),
         }
+    }
+
+    /// A start of slot `i` that failed: said, kept for `tend status`, and
+    /// the event for its state machine (`code` as a shell would exit).
+    fn start_failed(&mut self, i: usize, msg: String, code: i32) -> Event {
+        self.event(i, Level::Error, "spawn_failed", &msg);
+        self.slots[i].spawn_error = Some(msg);
+        Event::SpawnFailed { code }
     }
 
     /// Starts apps whose `after` apps are up; during a shutdown, stops apps

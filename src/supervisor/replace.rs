@@ -12,13 +12,14 @@
 //! `Event::OldRunEnded`. While an instance of an app is being replaced, a
 //! restart of another instance of it waits its turn (`deferred`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::unistd::Pid;
 
 use super::Supervisor;
 use super::slot::Slot;
 use crate::app::{Cause, Event, State, Then};
+use crate::control::SETTLE;
 use crate::log::Level;
 use crate::reaper::Status;
 use crate::signals::kill_group;
@@ -39,7 +40,9 @@ impl Supervisor {
     pub(super) fn detach(&mut self, i: usize, pid: Pid, since: Instant, cause: Cause) {
         self.mains.remove(&pid.as_raw());
         self.retiring.insert(pid.as_raw(), i);
-        self.slots[i].outgoing = Some(Outgoing {
+        // A run replaced before it came up joins the one it was to replace:
+        // both stop once a new run is up.
+        self.slots[i].outgoing.push(Outgoing {
             pid,
             since,
             cause,
@@ -50,12 +53,14 @@ impl Supervisor {
 
     /// The old pid of slot `i` while it is replaced, for `tend status`.
     pub(super) fn replacing(&self, i: usize) -> Option<Pid> {
-        self.slots[i].outgoing.map(|o| o.pid)
+        self.slots[i].outgoing.first().map(|o| o.pid)
     }
 
     /// Whether `event` for slot `i` must wait: it would replace the slot
-    /// while this instance or another of its app is still being replaced.
-    /// It is kept and applied once that replacement is over.
+    /// while another instance of its app is still being replaced. It is
+    /// kept and applied once that replacement is over. (A restart of the
+    /// instance being replaced goes on: its new run may never come up, and
+    /// the old runs wait for the newest.)
     pub(super) fn defer(&mut self, i: usize, event: &Event) -> bool {
         if matches!(event, Event::Stop) {
             // A stop cancels a restart still waiting for its turn.
@@ -73,7 +78,8 @@ impl Supervisor {
         let busy = self
             .slots
             .iter()
-            .any(|s| s.outgoing.is_some() && &s.app.spec.app == app);
+            .enumerate()
+            .any(|(j, s)| j != i && !s.outgoing.is_empty() && &s.app.spec.app == app);
         if busy && self.slots[i].deferred.is_none() {
             self.slots[i].deferred = Some(event.clone());
         }
@@ -81,10 +87,12 @@ impl Supervisor {
     }
 
     /// After slot `i`'s state machine moved: once its new run is up, or has
-    /// ended for good, or a shutdown has begun, the old run is asked to stop.
+    /// ended for good, or a shutdown has begun, the old runs are asked to stop.
     pub(super) fn step_replacement(&mut self, i: usize, now: Instant) {
         let slot = &self.slots[i];
-        let Some(out) = slot.outgoing else { return };
+        if slot.outgoing.iter().all(|o| o.kill_at.is_some()) {
+            return;
+        }
         // Up, down for good, or stopped by hand: the old run has served.
         let stopping = matches!(
             slot.app.state,
@@ -95,35 +103,43 @@ impl Supervisor {
         );
         let up = slot.app.is_up() && settled_at(slot).is_none_or(|t| t <= now);
         let done = up || slot.app.is_down() || stopping || self.shutdown.is_some();
-        if out.kill_at.is_some() || !done {
+        if !done {
             return;
         }
         let sig = slot.app.spec.stop_signal;
         let kill_at = now + slot.app.spec.stop_timeout;
-        let msg = format!(
-            "stopping the replaced pid {} with {}",
-            out.pid,
-            crate::units::signal_name(sig)
-        );
-        self.event(i, Level::Info, "stopping_old", &msg);
-        signal_run(out.pid, sig);
-        if let Some(o) = &mut self.slots[i].outgoing {
-            o.kill_at = Some(kill_at);
+        let asked: Vec<Pid> = slot
+            .outgoing
+            .iter()
+            .filter(|o| o.kill_at.is_none())
+            .map(|o| o.pid)
+            .collect();
+        for pid in asked {
+            let msg = format!(
+                "stopping the replaced pid {pid} with {}",
+                crate::units::signal_name(sig)
+            );
+            self.event(i, Level::Info, "stopping_old", &msg);
+            signal_run(pid, sig);
+        }
+        for o in &mut self.slots[i].outgoing {
+            o.kill_at.get_or_insert(kill_at);
         }
     }
 
-    /// The earliest SIGKILL due to an old run.
     /// The earliest SIGKILL due to an old run, or moment a new run without
     /// a readiness signal counts as up.
     pub(super) fn replacement_deadline(&self) -> Option<Instant> {
         let kills = self
             .slots
             .iter()
-            .filter_map(|s| s.outgoing.filter(|o| !o.killed).and_then(|o| o.kill_at));
+            .flat_map(|s| &s.outgoing)
+            .filter(|o| !o.killed)
+            .filter_map(|o| o.kill_at);
         let settles = self
             .slots
             .iter()
-            .filter(|s| s.outgoing.is_some_and(|o| o.kill_at.is_none()))
+            .filter(|s| s.outgoing.iter().any(|o| o.kill_at.is_none()))
             .filter_map(settled_at);
         kills.chain(settles).min()
     }
@@ -131,17 +147,15 @@ impl Supervisor {
     /// SIGKILL to old runs whose stop_timeout is over.
     pub(super) fn kill_overdue_old_runs(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
-            let Some(out) = self.slots[i].outgoing else {
-                continue;
-            };
-            if out.killed || out.kill_at.is_none_or(|t| t > now) {
-                continue;
-            }
-            let msg = format!("the replaced pid {} is still there: SIGKILL", out.pid);
-            self.event(i, Level::Warn, "killing_old", &msg);
-            kill_group(out.pid, libc::SIGKILL);
-            if let Some(o) = &mut self.slots[i].outgoing {
-                o.killed = true;
+            for k in 0..self.slots[i].outgoing.len() {
+                let out = self.slots[i].outgoing[k];
+                if out.killed || out.kill_at.is_none_or(|t| t > now) {
+                    continue;
+                }
+                let msg = format!("the replaced pid {} is still there: SIGKILL", out.pid);
+                self.event(i, Level::Warn, "killing_old", &msg);
+                kill_group(out.pid, libc::SIGKILL);
+                self.slots[i].outgoing[k].killed = true;
             }
         }
     }
@@ -149,9 +163,11 @@ impl Supervisor {
     /// An old run's main process was reaped: its end is recorded, and the
     /// next instance of the app waiting for its replacement goes.
     pub(super) fn old_run_exited(&mut self, i: usize, pid: Pid, status: Status, now: Instant) {
-        let Some(out) = self.slots[i].outgoing.take() else {
+        let outgoing = &mut self.slots[i].outgoing;
+        let Some(k) = outgoing.iter().position(|o| o.pid == pid) else {
             return;
         };
+        let out = outgoing.remove(k);
         let event = Event::OldRunEnded {
             pid,
             status,
@@ -159,6 +175,9 @@ impl Supervisor {
             cause: out.cause,
         };
         self.apply(i, event, now);
+        if !self.slots[i].outgoing.is_empty() {
+            return;
+        }
         let app = self.slots[i].app.spec.app.clone();
         let next = (0..self.slots.len())
             .find(|&j| self.slots[j].deferred.is_some() && self.slots[j].app.spec.app == app);
@@ -172,19 +191,14 @@ impl Supervisor {
 
     /// No old run is left (a shutdown waits for them).
     pub(super) fn no_old_runs(&self) -> bool {
-        self.slots.iter().all(|s| s.outgoing.is_none())
+        self.slots.iter().all(|s| s.outgoing.is_empty())
     }
 }
 
-/// How long a new run with neither sd_notify nor a health check must have
-/// run before it replaces the old one: "running" is true from the fork,
-/// long before the app listens, and connections would wait for it in the
-/// backlog meanwhile (the waiting `tend restart` judges such a run the
-/// same way, `control::wait::SETTLE`).
-pub const SETTLE: Duration = Duration::from_secs(1);
-
 /// When slot's new run counts as up, for an app without a readiness
-/// signal; None when it has one (then `is_up` says it all) or no run.
+/// signal (after `SETTLE`, as the waiting `tend restart` judges it:
+/// "running" is true from the fork, long before the app listens); None
+/// when it has one (then `is_up` says it all) or no run.
 fn settled_at(slot: &Slot) -> Option<Instant> {
     let spec = &slot.app.spec;
     match slot.app.state {

@@ -32,7 +32,8 @@ impl Supervisor {
             }
             let slot = &self.slots[i];
             let spec = slot.pending.as_ref().unwrap_or(&slot.app.spec);
-            let Some(schedule) = spec.cron.clone().filter(|_| !slot.retired) else {
+            // Cloned only when due (it is borrowed from the slot).
+            let Some(schedule) = spec.cron.as_ref().filter(|_| !slot.retired).cloned() else {
                 self.slots[i].cron_due = None;
                 continue;
             };

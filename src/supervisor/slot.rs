@@ -51,8 +51,8 @@ pub(super) struct Slot {
     /// since the run began). Only samples of the run that began at `run`
     /// count.
     pub(super) cpu_samples: [Option<CpuSample>; 2],
-    /// `listen` apps: the run a replacement detached, until it is gone.
-    pub(super) outgoing: Option<Outgoing>,
+    /// `listen` apps: the runs replacements detached, until each is gone.
+    pub(super) outgoing: Vec<Outgoing>,
     /// A restart that waits for another replacement of its app to end.
     pub(super) deferred: Option<Event>,
     /// `cron_restart`: when the next matching minute comes, as a deadline
@@ -87,7 +87,7 @@ impl Slot {
             starts: 0,
             spawn_error: None,
             cpu_samples: [None, None],
-            outgoing: None,
+            outgoing: Vec::new(),
             deferred: None,
             cron_due: None,
         }

@@ -28,18 +28,25 @@ impl Supervisor {
             .get(&spec.app)
             .is_none_or(|b| b.addrs != spec.listen);
         if fresh {
+            // The new addresses are bound first: a failure leaves the
+            // sockets kept so far as they were (running instances hold
+            // copies, so a socket closed here could not be bound again).
+            let old = self.sockets.get(&spec.app);
+            let kept = |addr: &Listen| old.is_some_and(|o| o.addrs.contains(addr));
+            let mut new = Vec::new();
+            for addr in spec.listen.iter().filter(|a| !kept(a)) {
+                new.push(listen::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+            }
+            let mut old = self.sockets.remove(&spec.app);
+            let mut new = new.into_iter();
             let mut fds = Vec::with_capacity(spec.listen.len());
             for addr in &spec.listen {
-                // A socket of the old set may hold this very address: it
-                // goes first (its copies in running instances stay open).
-                if let Some(old) = self.sockets.get_mut(&spec.app)
-                    && let Some(k) = old.addrs.iter().position(|a| a == addr)
-                {
-                    old.addrs.remove(k);
-                    fds.push(old.fds.remove(k));
-                    continue;
-                }
-                fds.push(listen::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+                let reused = old.as_mut().and_then(|o| {
+                    let k = o.addrs.iter().position(|a| a == addr)?;
+                    o.addrs.remove(k);
+                    Some(o.fds.remove(k))
+                });
+                fds.extend(reused.or_else(|| new.next()));
             }
             let bound = Bound {
                 addrs: spec.listen.clone(),

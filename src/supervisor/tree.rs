@@ -51,16 +51,6 @@ impl Supervisor {
         self.snapshot().tree(roots)
     }
 
-    /// The resident memory of slot `i`'s tree; None when it has no process.
-    pub(super) fn tree_rss(&mut self, i: usize) -> Option<u64> {
-        let roots = self.roots(i, self.slots[i].app.main_pid());
-        if roots.is_empty() {
-            return None;
-        }
-        let pages: u64 = self.members(&roots).iter().map(|p| p.rss_pages).sum();
-        Some(pages * self.page_size)
-    }
-
     /// The memory (bytes) and CPU time (clock ticks) of slot `i`'s tree;
     /// None when it has no process.
     pub(super) fn tree_usage(&mut self, i: usize) -> Option<(u64, u64)> {
@@ -171,7 +161,7 @@ impl Supervisor {
             let (Some(limit), State::Running { .. }) = (app.spec.max_memory, &app.state) else {
                 continue;
             };
-            if let Some(rss) = self.tree_rss(i)
+            if let Some((rss, _)) = self.tree_usage(i)
                 && rss > limit
             {
                 self.apply(i, Event::MemoryOver { rss }, now);

@@ -108,22 +108,17 @@ impl Supervisor {
         }
         let sig = slot.app.spec.stop_signal;
         let kill_at = now + slot.app.spec.stop_timeout;
-        let asked: Vec<Pid> = slot
-            .outgoing
-            .iter()
-            .filter(|o| o.kill_at.is_none())
-            .map(|o| o.pid)
-            .collect();
-        for pid in asked {
-            let msg = format!(
-                "stopping the replaced pid {pid} with {}",
-                crate::units::signal_name(sig)
-            );
+        for k in 0..slot.outgoing.len() {
+            let out = &mut self.slots[i].outgoing[k];
+            if out.kill_at.is_some() {
+                continue;
+            }
+            out.kill_at = Some(kill_at);
+            let pid = out.pid;
+            let name = crate::units::signal_name(sig);
+            let msg = format!("stopping the replaced pid {pid} with {name}");
             self.event(i, Level::Info, "stopping_old", &msg);
             signal_run(pid, sig);
-        }
-        for o in &mut self.slots[i].outgoing {
-            o.kill_at.get_or_insert(kill_at);
         }
     }
 

@@ -95,6 +95,7 @@ pub struct Watcher {
     limit_warned: bool,
     other_warned: bool,
     /// Warnings logged so far (for tests).
+    #[cfg(test)]
     warnings: u32,
     /// Tests: add_watch fails with ENOSPC once this many watches exist.
     #[cfg(test)]
@@ -156,7 +157,13 @@ impl Watcher {
         match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
             Ok(fd) => self.fd = Some(fd),
             Err(e) => {
-                self.warnings += 1;
+                #[cfg(test)]
+                {
+                    #[cfg(test)]
+                    {
+                        self.warnings += 1;
+                    }
+                }
                 log::warn(&format!(
                     "watch: no inotify instance ({e}): nothing is watched until a reload"
                 ));
@@ -214,13 +221,15 @@ impl Watcher {
                 Err(_) => break,
             }
         }
-        for (a, dir) in new_dirs {
-            self.watch_tree(a, &dir, true);
-        }
         if overflow {
             // Events were lost, directories made among them too: every
-            // tree is walked again (a known directory keeps its watch).
+            // tree is walked again (a known directory keeps its watch),
+            // the new ones included.
             self.watch_all();
+        } else {
+            for (a, dir) in new_dirs {
+                self.watch_tree(a, &dir, true);
+            }
         }
     }
 
@@ -289,13 +298,15 @@ impl Watcher {
 
     /// Drops the watches of `top` and every directory under it.
     fn unwatch_under(&mut self, top: &Path) {
-        while let Some(k) = self.dirs.iter().position(|d| d.path.starts_with(top)) {
-            let d = self.dirs.remove(k);
-            if let Some(fd) = &self.fd {
+        let fd = &self.fd;
+        self.dirs.retain(|d| {
+            let under = d.path.starts_with(top);
+            if let (true, Some(fd)) = (under, fd) {
                 // EINVAL: the kernel dropped it already.
                 let _ = fd.rm_watch(d.wd);
             }
-        }
+            !under
+        });
     }
 
     /// Watches one configured path of app `a`: a directory with its tree;
@@ -390,7 +401,10 @@ impl Watcher {
             _ if inner && std::mem::replace(&mut self.other_warned, true) => return,
             e => format!("cannot watch {}: {e}", path.display()),
         };
-        self.warnings += 1;
+        #[cfg(test)]
+        {
+            self.warnings += 1;
+        }
         log::event(Level::Warn, &self.apps[a].app, "watch", &msg);
     }
 }

@@ -88,6 +88,7 @@ fn dispatch(
         Owner::Probe { slot } => sup.step_probe(slot, now),
         Owner::Notify => sup.read_notify(now),
         Owner::Watch => sup.read_watch(now),
+        Owner::Memory { slot } => sup.on_memory_event(slot, now),
     }
 }
 

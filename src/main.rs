@@ -21,6 +21,7 @@
 )]
 
 mod app;
+mod cgroup;
 mod cli;
 mod config;
 mod control;
@@ -54,8 +55,9 @@ mod wrapper;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use cgroup::Hierarchy;
 use cli::{Mode, WrapArgs};
-use config::{AppSpec, Config};
+use config::{AppSpec, Cgroups, Config};
 use error::Error;
 use policy::Restart;
 use signals::Signals;
@@ -163,6 +165,11 @@ fn run(mode: Mode) -> Result<u8, Error> {
                 vm::setup(config.hostname.as_deref(), config.root_rw);
             }
             let socket = control::socket_path(socket, config.socket.clone());
+            let cgroups = match take_cgroups(config.cgroups, &config.apps) {
+                Ok(h) => h,
+                Err(e) if vm => end_vm(Err(e), vm::Power::Off),
+                Err(e) => return Err(e),
+            };
             let opts = Options {
                 config: Some(path),
                 poll_interval: config.poll_interval,
@@ -182,7 +189,7 @@ fn run(mode: Mode) -> Result<u8, Error> {
                     }
                 },
             };
-            let result = supervise(config.apps, opts, Some((socket, group)));
+            let result = supervise(config.apps, opts, Some((socket, group)), cgroups);
             match result {
                 Ok((code, power)) if vm => end_vm(Ok(code), power),
                 Err(e) if vm => end_vm(Err(e), vm::Power::Off),
@@ -203,6 +210,7 @@ fn supervise(
     apps: Vec<AppSpec>,
     opts: Options,
     socket: Option<(PathBuf, Option<u32>)>,
+    cgroups: Option<Hierarchy>,
 ) -> Result<(u8, vm::Power), Error> {
     let mut signals = Signals::install().map_err(|source| Error::Setup {
         op: "opening the signalfd",
@@ -231,7 +239,7 @@ fn supervise(
             }
         },
     };
-    let mut sup = Supervisor::new(apps, opts);
+    let mut sup = Supervisor::new(apps, opts, cgroups);
     log::nonblocking();
     let code = event_loop::run(&mut sup, &mut signals, server);
     // The apps' output has had its second (flush_output); a stuck stderr
@@ -302,7 +310,70 @@ fn supervise_one(args: WrapArgs, vm: bool) -> Result<(u8, vm::Power), Error> {
     // on a machine, and the default path belongs to the main tend.
     let socket = (args.socket.is_some() || std::env::var_os("TEND_SOCKET").is_some())
         .then(|| (control::socket_path(args.socket, None), None));
-    supervise(vec![spec], opts, socket)
+    // One app in a terminal: tend leaves the cgroups as it found them.
+    supervise(vec![spec], opts, socket, None)
+}
+
+/// `[tend] cgroups`: tend's cgroup for the apps (cgroup mode), or None
+/// and why not, said once (/proc mode); "on" without it ends tend.
+fn take_cgroups(mode: Cgroups, apps: &[AppSpec]) -> Result<Option<Hierarchy>, Error> {
+    let why = match mode {
+        Cgroups::Off => "cgroups = \"off\"".to_string(),
+        Cgroups::Auto | Cgroups::On => match Hierarchy::setup() {
+            Ok(h) => {
+                log::info(&format!(
+                    "cgroup v2: each app runs in a cgroup of its own under {}",
+                    h.dir().display()
+                ));
+                let off = [
+                    (h.memory, "memory_max"),
+                    (h.cpu, "cpu_max"),
+                    (h.pids, "pids_max"),
+                ];
+                for key in cgroup_keys(apps) {
+                    if off.iter().any(|(on, k)| !on && key.ends_with(k)) {
+                        log::warn(&format!(
+                            "{key} is not enforced: its controller is not available to tend's cgroup"
+                        ));
+                    }
+                }
+                return Ok(Some(h));
+            }
+            Err(why) if mode == Cgroups::On => {
+                return Err(Error::Setup {
+                    op: "cgroups = \"on\"",
+                    source: std::io::Error::other(why),
+                });
+            }
+            Err(why) => {
+                log::info(&format!("cgroups: memory and trees from /proc: {why}"));
+                why
+            }
+        },
+    };
+    for key in cgroup_keys(apps) {
+        log::warn(&format!("{key} is not enforced without cgroups ({why})"));
+    }
+    Ok(None)
+}
+
+/// `app.NAME.KEY` of each cgroup-only limit an app sets, each app once.
+fn cgroup_keys(apps: &[AppSpec]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut keys = Vec::new();
+    for a in apps.iter().filter(|a| seen.insert(a.app.as_str())) {
+        let set = [
+            (a.memory_max.is_some(), "memory_max"),
+            (a.cpu_max.is_some(), "cpu_max"),
+            (a.pids_max.is_some(), "pids_max"),
+        ];
+        keys.extend(
+            set.iter()
+                .filter(|(s, _)| *s)
+                .map(|(_, k)| format!("app.{}.{k}", a.app)),
+        );
+    }
+    keys
 }
 
 /// `-c FILE`, else $TEND_CONFIG, else ./init.toml, else /etc/tend/init.toml.
@@ -386,6 +457,15 @@ fn machine_warnings(config: &Config) -> Vec<String> {
         }
         if let Err(e) = ids::resolve(app.user.as_ref(), app.group.as_ref()) {
             out.push(format!("app.{name}: {e}"));
+        }
+    }
+    let why = match config.cgroups {
+        Cgroups::Off => Some("cgroups = \"off\"".to_string()),
+        _ => Hierarchy::usable().err(),
+    };
+    if let Some(why) = why {
+        for key in cgroup_keys(&config.apps) {
+            out.push(format!("{key}: not enforced without cgroup v2 ({why})"));
         }
     }
     if config.apps.iter().any(|a| a.log_file) {

@@ -32,6 +32,8 @@ pub enum Owner {
     Follower(u64),
     /// The inotify fd of every app's `watch`.
     Watch,
+    /// The memory.events of an instance's cgroup.
+    Memory { slot: usize },
 }
 
 impl Owner {
@@ -40,14 +42,16 @@ impl Owner {
     /// After it: health probes and control clients, which judge and report
     /// the state the exits of this turn left (a probe refused because its
     /// app just died is not a failed check of a running app). File changes
-    /// only move a deadline: either side would do.
+    /// only move a deadline: either side would do. A cgroup's OOM kill
+    /// comes before, to be the cause of the exit it made.
     pub fn before_reaping(self) -> bool {
         match self {
             Owner::Signals
             | Owner::LogSink
             | Owner::Output { .. }
             | Owner::Sink { .. }
-            | Owner::Notify => true,
+            | Owner::Notify
+            | Owner::Memory { .. } => true,
             Owner::Control(_) | Owner::Probe { .. } | Owner::Follower(_) | Owner::Watch => false,
         }
     }
@@ -69,6 +73,12 @@ impl<'a> PollSet<'a> {
     /// Waits for `fd` to be writable.
     pub fn write(&mut self, fd: BorrowedFd<'a>, owner: Owner) {
         self.add(fd, PollFlags::POLLOUT, owner);
+    }
+
+    /// Waits for `fd` to have an exceptional condition: a cgroup file
+    /// (memory.events) the kernel changed.
+    pub fn priority(&mut self, fd: BorrowedFd<'a>, owner: Owner) {
+        self.add(fd, PollFlags::POLLPRI, owner);
     }
 
     /// Waits to write when `writing`, else to read.

@@ -287,6 +287,35 @@ pub fn signal_process(p: Proc, sig: libc::c_int) {
     unsafe { libc::close(fd) };
 }
 
+/// Sends `sig` to `pid` through a pidfd once `member(pid)` says it is one
+/// of a run's (read after the pidfd pins the process: a pid recycled
+/// before that fails the check, one recycled after it is not hit).
+pub fn signal_member(pid: i32, sig: libc::c_int, member: impl Fn(i32) -> bool) {
+    // SAFETY: pidfd_open takes plain integers and returns a new fd we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    if fd < 0 {
+        if Errno::last() == Errno::ENOSYS && member(pid) {
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(pid, sig) };
+        }
+        return;
+    }
+    if member(pid) {
+        // SAFETY: fd is a valid pidfd; a null siginfo is allowed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+    // SAFETY: fd is ours and closed once.
+    unsafe { libc::close(fd) };
+}
+
 /// In a freshly forked child: default dispositions for every signal,
 /// whatever tend inherited or installed. Async-signal-safe: only
 /// rt_sigaction(2), no allocation. Call with every signal blocked.

@@ -81,6 +81,9 @@ pub struct Launch<'a> {
     /// LISTEN_PID and LISTEN_FDNAMES (this name for each).
     pub listen: Vec<RawFd>,
     pub listen_name: &'a str,
+    /// cgroup mode: the cgroup.procs of the run's cgroup, which the child
+    /// joins first (before a change of user could forbid it).
+    pub cgroup: Option<RawFd>,
 }
 
 impl<'a> Launch<'a> {
@@ -96,6 +99,7 @@ impl<'a> Launch<'a> {
             die_with_tend: false,
             listen: Vec::new(),
             listen_name: "",
+            cgroup: None,
         }
     }
 }
@@ -157,6 +161,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     let creds = launch.creds.clone();
     // Taken before the fork: the child compares its parent with it.
     let tend_pid = std::process::id();
+    let cgroup = launch.cgroup;
     let die_with_tend = launch.die_with_tend && tend_pid != 1;
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe calls (setsid, setpgid, tcsetpgrp, setgroups,
@@ -167,6 +172,9 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             // Block first: until exec, no handler of tend's may run here.
             signals::child_block_all();
             signals::reset_for_child();
+            if let Some(fd) = cgroup {
+                crate::cgroup::join(fd)?;
+            }
             match session {
                 Session::New => {
                     if libc::setsid() == -1 {

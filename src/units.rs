@@ -132,6 +132,45 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size {text:?}: too large"))
 }
 
+/// Parses a CPU limit, a percent of one core (`"50%"`, `"150%"` for 1.5
+/// cores, `"12.5%"`), into microseconds of CPU per 100 ms, cpu.max's
+/// quota over its default period. 1% (1 ms per 100 ms) is the least the
+/// kernel takes.
+pub fn parse_cpu(text: &str) -> Result<u32, String> {
+    let bad = |why: &str| format!("invalid CPU limit {text:?}: {why}");
+    let number = text
+        .strip_suffix('%')
+        .ok_or_else(|| bad("expected a percent of one core, like \"50%\" or \"150%\""))?;
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(frac.is_empty() || digits(frac) && frac.len() <= 3) {
+        return Err(bad("expected a number of percent with at most 3 decimals"));
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad("too large"))?;
+    let frac: u64 = format!("{frac:0<3}").parse().unwrap_or(0);
+    let quota = whole.saturating_mul(1000).saturating_add(frac);
+    match quota {
+        0..1000 => Err(bad(
+            "at least 1% (the kernel's least quota is 1 ms per 100 ms)",
+        )),
+        // A thousand cores.
+        1000..=100_000_000 => Ok(quota as u32),
+        _ => Err(bad("more than 100000% (1000 cores)")),
+    }
+}
+
+/// A CPU limit as `parse_cpu` reads it: 50000 is `50%`.
+pub fn format_cpu(quota: u32) -> String {
+    match quota % 1000 {
+        0 => format!("{}%", quota / 1000),
+        frac => format!(
+            "{}.{}%",
+            quota / 1000,
+            format!("{frac:03}").trim_end_matches('0')
+        ),
+    }
+}
+
 /// Formats bytes with the largest unit that keeps one decimal meaningful.
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
@@ -264,6 +303,24 @@ pub fn signal_name(sig: libc::c_int) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpu_limits_are_percents_of_one_core() {
+        assert_eq!(parse_cpu("50%"), Ok(50_000));
+        assert_eq!(parse_cpu("150%"), Ok(150_000));
+        assert_eq!(parse_cpu("12.5%"), Ok(12_500));
+        assert_eq!(parse_cpu("1%"), Ok(1_000));
+        for bad in [
+            "50", "0%", "0.5%", "%", "-5%", "1.2345%", "x%", "100001%", "1e3%",
+        ] {
+            assert!(parse_cpu(bad).is_err(), "{bad}");
+        }
+        assert!(parse_cpu("0.5%").unwrap_err().contains("at least 1%"));
+        for q in [1_000, 12_500, 50_000, 150_000, 12_345] {
+            assert_eq!(parse_cpu(&format_cpu(q)), Ok(q));
+        }
+        assert_eq!(format_cpu(12_500), "12.5%");
+    }
+
     use super::*;
 
     #[test]

@@ -79,10 +79,10 @@ pub fn setup(hostname: Option<&str>, root_rw: bool) {
     }
 }
 
-/// Mounts /proc, /sys, /dev (devtmpfs, with /dev/pts and /dev/shm) and /run
-/// where nothing is mounted yet.
+/// Mounts /proc, /sys, cgroup2 on /sys/fs/cgroup, /dev (devtmpfs, with
+/// /dev/pts and /dev/shm) and /run where nothing is mounted yet.
 fn mount_missing() {
-    let mounts: [(&str, &str, &str, libc::c_ulong, &str); 6] = [
+    let mounts: [(&str, &str, &str, libc::c_ulong, &str); 7] = [
         (
             "proc",
             "/proc",
@@ -96,6 +96,14 @@ fn mount_missing() {
             "sysfs",
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             "",
+        ),
+        // Where tend makes the apps' cgroups (`[tend] cgroups`).
+        (
+            "cgroup2",
+            "/sys/fs/cgroup",
+            "cgroup2",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            "nsdelegate",
         ),
         ("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID, "mode=0755"),
         (

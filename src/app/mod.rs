@@ -76,6 +76,8 @@ pub enum Cause {
     CouldNotStart,
     /// Its tree went over max_memory.
     Memory,
+    /// The kernel's OOM killer killed it: its cgroup reached memory_max.
+    OomKilled,
     /// Its health check failed `retries` times in a row.
     Health,
     /// No WATCHDOG=1 came in time.
@@ -100,6 +102,7 @@ impl Cause {
             Cause::Crash => "crash",
             Cause::CouldNotStart => "could not start",
             Cause::Memory => "memory",
+            Cause::OomKilled => "oom-killed",
             Cause::Health => "health",
             Cause::Watchdog => "watchdog",
             Cause::ByHand => "by hand",
@@ -168,6 +171,11 @@ pub enum Event {
     MemoryOver {
         rss: u64,
     },
+    /// The kernel's OOM killer killed `kills` processes of its cgroup
+    /// (memory_max); with memory.oom.group the whole run goes.
+    OomKilled {
+        kills: u64,
+    },
     /// The watchdog ran out: restart as for a failed health check.
     Unhealthy {
         reason: String,
@@ -207,6 +215,7 @@ impl Event {
             Event::Stop => "stop",
             Event::Kill => "kill",
             Event::MemoryOver { .. } => "memory_over",
+            Event::OomKilled { .. } => "oom_killed",
             Event::Unhealthy { .. } => "unhealthy",
             Event::Probe { .. } => "probe",
             Event::Ready => "ready",

@@ -103,7 +103,8 @@ impl App {
                         ),
                     ));
                     actions.push(Action::Signal(self.spec.stop_signal));
-                    self.stop_cause = None;
+                    // It ended by itself, unless the OOM killer ended it.
+                    self.stop_cause = self.stop_cause.filter(|c| *c == Cause::OomKilled);
                     self.state = State::Stopping {
                         main: None,
                         since,
@@ -130,6 +131,27 @@ impl App {
                     ),
                 );
                 self.stop_or_replace(pid, since, now, Then::Restart, Cause::Memory, note)
+            }
+            // The run dies of it (memory.oom.group): its end is the OOM
+            // kill's, whichever of the exit and this event comes first.
+            (State::Running { .. } | State::Stopping { .. }, Event::OomKilled { kills }) => {
+                self.stop_cause.get_or_insert(Cause::OomKilled);
+                vec![self.oom_note(kills)]
+            }
+            (
+                State::Waiting
+                | State::Backoff { .. }
+                | State::Stopped
+                | State::Exited
+                | State::Failed,
+                Event::OomKilled { kills },
+            ) => {
+                if let Some(last) = self.exits.back_mut()
+                    && last.cause == Cause::Crash
+                {
+                    last.cause = Cause::OomKilled;
+                }
+                vec![self.oom_note(kills)]
             }
             (State::Running { pid, since }, Event::Unhealthy { reason }) => {
                 let (pid, since) = (*pid, *since);
@@ -367,6 +389,23 @@ impl App {
                 Event::Unhealthy { .. } | Event::Probe { .. } | Event::Ready | Event::Status { .. },
             ) => self.unexpected(name),
         }
+    }
+
+    /// The line that says the kernel killed in the app's cgroup.
+    fn oom_note(&self, kills: u64) -> Action {
+        let limit = self
+            .spec
+            .memory_max
+            .map_or("its cgroup's limit".into(), format_size);
+        let what = match kills {
+            1 => "a process".to_string(),
+            n => format!("{n} processes"),
+        };
+        log(
+            Level::Warn,
+            "oom_killed",
+            format!("oom-killed: the kernel killed {what} at memory_max {limit}"),
+        )
     }
 
     /// An event the supervisor should never send in the current state:

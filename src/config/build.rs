@@ -226,6 +226,23 @@ pub(super) fn build_app(
         problems,
         units::parse_size,
     );
+    spec.memory_max = typed(
+        &pick!(memory_max),
+        &key("memory_max"),
+        problems,
+        units::parse_size,
+    );
+    spec.cpu_max = typed(&pick!(cpu_max), &key("cpu_max"), problems, units::parse_cpu);
+    if let Some(p) = pick!(pids_max) {
+        match p.get_ref() {
+            0 => problems.push(Problem {
+                span: p.span(),
+                key: key("pids_max"),
+                message: "must be at least 1".into(),
+            }),
+            n => spec.pids_max = Some(*n),
+        }
+    }
     if let Some(s) = typed(
         &pick!(stop_signal),
         &key("stop_signal"),

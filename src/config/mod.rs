@@ -62,6 +62,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `[tend] log_dir`: where `log = "file"` apps write; None: the default.
     pub log_dir: Option<PathBuf>,
+    /// `[tend] cgroups`: run apps in cgroups of their own where tend can.
+    pub cgroups: Cgroups,
     /// Every app instance, in file order of their apps.
     pub apps: Vec<AppSpec>,
     /// What `tend check` warns about in a valid file (keys from earlier
@@ -75,6 +77,18 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// `[tend] cgroups`: whether apps run in cgroup v2 groups of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cgroups {
+    /// Where tend can create cgroups; else /proc, said once at start.
+    #[default]
+    Auto,
+    /// Always; tend refuses to start without a writable cgroup v2.
+    On,
+    /// Never: /proc, as on a machine without cgroup v2.
+    Off,
 }
 
 /// A user or group, by name (looked up at start) or by number.
@@ -136,6 +150,11 @@ pub struct AppSpec {
     pub min_uptime: Duration,
     pub max_restarts: u32,
     pub max_memory: Option<u64>,
+    /// cgroup v2 hard limits (`memory.max`, `cpu.max`, `pids.max`); the
+    /// CPU limit as microseconds of CPU per 100 ms (`"50%"` is 50,000).
+    pub memory_max: Option<u64>,
+    pub cpu_max: Option<u32>,
+    pub pids_max: Option<u32>,
     pub stop_signal: libc::c_int,
     pub stop_timeout: Duration,
     /// App names (not instance names) this one waits for.
@@ -204,6 +223,9 @@ impl AppSpec {
             min_uptime: Duration::from_secs(30),
             max_restarts: 10,
             max_memory: None,
+            memory_max: None,
+            cpu_max: None,
+            pids_max: None,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             after: Vec::new(),
@@ -365,6 +387,13 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
         },
     )
     .unwrap_or_default();
+    let cgroups = typed(&tend.cgroups, "tend.cgroups", &mut problems, |s| match s {
+        "auto" => Ok(Cgroups::Auto),
+        "on" => Ok(Cgroups::On),
+        "off" => Ok(Cgroups::Off),
+        _ => Err(format!("invalid value {s:?}: expected auto, on or off")),
+    })
+    .unwrap_or_default();
 
     if raw_apps.is_empty() && problems.is_empty() {
         problems.push(Problem {
@@ -422,6 +451,7 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
             poll_interval,
             log_format,
             log_dir: tend.log_dir.map(PathBuf::from),
+            cgroups,
             apps,
             warnings,
         })

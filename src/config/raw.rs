@@ -24,6 +24,7 @@ pub(super) struct RawTend {
     pub(super) poll_interval: Option<Spanned<String>>,
     pub(super) log_format: Option<Spanned<String>>,
     pub(super) log_dir: Option<String>,
+    pub(super) cgroups: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -50,6 +51,9 @@ pub(super) struct RawApp {
     /// named by a warning (see `deprecated`).
     pub(super) restart_window: Option<Spanned<serde::de::IgnoredAny>>,
     pub(super) max_memory: Option<Spanned<String>>,
+    pub(super) memory_max: Option<Spanned<String>>,
+    pub(super) cpu_max: Option<Spanned<String>>,
+    pub(super) pids_max: Option<Spanned<u32>>,
     pub(super) stop_signal: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "duration")]
     pub(super) stop_timeout: Option<Spanned<String>>,

@@ -350,6 +350,22 @@ pub fn describe_text(reply: &Value) -> String {
                 .map_or(String::new(), |n| format!(" (next {n})"));
             out.push_str(&format!("  {:<11} {cron}{next}\n", "cron"));
         }
+        let limits: Vec<String> = ["memory_max", "cpu_max", "pids_max"]
+            .iter()
+            .filter(|k| !d[**k].is_null())
+            .map(|k| {
+                format!(
+                    "{k} {}",
+                    d[*k].as_str().map_or(d[*k].to_string(), String::from)
+                )
+            })
+            .collect();
+        if !limits.is_empty() {
+            out.push_str(&format!("  {:<11} {}\n", "limits", limits.join(", ")));
+        }
+        if let Some(dir) = a["cgroup"].as_str() {
+            out.push_str(&format!("  {:<11} {dir}\n", "cgroup"));
+        }
         if a["next_start_changes"] == Value::Bool(true) {
             out.push_str(
                 "  (a reload changed it: the definition above applies from its next start)\n",

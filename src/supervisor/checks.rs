@@ -113,6 +113,7 @@ impl Supervisor {
                     die_with_tend: false,
                     listen: Vec::new(),
                     listen_name: "",
+                    cgroup: None,
                 });
                 match launch.and_then(|l| spawn::spawn(&l).map_err(|e| e.to_string())) {
                     Ok(pid) => {

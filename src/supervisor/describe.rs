@@ -14,7 +14,7 @@ use crate::control;
 use crate::health::Probe;
 use crate::logs::Logs;
 use crate::reaper::Status;
-use crate::units::{format_duration, format_size, signal_name};
+use crate::units::{format_cpu, format_duration, format_size, signal_name};
 
 impl Supervisor {
     /// The answer to `describe NAME`: one entry per instance.
@@ -75,6 +75,7 @@ impl Supervisor {
                 "definition": definition(slot.pending.as_ref().unwrap_or(&app.spec), &self.logs),
                 "next_start_changes": slot.pending.is_some(),
                 "next_cron_restart": self.next_cron(i),
+                "cgroup": slot.cgroup.as_ref().map(|g| g.dir().display().to_string()),
                 "exits": exits,
                 "checks": checks,
             }));
@@ -119,6 +120,9 @@ fn definition(spec: &AppSpec, logs: &Logs) -> Value {
         "min_uptime": format_duration(spec.min_uptime),
         "max_restarts": spec.max_restarts,
         "max_memory": spec.max_memory.map(format_size),
+        "memory_max": spec.memory_max.map(format_size),
+        "cpu_max": spec.cpu_max.map(format_cpu),
+        "pids_max": spec.pids_max,
         "stop_signal": signal_name(spec.stop_signal),
         "stop_timeout": format_duration(spec.stop_timeout),
         "after": spec.after,

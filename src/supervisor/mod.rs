@@ -11,8 +11,9 @@
 //! pipes), `requests` (control requests, `tend logs` included), `reload`,
 //! `describe`, `checks` (health probes), `readiness` (sd_notify both ways,
 //! watchdogs), `sockets` (`listen`), `replace` (replacements), `scheduled`
-//! (`cron_restart`) and `watched` (`watch`).
+//! (`cron_restart`), `watched` (`watch`) and `cgroups` (cgroup mode).
 
+mod cgroups;
 mod checks;
 mod describe;
 mod order;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::app::{Action, Cause, Event, State};
+use crate::cgroup::{Group, Hierarchy};
 use crate::config::{AppSpec, dotenv};
 use crate::ids::Creds;
 use crate::log::{self, Level};
@@ -92,6 +94,12 @@ pub struct Supervisor {
     pub logs: Logs,
     /// The id given to the last pipe made.
     next_pipe: u64,
+    /// cgroup mode: tend's cgroup, where each run gets one; None: /proc.
+    cgroups: Option<Hierarchy>,
+    /// The cgroups of replaced runs, by their main pid, until they end.
+    old_groups: HashMap<i32, Group>,
+    /// Cgroups of ended runs that still held a process, removed later.
+    stale_groups: Vec<Group>,
     /// `listen` sockets by app name.
     sockets: HashMap<String, sockets::Bound>,
     /// sd_notify: the socket, made when some app has notify = true.
@@ -120,7 +128,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Apps in the given order; nothing runs until the first `tick`.
-    pub fn new(specs: Vec<AppSpec>, opts: Options) -> Supervisor {
+    pub fn new(specs: Vec<AppSpec>, opts: Options, cgroups: Option<Hierarchy>) -> Supervisor {
         let log_dir = opts.log_dir.clone();
         let mut sup = Supervisor {
             slots: specs.into_iter().map(Slot::new).collect(),
@@ -132,6 +140,9 @@ impl Supervisor {
             retiring: HashMap::new(),
             logs: Logs::new(log_dir),
             next_pipe: 0,
+            cgroups,
+            old_groups: HashMap::new(),
+            stale_groups: Vec::new(),
             sockets: HashMap::new(),
             notify: None,
             parent: Parent::from_env(),
@@ -170,6 +181,7 @@ impl Supervisor {
         if let Some(fd) = self.watch.fd() {
             set.read(fd, Owner::Watch);
         }
+        self.poll_cgroups(set);
     }
 
     /// A signal tend received.
@@ -215,6 +227,8 @@ impl Supervisor {
             if self.opts.session == Session::Foreground {
                 spawn::reclaim_terminal();
             }
+            // An OOM kill is the cause of this exit: said first.
+            self.on_memory_event(i, now);
             self.adopt_orphans();
             let tree_left = self.has_orphans(i);
             self.apply(i, Event::Exited { status, tree_left }, now);
@@ -333,6 +347,7 @@ impl Supervisor {
         if !matches!(app.state, State::Running { .. } | State::Stopping { .. }) {
             // Its tree is gone: the session id may be reused by anyone now.
             self.slots[i].session = None;
+            self.release_cgroup(i);
         }
         let app = &self.slots[i].app;
         if app.spec.critical
@@ -385,6 +400,10 @@ impl Supervisor {
             Ok(fds) => fds,
             Err(msg) => return self.start_failed(i, msg, 126),
         };
+        let cgroup = match self.run_cgroup(i) {
+            Ok(fd) => fd,
+            Err(msg) => return self.start_failed(i, format!("cannot start: {msg}"), 126),
+        };
         let spec = &self.slots[i].app.spec;
         // The read ends are kept only if the start succeeds: after a
         // failed one (EMFILE) they close at once, for the next app's start.
@@ -403,6 +422,7 @@ impl Supervisor {
             die_with_tend: true,
             listen,
             listen_name: &spec.app,
+            cgroup,
         };
         let result = spawn::spawn(&launch);
         // The child's ends close here: EOF comes once the app's tree closes its own.

@@ -40,6 +40,7 @@ impl Supervisor {
     pub(super) fn detach(&mut self, i: usize, pid: Pid, since: Instant, cause: Cause) {
         self.mains.remove(&pid.as_raw());
         self.retiring.insert(pid.as_raw(), i);
+        self.detach_cgroup(i, pid);
         // A run replaced before it came up joins the one it was to replace:
         // both stop once a new run is up.
         self.slots[i].outgoing.push(Outgoing {
@@ -150,6 +151,7 @@ impl Supervisor {
                 let msg = format!("the replaced pid {} is still there: SIGKILL", out.pid);
                 self.event(i, Level::Warn, "killing_old", &msg);
                 kill_group(out.pid, libc::SIGKILL);
+                self.kill_old_cgroup(out.pid);
                 self.slots[i].outgoing[k].killed = true;
             }
         }
@@ -163,6 +165,7 @@ impl Supervisor {
             return;
         };
         let out = outgoing.remove(k);
+        self.release_old_cgroup(pid);
         let event = Event::OldRunEnded {
             pid,
             status,

@@ -235,7 +235,7 @@ impl Supervisor {
                 "spawn_error": self.slots[i].spawn_error,
             }));
         }
-        json!({"ok": true, "pid": std::process::id(), "apps": apps})
+        json!({"ok": true, "pid": std::process::id(), "accounting": self.accounting(), "apps": apps})
     }
 
     /// Percent of one core slot `i`'s tree used since the previous status

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::replace::Outgoing;
 use crate::app::{App, Event};
+use crate::cgroup::Group;
 use crate::config::AppSpec;
 use crate::output::Pipe;
 use crate::probe::InFlight;
@@ -58,6 +59,8 @@ pub(super) struct Slot {
     /// `cron_restart`: when the next matching minute comes, as a deadline
     /// of the loop and as the Unix time it stands for (see `scheduled`).
     pub(super) cron_due: Option<(Instant, i64)>,
+    /// cgroup mode: the current run's cgroup, until its tree is gone.
+    pub(super) cgroup: Option<Group>,
 }
 
 /// A tree's CPU time at one moment of one run.
@@ -90,6 +93,7 @@ impl Slot {
             outgoing: Vec::new(),
             deferred: None,
             cron_due: None,
+            cgroup: None,
         }
     }
 

@@ -33,7 +33,11 @@ fn states(sup: &Supervisor) -> Vec<&'static str> {
 #[test]
 fn a_shutdown_before_anything_started_stops_everything_and_ends_with_0() {
     let now = Instant::now();
-    let mut sup = Supervisor::new(vec![spec("db", &[]), spec("web", &["db"])], opts(None));
+    let mut sup = Supervisor::new(
+        vec![spec("db", &[]), spec("web", &["db"])],
+        opts(None),
+        None,
+    );
     assert_eq!(sup.slots[1].deps, [0]);
     sup.on_signal(libc::SIGTERM, now);
     assert_eq!(sup.finished(), Some(0), "apps still waiting count as down");
@@ -49,7 +53,7 @@ fn a_critical_app_that_ends_stops_everything_with_its_exit_code() {
     let mut api = spec("api", &[]);
     api.critical = true;
     api.restart = crate::policy::Restart::Never;
-    let mut sup = Supervisor::new(vec![api, spec("worker", &[])], opts(None));
+    let mut sup = Supervisor::new(vec![api, spec("worker", &[])], opts(None), None);
     // The outcome of a spawn, fed by hand: no process has this pid's role.
     sup.apply(
         0,
@@ -82,7 +86,7 @@ fn a_critical_app_that_ends_stops_everything_with_its_exit_code() {
 #[test]
 fn a_start_queued_during_a_shutdown_becomes_a_stop() {
     let now = Instant::now();
-    let mut sup = Supervisor::new(vec![spec("a", &[])], opts(None));
+    let mut sup = Supervisor::new(vec![spec("a", &[])], opts(None), None);
     sup.on_signal(libc::SIGTERM, now);
     // What a user's `tend start` would feed: the Spawn it asks for is
     // turned into a Stop through the queue, never a process.
@@ -101,7 +105,7 @@ fn reload_applies_its_plan_to_slots_that_never_ran() {
     write("[app.a]\ncommand = \"true\"\n[app.b]\ncommand = \"true\"\n");
     let config = crate::config::load(&file).expect("valid");
     let now = Instant::now();
-    let mut sup = Supervisor::new(config.apps, opts(Some(file.clone())));
+    let mut sup = Supervisor::new(config.apps, opts(Some(file.clone())), None);
     write("[app.b]\ncommand = \"false\"\n[app.c]\ncommand = \"true\"\nafter = [\"b\"]\n");
     let summary = sup.reload(now).expect("reload");
     assert!(
@@ -123,7 +127,7 @@ fn cron_deadlines_are_armed_and_rearmed_without_starting_anything() {
     let now = Instant::now();
     let mut web = spec("web", &[]);
     web.cron = Some(crate::cron::Schedule::parse("* * * * *").expect("valid"));
-    let mut sup = Supervisor::new(vec![web, spec("plain", &[])], opts(None));
+    let mut sup = Supervisor::new(vec![web, spec("plain", &[])], opts(None), None);
     sup.zone = Some(Zone::utc());
     assert_eq!(sup.next_deadline(), None, "nothing armed before a tick");
     sup.run_crons(now);

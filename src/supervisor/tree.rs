@@ -58,6 +58,9 @@ impl Supervisor {
         if roots.is_empty() {
             return None;
         }
+        if let Some(usage) = self.cgroup_usage(i) {
+            return Some(usage);
+        }
         let members = self.members(&roots);
         let pages: u64 = members.iter().map(|p| p.rss_pages).sum();
         let ticks: u64 = members.iter().map(Proc::cpu_ticks).sum();
@@ -69,12 +72,6 @@ impl Supervisor {
     pub(super) fn signal_tree(&mut self, i: usize, sig: libc::c_int) {
         self.adopt_orphans();
         let main = self.slots[i].app.main_pid();
-        let roots = self.roots(i, main);
-        // The tree is read before anything is signalled: once the main
-        // process dies, its children re-parent to tend and would no longer
-        // be found below it. One snapshot serves every app of this turn: a
-        // signal to one app does not move another app's processes.
-        let members = self.members(&roots);
         // As systemd does: a stopped process acts on the stop signal only
         // once continued, so SIGCONT follows it. Without it a SIGSTOPped
         // app always waits out stop_timeout and dies by SIGKILL.
@@ -88,6 +85,23 @@ impl Supervisor {
             | libc::SIGTTOU => &[sig],
             _ => &[sig, libc::SIGCONT],
         };
+        if self.slots[i].cgroup.is_some() {
+            // The cgroup holds the whole run, however its processes left
+            // the group and the session.
+            for &sig in signals {
+                if let Some(pid) = main {
+                    kill_group(pid, sig);
+                }
+                self.signal_cgroup(i, sig);
+            }
+            return;
+        }
+        let roots = self.roots(i, main);
+        // The tree is read before anything is signalled: once the main
+        // process dies, its children re-parent to tend and would no longer
+        // be found below it. One snapshot serves every app of this turn: a
+        // signal to one app does not move another app's processes.
+        let members = self.members(&roots);
         for &sig in signals {
             if let Some(pid) = main {
                 kill_group(pid, sig);
@@ -132,6 +146,9 @@ impl Supervisor {
 
     /// The slot a stray child of tend came from, if it can be told.
     fn owner_of(&self, pid: i32) -> Option<usize> {
+        if let Some(i) = self.cgroup_owner(pid) {
+            return Some(i);
+        }
         let stat = procfs::read_stat(pid)?;
         if let Some(i) = self
             .slots
@@ -146,9 +163,10 @@ impl Supervisor {
 
     /// Some running app has a memory limit: memory is sampled.
     pub(super) fn sampling_needed(&self) -> bool {
-        self.slots.iter().any(|s| {
-            s.app.spec.max_memory.is_some() && matches!(s.app.state, State::Running { .. })
-        })
+        !self.memory_from_events()
+            && self.slots.iter().any(|s| {
+                s.app.spec.max_memory.is_some() && matches!(s.app.state, State::Running { .. })
+            })
     }
 
     /// One pass over /proc; each limited app's tree RSS against its limit.

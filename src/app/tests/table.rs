@@ -32,6 +32,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("waiting",          "ready",        "waiting",                  "",        "unexpected"),
     ("waiting",          "status",       "waiting",                  "",        "unexpected"),
     ("waiting",         "old-ended",    "waiting",                  "",        "replaced"),
+    ("waiting",          "oom-killed",   "waiting",                  "",        "oom_killed"),
 
     ("running",          "start",        "running 10",               "",        ""),
     ("running",          "restart",      "stopping 10 start +10s",   "SIGTERM", "restarting"),
@@ -48,6 +49,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("running",          "ready",        "running 10",               "",        "ready"),
     ("running",          "status",       "running 10",               "",        ""),
     ("running",         "old-ended",    "running 10",               "",        "replaced"),
+    ("running",          "oom-killed",   "running 10",               "",        "oom_killed"),
 
     ("stopping",         "start",        "stopping 10 start +5s",    "",        ""),
     ("stopping",         "restart",      "stopping 10 start +5s",    "",        ""),
@@ -64,6 +66,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopping",         "ready",        "stopping 10 stay +5s",     "",        "ready"),
     ("stopping",         "status",       "stopping 10 stay +5s",     "",        ""),
     ("stopping",        "old-ended",    "stopping 10 stay +5s",     "",        "replaced"),
+    ("stopping",         "oom-killed",   "stopping 10 stay +5s",     "",        "oom_killed"),
 
     ("stopping-orphans", "start",        "stopping - start +5s",     "",        ""),
     ("stopping-orphans", "restart",      "stopping - start +5s",     "",        ""),
@@ -82,6 +85,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopping-orphans", "ready",        "stopping - decide +5s",    "",        "ready"),
     ("stopping-orphans", "status",       "stopping - decide +5s",    "",        ""),
     ("stopping-orphans", "old-ended",    "stopping - decide +5s",    "",        "replaced"),
+    ("stopping-orphans", "oom-killed",   "stopping - decide +5s",    "",        "oom_killed"),
 
     ("backoff",          "start",        "backoff +1s",              "spawn",   ""),
     ("backoff",          "restart",      "backoff +1s",              "spawn",   ""),
@@ -98,6 +102,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("backoff",          "ready",        "backoff +1s",              "",        ""),
     ("backoff",          "status",       "backoff +1s",              "",        ""),
     ("backoff",         "old-ended",    "backoff +1s",              "",        "replaced"),
+    ("backoff",          "oom-killed",   "backoff +1s",              "",        "oom_killed"),
 
     ("stopped",          "start",        "waiting",                  "spawn",   ""),
     ("stopped",          "restart",      "waiting",                  "spawn",   ""),
@@ -114,6 +119,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("stopped",          "ready",        "stopped",                  "",        ""),
     ("stopped",          "status",       "stopped",                  "",        ""),
     ("stopped",         "old-ended",    "stopped",                  "",        "replaced"),
+    ("stopped",          "oom-killed",   "stopped",                  "",        "oom_killed"),
 
     ("exited",           "start",        "waiting",                  "spawn",   ""),
     ("exited",           "restart",      "waiting",                  "spawn",   ""),
@@ -130,6 +136,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("exited",           "ready",        "exited",                   "",        ""),
     ("exited",           "status",       "exited",                   "",        ""),
     ("exited",          "old-ended",    "exited",                   "",        "replaced"),
+    ("exited",           "oom-killed",   "exited",                   "",        "oom_killed"),
 
     ("failed",           "start",        "waiting",                  "spawn",   ""),
     ("failed",           "restart",      "waiting",                  "spawn",   ""),
@@ -146,6 +153,7 @@ const TABLE: &[(&str, &str, &str, &str, &str)] = &[
     ("failed",           "ready",        "failed",                   "",        ""),
     ("failed",           "status",       "failed",                   "",        ""),
     ("failed",          "old-ended",    "failed",                   "",        "replaced"),
+    ("failed",           "oom-killed",   "failed",                   "",        "oom_killed"),
 
     // Guards: a deadline that has come, SIGKILL already sent.
     ("backoff-due",      "tick",         "backoff +0ns",             "spawn",   ""),
@@ -195,7 +203,7 @@ const GRID_STATES: [&str; 8] = [
     "failed",
 ];
 
-const GRID_EVENTS: [&str; 15] = [
+const GRID_EVENTS: [&str; 16] = [
     "start",
     "restart",
     "spawned",
@@ -211,6 +219,7 @@ const GRID_EVENTS: [&str; 15] = [
     "ready",
     "status",
     "old-ended",
+    "oom-killed",
 ];
 
 /// The representative app for a state name of `TABLE`, at `now`.
@@ -306,6 +315,7 @@ fn event(name: &str) -> Event {
         "stop" => Event::Stop,
         "kill" => Event::Kill,
         "memory-over" => Event::MemoryOver { rss: 128 << 20 },
+        "oom-killed" => Event::OomKilled { kills: 1 },
         "unhealthy" => Event::Unhealthy {
             reason: "3 failed checks in a row".into(),
         },

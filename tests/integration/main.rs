@@ -36,6 +36,8 @@ mod scheduled_restarts;
 
 mod watch;
 
+mod resource_control;
+
 mod architecture;
 
 mod vm;

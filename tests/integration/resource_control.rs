@@ -1,0 +1,310 @@
+//! DESIGN.md "Resource control with cgroup v2", on this machine: where
+//! /sys/fs/cgroup is cgroup v1, tend says once why it uses /proc and that
+//! the cgroup-only limits are not enforced, and `cgroups = "on"` refuses
+//! to start. cgroup mode itself runs here too, in a mount namespace with
+//! cgroup2 mounted over /sys/fs/cgroup (without the memory, cpu and pids
+//! controllers, which cgroup v1 holds): trees are exact and the SIGKILL
+//! phase is cgroup.kill. The limits are proved in the VM (`vm.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::*;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Whether /sys/fs/cgroup is cgroup v2 here (then the /proc-mode tests
+/// do not apply).
+fn host_has_cgroup2() -> bool {
+    Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .is_ok_and(|o| stdout(&o).trim() == "cgroup2fs")
+}
+
+const LIMITED: &str = r#"
+[app.web]
+command = "sleep 1000"
+memory_max = "64M"
+cpu_max = "50%"
+pids_max = 64
+max_memory = "32M"
+"#;
+
+#[test]
+fn without_cgroup_v2_tend_says_why_once_and_that_limits_are_not_enforced() {
+    require_namespaces!();
+    if host_has_cgroup2() {
+        eprintln!("skipped: /sys/fs/cgroup is cgroup v2 here");
+        return;
+    }
+    let t = Running::start("cg-procfs", LIMITED);
+    t.wait_socket();
+    let log = t.log();
+    assert_eq!(
+        t.count("cgroups: memory and trees from /proc: /sys/fs/cgroup is cgroup v1"),
+        1,
+        "{log}"
+    );
+    for key in ["memory_max", "cpu_max", "pids_max"] {
+        assert_eq!(
+            t.count(&format!("app.web.{key} is not enforced without cgroups")),
+            1,
+            "{log}"
+        );
+    }
+    assert_eq!(status_json(&t)["accounting"], "procfs");
+
+    let out = output_or_kill(tend(["check", "-c"]).arg(t.dir.join("init.toml")), T);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for key in ["memory_max", "cpu_max", "pids_max"] {
+        assert!(
+            stderr(&out).contains(&format!(
+                "warning: app.web.{key}: not enforced without cgroup v2 (/sys/fs/cgroup is cgroup v1)"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn cgroups_on_without_cgroup_v2_refuses_to_start() {
+    require_namespaces!();
+    if host_has_cgroup2() {
+        eprintln!("skipped: /sys/fs/cgroup is cgroup v2 here");
+        return;
+    }
+    let dir = TempDir::new("cg-on");
+    let marker = dir.join("started");
+    let toml = format!(
+        "[tend]\ncgroups = \"on\"\n[app.a]\ncommand = \"touch {}; sleep 100\"\n",
+        marker.display()
+    );
+    std::fs::write(dir.join("init.toml"), toml).unwrap();
+    let out = output_or_kill(tend_pid1(["-c"]).arg(dir.join("init.toml")), T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cgroups = \"on\": /sys/fs/cgroup is cgroup v1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists(), "an app started");
+}
+
+/// cgroup2 mounted in a directory of the test's own, with a cgroup for
+/// one tend under it; both go when dropped (once tend is gone).
+struct TestCgroup {
+    mount: TempDir,
+    name: String,
+}
+
+impl TestCgroup {
+    /// None (said) where cgroup2 cannot be mounted.
+    fn new(name: &str) -> Option<TestCgroup> {
+        let mount = TempDir::new(&format!("{name}-mnt"));
+        let ok = Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(mount.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount cgroup2 here");
+            return None;
+        }
+        let name = format!("tend-test-{}-{name}", std::process::id());
+        std::fs::create_dir(mount.join(&name)).expect("mkdir test cgroup");
+        Some(TestCgroup { mount, name })
+    }
+
+    /// This cgroup's directory as the host sees it.
+    fn dir(&self) -> PathBuf {
+        self.mount.join(&self.name)
+    }
+
+    /// The prefix that starts tend as PID 1 of a PID and mount namespace
+    /// where cgroup2 is /sys/fs/cgroup and tend is alone in this cgroup.
+    fn prefix(&self) -> Vec<String> {
+        let script = format!(
+            "mount -t cgroup2 none /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/{}/cgroup.procs && exec \"$0\" \"$@\"",
+            self.name
+        );
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--mount",
+            "sh",
+            "-c",
+            &script,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let dir = self.dir();
+        // Runs' cgroups first; their processes are gone with tend's namespace.
+        let _ = wait_until(Duration::from_secs(5), || {
+            let children: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            children.iter().all(|c| std::fs::remove_dir(c).is_ok())
+                && std::fs::remove_dir(&dir).is_ok()
+        });
+        let _ = Command::new("umount").arg(self.mount.path()).status();
+    }
+}
+
+/// Pids (as this test sees them) whose command line is `cmdline`.
+fn pids_running(cmdline: &[&str]) -> Vec<u32> {
+    let want = cmdline.join("\0") + "\0";
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes())
+        })
+        .collect()
+}
+
+/// The cgroup v2 path of `pid` (relative to the hierarchy's root).
+fn cgroup_of(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn in_cgroup_mode_a_run_is_its_cgroup_and_a_stop_kills_all_of_it() {
+    require_namespaces!(root, "to mount cgroup2");
+    let Some(cg) = TestCgroup::new("tree") else {
+        return;
+    };
+    // A daemon that leaves the app's session, drops its environment (so
+    // nothing but its cgroup says whose it is) and ignores SIGTERM; a
+    // token in its arguments finds it from here.
+    let toml = r#"
+[tend]
+cgroups = "on"
+
+[app.daemonizer]
+command = "setsid env -i sh -c 'trap \"\" TERM; exec sleep 987.654' & trap '' TERM; sleep 1000"
+stop_timeout = "1s"
+pids_max = 64
+"#;
+    let prefix = cg.prefix();
+    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let t = Running::start_under("cg-tree", toml, &[], &prefix);
+    t.wait_socket();
+    let log = t.log();
+    assert_eq!(
+        t.count(&format!(
+            "cgroup v2: each app runs in a cgroup of its own under /sys/fs/cgroup/{}",
+            cg.name
+        )),
+        1,
+        "{log}"
+    );
+    // No pids controller in this hierarchy here: said, not hidden.
+    assert_eq!(
+        t.count("app.daemonizer.pids_max is not enforced: its controller is not available"),
+        1,
+        "{log}"
+    );
+    assert_eq!(status_json(&t)["accounting"], "cgroup");
+    let run_dir = cg.dir().join("daemonizer");
+    assert!(
+        wait_until(T, || !pids_running(&["sleep", "987.654"]).is_empty()),
+        "the daemon never ran; log:\n{}",
+        t.log()
+    );
+    let daemon = pids_running(&["sleep", "987.654"])[0];
+    assert_eq!(cgroup_of(daemon), format!("/{}/daemonizer", cg.name));
+    let procs = std::fs::read_to_string(run_dir.join("cgroup.procs")).unwrap();
+    assert!(procs.lines().any(|p| p == daemon.to_string()), "{procs}");
+    // tend itself sits in its leaf, beside the runs.
+    assert_eq!(cgroup_of(t.pid()), format!("/{}/tend", cg.name));
+    let describe = t.ctl(&["describe", "daemonizer"]);
+    assert!(
+        stdout(&describe).contains(&format!(
+            "cgroup      /sys/fs/cgroup/{}/daemonizer",
+            cg.name
+        )),
+        "{}",
+        stdout(&describe)
+    );
+
+    let out = t.ctl(&["stop", "daemonizer"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        wait_until(T, || pids_running(&["sleep", "987.654"]).is_empty()),
+        "the daemon outlived the stop; log:\n{}",
+        t.log()
+    );
+    // The run's cgroup goes with its last process.
+    assert!(
+        wait_until(T, || !run_dir.exists()),
+        "{} is still there",
+        run_dir.display()
+    );
+    let log = t.log();
+    assert!(log.contains("app=daemonizer: stopped"), "{log}");
+}
+
+/// A started run's cgroup is created before its command runs: the first
+/// thing the command sees of itself is its own cgroup.
+#[test]
+fn in_cgroup_mode_an_app_starts_inside_its_cgroup_and_restarts_in_a_fresh_one() {
+    require_namespaces!(root, "to mount cgroup2");
+    let Some(cg) = TestCgroup::new("start") else {
+        return;
+    };
+    let toml = r#"
+[tend]
+cgroups = "on"
+
+[app.web]
+command = "cat /proc/self/cgroup > {dir}/seen.$TEND_INSTANCE.$$; sleep 0.3; exit 1"
+instances = 2
+restart_delay = "100ms"
+"#;
+    let prefix = cg.prefix();
+    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let t = Running::start_under("cg-start", toml, &[], &prefix);
+    t.wait_for("app=web.1: started", 2, T);
+    let seen = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("seen."))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        wait_until(T, || seen(t.dir.path()).len() >= 4),
+        "{}",
+        t.log()
+    );
+    for text in seen(t.dir.path()) {
+        let path = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        assert!(
+            path == format!("/{}/web.0", cg.name) || path == format!("/{}/web.1", cg.name),
+            "{text}"
+        );
+    }
+}

@@ -8,11 +8,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::DeValue;
 
-use super::raw::{EnvValue, RawApp, RawCommandBox, RawHealth, RawPaths};
+use super::raw::{Bad, EnvValue, RawApp, RawCommandBox, RawHealth, RawPaths, Value, unknown};
 use super::{AppSpec, LogMode, Problem};
 use crate::cron::Schedule;
 use crate::health::{self, HealthSpec, Probe};
@@ -20,13 +19,15 @@ use crate::policy::Restart;
 use crate::units;
 use crate::watch::{self, WatchSpec};
 
-/// Deserializes one section, reporting each bad key on its own (an
-/// unknown one with a hint when there is one, see `hints`); the good
-/// keys still come back (so their values are checked too), with the names
-/// of the bad ones.
-pub(super) fn section<T: for<'de> Deserialize<'de>>(
+/// Reads one section key by key with `set`, reporting each bad key on its
+/// own (an unknown one with a hint when there is one, see `hints`); the
+/// good keys still come back (so their values are checked too), with the
+/// names of the bad ones.
+pub(super) fn section<T: Default>(
     path: &str,
-    value: &Spanned<DeValue<'_>>,
+    value: &Value<'_>,
+    fields: &[&str],
+    set: fn(&mut T, &str, &Value<'_>) -> Result<bool, Bad>,
     problems: &mut Vec<Problem>,
 ) -> Option<(T, Vec<String>)> {
     let DeValue::Table(table) = value.get_ref() else {
@@ -37,40 +38,23 @@ pub(super) fn section<T: for<'de> Deserialize<'de>>(
         });
         return None;
     };
-    let mut good = DeTable::new();
+    let mut raw = T::default();
     let mut bad = Vec::new();
     for (key, item) in table.iter() {
-        let mut single = DeTable::new();
-        single.insert(key.clone(), item.clone());
-        let one = Spanned::new(item.span(), DeValue::Table(single));
-        match T::deserialize(ValueDeserializer::from(one)) {
-            Ok(_) => {
-                good.insert(key.clone(), item.clone());
-            }
-            Err(e) => {
-                let message = e.message().trim();
-                problems.push(Problem {
-                    span: e.span().unwrap_or_else(|| key.span()),
-                    key: format!("{path}.{}", key.get_ref()),
-                    message: super::hints::unknown_key(path, key.get_ref(), message)
-                        .unwrap_or_else(|| message.to_string()),
-                });
-                bad.push(key.get_ref().to_string());
-            }
-        }
+        let name = key.get_ref();
+        let e = match set(&mut raw, name, item) {
+            Ok(true) => continue,
+            Ok(false) => unknown(key.span(), name, fields),
+            Err(e) => e,
+        };
+        problems.push(Problem {
+            span: e.span,
+            key: format!("{path}.{name}"),
+            message: super::hints::unknown_key(path, name, &e.message).unwrap_or(e.message),
+        });
+        bad.push(name.to_string());
     }
-    let good = Spanned::new(value.span(), DeValue::Table(good));
-    match T::deserialize(ValueDeserializer::from(good)) {
-        Ok(t) => Some((t, bad)),
-        Err(e) => {
-            problems.push(Problem {
-                span: e.span().unwrap_or_else(|| value.span()),
-                key: path.to_string(),
-                message: e.message().trim().to_string(),
-            });
-            None
-        }
-    }
+    Some((raw, bad))
 }
 
 /// Types one optional string value, recording a problem when it is bad.

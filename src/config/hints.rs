@@ -1,14 +1,13 @@
 //! Hints for unknown keys: PM2's names mapped to tend's, else the nearest
 //! known key by edit distance. An unknown key stays an error; the hint
-//! only replaces serde's list of every key with the one the user likely
-//! meant. The known keys are the ones serde's own message lists
-//! (`expected one of ...`), so a new key is suggested without a list to
-//! keep, and without a second copy of the structs' deserializers in the
-//! binary.
+//! only replaces the message's list of every key with the one the user
+//! likely meant. The known keys are the ones that message lists
+//! (`expected one of ...`, serde's words, kept by `raw`), so a new key is
+//! suggested without a second list to keep.
 
-/// The message for serde's `message` about `key` in the section at `path`
+/// The message for `message` (in serde's words) about `key` in the section at `path`
 /// (`tend`, `defaults`, `app.NAME`), when there is a hint: `unknown field
-/// `X`: HINT`. None leaves serde's message as it is.
+/// `X`: HINT`. None leaves the message as it is.
 pub(super) fn unknown_key(path: &str, key: &str, message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let name = &rest[..rest.find('`')?];

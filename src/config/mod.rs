@@ -1,7 +1,7 @@
 //! init.toml → a validated `Config`, or every problem at once.
 //!
-//! Stage one parses the document into toml's spanned tree; stage two feeds
-//! each section to the raw serde structs (`deny_unknown_fields`), key by key
+//! Stage one parses the document into toml's spanned tree; stage two reads
+//! each section into the raw structs, an unknown key an error, key by key
 //! so one bad key does not hide the next; stage three types the values
 //! (durations, sizes, signals), merges `[defaults]`, expands instances and
 //! checks `after`. Every problem carries the byte span toml gave it, turned
@@ -9,7 +9,7 @@
 //!
 //! This file owns the typed result (`Config`, `AppSpec` and their parts),
 //! the driver that runs the stages in order (`load`, `parse`) and the search
-//! for the file (`find`). The stages live apart: `raw` (the serde structs),
+//! for the file (`find`). The stages live apart: `raw` (the raw structs),
 //! `build` (raw → typed, section by section and app by app), `checks` (what
 //! needs every app at once: unique names, `after` cycles), `hints` (what an
 //! unknown key likely meant, PM2's names included) and `problem` (what went
@@ -21,7 +21,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -96,33 +95,6 @@ pub enum Cgroups {
 pub enum Id {
     Number(u32),
     Name(String),
-}
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Id;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a name or a number")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Id, E> {
-                Ok(Id::Name(v.to_string()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Id, E> {
-                self.visit_i128(i128::from(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Id, E> {
-                self.visit_i128(i128::from(v))
-            }
-            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Id, E> {
-                u32::try_from(v).map(Id::Number).map_err(|_| {
-                    E::custom(format!("{v} is not a user or group id (0 to 4294967295)"))
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// One app instance, ready to run.
@@ -324,12 +296,20 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     for (key, value) in root.get_ref().iter() {
         match key.get_ref().as_ref() {
             "tend" => {
-                if let Some((t, _)) = section::<RawTend>("tend", value, &mut problems) {
+                if let Some((t, _)) =
+                    section("tend", value, RawTend::FIELDS, RawTend::set, &mut problems)
+                {
                     tend = t;
                 }
             }
             "defaults" => {
-                if let Some((d, _)) = section::<RawApp>("defaults", value, &mut problems) {
+                if let Some((d, _)) = section(
+                    "defaults",
+                    value,
+                    RawApp::FIELDS,
+                    RawApp::set,
+                    &mut problems,
+                ) {
                     defaults = Some(d);
                 }
             }
@@ -337,7 +317,9 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
                 DeValue::Table(apps) => {
                     for (name, app) in apps.iter() {
                         let path = format!("app.{}", name.get_ref());
-                        if let Some((raw, bad)) = section::<RawApp>(&path, app, &mut problems) {
+                        if let Some((raw, bad)) =
+                            section(&path, app, RawApp::FIELDS, RawApp::set, &mut problems)
+                        {
                             let name = Spanned::new(name.span(), name.get_ref().to_string());
                             raw_apps.push((name, raw, bad));
                         }

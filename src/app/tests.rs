@@ -340,6 +340,65 @@ fn memory_limit_is_a_graceful_restart_counted_as_a_restart() {
 }
 
 #[test]
+fn an_oom_kill_is_the_cause_of_the_exit_it_made_and_counts_as_a_failure() {
+    let t = Instant::now();
+    let mut a = app(Restart::OnFailure);
+    a.spec.memory_max = Some(128 << 20);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    let out = a.on_event(Event::OomKilled { kills: 2 }, t + S);
+    assert_eq!(
+        message(&out, "oom_killed"),
+        "oom-killed: the kernel killed 2 processes (memory_max 128M)"
+    );
+    assert!(
+        acts(out).is_empty(),
+        "the kernel kills; tend waits for the exit"
+    );
+    let killed = Event::Exited {
+        status: Status::Signaled(libc::SIGKILL),
+        tree_left: true,
+    };
+    // Some of the run was still dying: it goes on stopping, cause kept.
+    a.on_event(killed, t + S);
+    a.on_event(Event::TreeGone, t + S);
+    assert_eq!(a.exits.back().map(|e| e.cause), Some(Cause::OomKilled));
+    assert!(matches!(a.state, State::Backoff { .. }), "{:?}", a.state);
+    assert_eq!(a.restarts_in_a_row(), 1);
+}
+
+#[test]
+fn an_oom_kill_reported_after_the_exit_still_names_its_cause() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    let exited = Event::Exited {
+        status: Status::Signaled(libc::SIGKILL),
+        tree_left: false,
+    };
+    a.on_event(exited, t + S);
+    assert_eq!(a.exits.back().map(|e| e.cause), Some(Cause::Crash));
+    let out = a.on_event(Event::OomKilled { kills: 1 }, t + S);
+    assert_eq!(
+        message(&out, "oom_killed"),
+        "oom-killed: the kernel killed a process (out of memory)"
+    );
+    assert_eq!(a.exits.back().map(|e| e.cause), Some(Cause::OomKilled));
+    // An exit that was not a crash is not rewritten.
+    let mut b = app(Restart::Always);
+    b.on_event(Event::Spawned { pid: pid(1) }, t);
+    b.on_event(Event::Stop, t);
+    b.on_event(
+        Event::Exited {
+            status: Status::Signaled(libc::SIGTERM),
+            tree_left: false,
+        },
+        t + S,
+    );
+    b.on_event(Event::OomKilled { kills: 1 }, t + S);
+    assert_eq!(b.exits.back().map(|e| e.cause), Some(Cause::ByHand));
+}
+
+#[test]
 fn memory_restarts_also_hit_max_restarts() {
     let t = Instant::now();
     let mut a = app(Restart::Always);

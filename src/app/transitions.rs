@@ -393,10 +393,11 @@ impl App {
 
     /// The line that says the kernel killed in the app's cgroup.
     fn oom_note(&self, kills: u64) -> Action {
-        let limit = self
-            .spec
-            .memory_max
-            .map_or("its cgroup's limit".into(), format_size);
+        let limit = match self.spec.memory_max {
+            Some(max) => format!("memory_max {}", format_size(max)),
+            // A limit above tend's cgroup, or the machine's memory.
+            None => "out of memory".into(),
+        };
         let what = match kills {
             1 => "a process".to_string(),
             n => format!("{n} processes"),
@@ -404,7 +405,7 @@ impl App {
         log(
             Level::Warn,
             "oom_killed",
-            format!("oom-killed: the kernel killed {what} at memory_max {limit}"),
+            format!("oom-killed: the kernel killed {what} ({limit})"),
         )
     }
 

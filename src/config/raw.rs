@@ -55,6 +55,7 @@ impl RawTend {
         "poll_interval",
         "log_format",
         "log_dir",
+        "cgroups",
     ];
 
     /// Reads one key; false when it is not one of `FIELDS`.
@@ -68,6 +69,7 @@ impl RawTend {
             "poll_interval" => self.poll_interval = Some(spanned(v, duration)?),
             "log_format" => self.log_format = Some(spanned(v, string)?),
             "log_dir" => self.log_dir = Some(string(v)?),
+            "cgroups" => self.cgroups = Some(spanned(v, string)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -136,6 +138,9 @@ impl RawApp {
         "max_restarts",
         "restart_window",
         "max_memory",
+        "memory_max",
+        "cpu_max",
+        "pids_max",
         "stop_signal",
         "stop_timeout",
         "instances",
@@ -171,6 +176,9 @@ impl RawApp {
             "max_restarts" => self.max_restarts = Some(spanned(v, uint)?),
             "restart_window" => self.restart_window = Some(spanned(v, ignore)?),
             "max_memory" => self.max_memory = Some(spanned(v, string)?),
+            "memory_max" => self.memory_max = Some(spanned(v, string)?),
+            "cpu_max" => self.cpu_max = Some(spanned(v, string)?),
+            "pids_max" => self.pids_max = Some(spanned(v, uint)?),
             "stop_signal" => self.stop_signal = Some(spanned(v, string)?),
             "stop_timeout" => self.stop_timeout = Some(spanned(v, duration)?),
             "instances" => self.instances = Some(spanned(v, uint)?),

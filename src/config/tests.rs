@@ -649,3 +649,36 @@ fn listen_addresses_are_checked_with_their_place() {
         "{got:?}"
     );
 }
+
+#[test]
+fn cgroup_keys_are_typed_and_checked_where_written() {
+    let c = parse(
+        "[tend]\ncgroups = \"on\"\n[defaults]\npids_max = 64\n[app.web]\ncommand = \"x\"\n\
+         memory_max = \"512M\"\ncpu_max = \"150%\"\n[app.db]\ncommand = \"y\"\n",
+    )
+    .expect("valid");
+    assert_eq!(c.cgroups, Cgroups::On);
+    let (web, db) = (&c.apps[0], &c.apps[1]);
+    assert_eq!(web.memory_max, Some(512 << 20));
+    assert_eq!(web.cpu_max, Some(150_000));
+    assert_eq!((web.pids_max, db.pids_max), (Some(64), Some(64)));
+    assert_eq!((db.memory_max, db.cpu_max), (None, None));
+    assert_eq!(
+        parse("[app.a]\ncommand = \"x\"\n").unwrap().cgroups,
+        Cgroups::Auto
+    );
+
+    let got = problems(
+        "[tend]\ncgroups = \"yes\"\n[app.web]\ncommand = \"x\"\ncpu_max = \"50\"\n\
+         pids_max = 0\nmemory_max = \"1Q\"\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "init.toml:2:11: tend.cgroups: invalid value \"yes\": expected auto, on or off",
+            "init.toml:5:11: app.web.cpu_max: invalid CPU limit \"50\": expected a percent of one core, like \"50%\" or \"150%\"",
+            "init.toml:6:12: app.web.pids_max: must be at least 1",
+            "init.toml:7:14: app.web.memory_max: invalid size \"1Q\": unknown unit \"Q\" (use K, M, G or T)",
+        ]
+    );
+}

@@ -626,6 +626,11 @@ ghost    failed             -    -       3         -     -     could not start, 
             ]
         }]});
         // Apart: one json! this deep goes past the macro recursion limit.
+        reply["apps"][0]["cgroup"] = json!("/sys/fs/cgroup/web.1");
+        let definition = &mut reply["apps"][0]["definition"];
+        definition["memory_max"] = json!("512M");
+        definition["cpu_max"] = json!("50%");
+        definition["pids_max"] = json!(64);
         reply["apps"][0]["definition"]["watch"] = json!(
             {"paths": ["/srv/web/src"], "ignore": ["node_modules", "*.log"], "delay": "500ms"}
         );
@@ -646,6 +651,8 @@ web.1
   watch       /srv/web/src; restart after 500ms quiet
   log         prefix
   restarts    2 (1 in a row)
+  limits      memory_max 512M, cpu_max 50%, pids_max 64
+  cgroup      /sys/fs/cgroup/web.1
   checks      (newest first)
     2s ago    passed
     12s ago   failed: HTTP 503

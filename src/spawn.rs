@@ -11,11 +11,13 @@
 use std::ffi::CString;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::unistd::Pid;
 
@@ -81,9 +83,9 @@ pub struct Launch<'a> {
     /// LISTEN_PID and LISTEN_FDNAMES (this name for each).
     pub listen: Vec<RawFd>,
     pub listen_name: &'a str,
-    /// cgroup mode: the cgroup.procs of the run's cgroup, which the child
-    /// joins first (before a change of user could forbid it).
-    pub cgroup: Option<RawFd>,
+    /// cgroup mode: the run's cgroup, as its directory and its
+    /// cgroup.procs (see `spawn`).
+    pub cgroup: Option<(RawFd, RawFd)>,
 }
 
 impl<'a> Launch<'a> {
@@ -161,7 +163,10 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     let creds = launch.creds.clone();
     // Taken before the fork: the child compares its parent with it.
     let tend_pid = std::process::id();
-    let cgroup = launch.cgroup;
+    // The cgroup.procs the child writes itself into, where clone3 cannot
+    // start it in its cgroup; -1: nothing to join.
+    let join = Arc::new(AtomicI32::new(-1));
+    let join_in_child = Arc::clone(&join);
     let die_with_tend = launch.die_with_tend && tend_pid != 1;
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe calls (setsid, setpgid, tcsetpgrp, setgroups,
@@ -172,7 +177,9 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             // Block first: until exec, no handler of tend's may run here.
             signals::child_block_all();
             signals::reset_for_child();
-            if let Some(fd) = cgroup {
+            // First: after a change of user it could be forbidden.
+            let fd = join_in_child.load(Ordering::Relaxed);
+            if fd >= 0 {
                 crate::cgroup::join(fd)?;
             }
             match session {
@@ -229,10 +236,125 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             Ok(())
         });
     }
-    let child = command.spawn().map_err(error)?;
+    let pid = match launch.cgroup {
+        Some((dir, procs)) => match spawn_into(&mut command, dir) {
+            Some(started) => started.map_err(error)?,
+            None => {
+                join.store(procs, Ordering::Relaxed);
+                command.spawn().map_err(error)?.id()
+            }
+        },
+        // Dropping `Child` neither waits nor kills; the reaper collects it.
+        None => command.spawn().map_err(error)?.id(),
+    };
     drop(listen_env);
-    // Dropping `Child` neither waits nor kills; the reaper collects it.
-    Ok(Pid::from_raw(child.id() as i32))
+    Ok(Pid::from_raw(pid as i32))
+}
+
+/// clone3(2)'s arguments, up to `cgroup` (Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Set once clone3 has said it cannot start children in a cgroup.
+static NO_CLONE_INTO_CGROUP: AtomicBool = AtomicBool::new(false);
+
+/// Starts `command` inside the cgroup `dir` from its first instruction
+/// (clone3 with CLONE_INTO_CGROUP, as systemd does), then execs it as
+/// `Command::spawn` would, its errors coming back the same way (errno
+/// through a close-on-exec pipe). None where the kernel cannot (before
+/// 5.7): the child then joins between fork and exec.
+fn spawn_into(command: &mut Command, dir: RawFd) -> Option<io::Result<u32>> {
+    if NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut ends = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the two fds, which are then ours.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Some(Err(io::Error::last_os_error()));
+    }
+    // SAFETY: fresh fds nobody else owns.
+    let (reported, report) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM and without a stack is fork(2) into
+    // a cgroup. tend is single-threaded, so the child's copy of memory
+    // holds no lock another thread took; it only execs (or reports why it
+    // could not) and exits, never returning into tend.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match pid {
+        -1 => {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                // No clone3 (ENOSYS), or one that knows no `cgroup` (E2BIG)
+                // or no CLONE_INTO_CGROUP (EINVAL).
+                Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL) => {
+                    NO_CLONE_INTO_CGROUP.store(true, Ordering::Relaxed);
+                    None
+                }
+                // A seccomp profile that refuses clone3 (older container
+                // runtimes): the write between fork and exec says whether
+                // the cgroup itself is the problem.
+                Some(libc::EPERM) => None,
+                _ => Some(Err(e)),
+            }
+        }
+        0 => {
+            let e = command.exec();
+            let code = e.raw_os_error().unwrap_or(libc::EINVAL).to_ne_bytes();
+            // SAFETY: in the child: write(2) to the pipe, then _exit(2)
+            // without running anything of tend's.
+            unsafe {
+                libc::write(report.as_raw_fd(), code.as_ptr().cast(), code.len());
+                libc::_exit(127)
+            }
+        }
+        pid => {
+            drop(report);
+            let mut code = [0u8; 4];
+            let mut got = 0;
+            while got < code.len() {
+                match nix::unistd::read(&reported, &mut code[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => break,
+                }
+            }
+            if got < code.len() {
+                // Exec'd: the pipe closed with nothing in it.
+                return Some(Ok(pid as u32));
+            }
+            // It exits at once: reaped here, its status means nothing.
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
+            Some(Err(io::Error::from_raw_os_error(i32::from_ne_bytes(code))))
+        }
+    }
 }
 
 /// The session to use: `Foreground` when stdin is a terminal whose

@@ -154,6 +154,7 @@ impl Hierarchy {
         for (file, value) in &limits {
             write(&dir.join(file), value).map_err(fail)?;
         }
+        let dir_fd = open(&dir, libc::O_RDONLY | libc::O_DIRECTORY).map_err(fail)?;
         let procs = open(&dir.join("cgroup.procs"), libc::O_WRONLY).map_err(fail)?;
         let events = match self.memory {
             true => Some(File::from(
@@ -163,6 +164,7 @@ impl Hierarchy {
         };
         let mut group = Group {
             dir,
+            dir_fd,
             procs,
             events,
             seen: MemoryEvents::default(),
@@ -176,8 +178,10 @@ impl Hierarchy {
 #[derive(Debug)]
 pub struct Group {
     dir: PathBuf,
-    /// cgroup.procs, open for writing: the child writes itself into it
-    /// between fork and exec.
+    /// The directory, open: clone3 starts the child in it.
+    dir_fd: OwnedFd,
+    /// cgroup.procs, open for writing: without clone3 the child writes
+    /// itself into it between fork and exec.
     procs: OwnedFd,
     /// memory.events, polled (POLLPRI) for the kernel's changes.
     events: Option<File>,
@@ -186,9 +190,10 @@ pub struct Group {
 }
 
 impl Group {
-    /// The fd the child joins through (cgroup.procs).
-    pub fn procs_fd(&self) -> RawFd {
-        self.procs.as_raw_fd()
+    /// The directory (for clone3) and cgroup.procs (to join between fork
+    /// and exec) of the cgroup, open.
+    pub fn fds(&self) -> (RawFd, RawFd) {
+        (self.dir_fd.as_raw_fd(), self.procs.as_raw_fd())
     }
 
     /// memory.events, to poll for changes.
@@ -202,12 +207,23 @@ impl Group {
         &self.dir
     }
 
-    /// Reads memory.events again (which also re-arms its poll).
-    pub fn memory_events(&self) -> Option<MemoryEvents> {
+    /// Reads memory.events again (which also re-arms its poll). A file
+    /// that cannot be read is no longer polled: a removed cgroup's files
+    /// poll ready for ever.
+    pub fn memory_events(&mut self) -> Option<MemoryEvents> {
         let file = self.events.as_ref()?;
         let mut buf = [0u8; 256];
-        let n = file.read_at(&mut buf, 0).ok()?;
-        Some(MemoryEvents::parse(&String::from_utf8_lossy(&buf[..n])))
+        match file.read_at(&mut buf, 0) {
+            Ok(n) => Some(MemoryEvents::parse(&String::from_utf8_lossy(&buf[..n]))),
+            Err(e) => {
+                crate::log::warn(&format!(
+                    "{}/memory.events: {e}; its memory limits are no longer watched",
+                    self.dir.display()
+                ));
+                self.events = None;
+                None
+            }
+        }
     }
 
     /// The pids in the cgroup now.

@@ -16,9 +16,9 @@ use crate::poll_set::{Owner, PollSet};
 use crate::signals;
 
 impl Supervisor {
-    /// A new cgroup for slot `i`'s next run; its cgroup.procs fd for the
-    /// child to join, None in /proc mode.
-    pub(super) fn run_cgroup(&mut self, i: usize) -> Result<Option<RawFd>, String> {
+    /// A new cgroup for slot `i`'s next run; its directory and cgroup.procs
+    /// for the spawn, None in /proc mode.
+    pub(super) fn run_cgroup(&mut self, i: usize) -> Result<Option<(RawFd, RawFd)>, String> {
         let Some(h) = &self.cgroups else {
             return Ok(None);
         };
@@ -32,9 +32,9 @@ impl Supervisor {
         }
         let slot = &self.slots[i];
         let group = h.create(&slot.app.spec, slot.starts)?;
-        let fd = group.procs_fd();
+        let fds = group.fds();
         self.slots[i].cgroup = Some(group);
-        Ok(Some(fd))
+        Ok(Some(fds))
     }
 
     /// memory.events of every run with a memory limit: the kernel marks it
@@ -139,16 +139,32 @@ impl Supervisor {
         }
     }
 
+    /// `sig` (and SIGCONT) to every process of the replaced run of `pid`,
+    /// also those that left its process group.
+    pub(super) fn signal_old_cgroup(&self, pid: Pid, sig: libc::c_int) {
+        if let Some(g) = self.old_groups.get(&pid.as_raw()) {
+            let cont = !matches!(sig, libc::SIGKILL | libc::SIGCONT | libc::SIGSTOP);
+            for member in g.pids() {
+                signals::signal_member(member, sig, |p| g.holds(p));
+                if cont {
+                    signals::signal_member(member, libc::SIGCONT, |p| g.holds(p));
+                }
+            }
+        }
+    }
+
     /// SIGKILL to the whole of a replaced run; false without its cgroup.
     pub(super) fn kill_old_cgroup(&self, pid: Pid) -> bool {
         self.old_groups.get(&pid.as_raw()).is_some_and(Group::kill)
     }
 
-    /// A replaced run's main process is gone: its cgroup goes once empty.
+    /// A replaced run's main process is gone: what is left of the run
+    /// (asked to stop with it) is killed, and its cgroup goes once empty.
     pub(super) fn release_old_cgroup(&mut self, pid: Pid) {
         if let Some(g) = self.old_groups.remove(&pid.as_raw())
             && let Err(g) = g.remove()
         {
+            g.kill();
             self.stale_groups.push(g);
         }
     }

@@ -58,6 +58,16 @@ impl Supervisor {
         }
         let config = config::load(&path).map_err(|p| p.to_string())?;
         self.opts.poll_interval = config.poll_interval;
+        // Moving every run between cgroups and /proc is a restart's job.
+        if matches!(
+            (config.cgroups, self.cgroups.is_some()),
+            (config::Cgroups::Off, true) | (config::Cgroups::On, false)
+        ) {
+            log::warn(&format!(
+                "reload: tend.cgroups changes when tend restarts; until then: {}",
+                self.accounting()
+            ));
+        }
         self.logs.set_dir(config.log_dir.clone());
         log::set_json(config.log_format == config::LogFormat::Json);
         let live: Vec<usize> = self.live().collect();

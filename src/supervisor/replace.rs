@@ -120,6 +120,7 @@ impl Supervisor {
             let msg = format!("stopping the replaced pid {pid} with {name}");
             self.event(i, Level::Info, "stopping_old", &msg);
             signal_run(pid, sig);
+            self.signal_old_cgroup(pid, sig);
         }
     }
 

@@ -6,6 +6,7 @@
 //! controllers, which cgroup v1 holds): trees are exact and the SIGKILL
 //! phase is cgroup.kill. The limits are proved in the VM (`vm.rs`).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -265,11 +266,23 @@ pids_max = 64
 }
 
 /// A started run's cgroup is created before its command runs: the first
-/// thing the command sees of itself is its own cgroup.
+/// thing the command sees of itself is its own cgroup. clone3 starts it
+/// there where the kernel can; `without_clone3` runs tend where clone3
+/// fails with ENOSYS (a seccomp filter, as on kernels before 5.3), and the
+/// child joins between fork and exec instead.
 #[test]
-fn in_cgroup_mode_an_app_starts_inside_its_cgroup_and_restarts_in_a_fresh_one() {
+fn in_cgroup_mode_every_run_starts_inside_its_cgroup() {
+    starts_inside_its_cgroup("start", false);
+}
+
+#[test]
+fn without_clone3_an_app_still_starts_inside_its_cgroup() {
+    starts_inside_its_cgroup("noclone3", true);
+}
+
+fn starts_inside_its_cgroup(name: &str, without_clone3: bool) {
     require_namespaces!(root, "to mount cgroup2");
-    let Some(cg) = TestCgroup::new("start") else {
+    let Some(cg) = TestCgroup::new(name) else {
         return;
     };
     let toml = r#"
@@ -283,7 +296,13 @@ restart_delay = "100ms"
 "#;
     let prefix = cg.prefix();
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let t = Running::start_under("cg-start", toml, &[], &prefix);
+    let t = Running::start_under_with(&format!("cg-{name}"), toml, &[], &prefix, |cmd| {
+        if without_clone3 {
+            // SAFETY: the filter is installed between fork and exec with
+            // prctl(2) alone, on data built before the fork.
+            unsafe { cmd.pre_exec(refuse_clone3) };
+        }
+    });
     t.wait_for("app=web.1: started", 2, T);
     let seen = |dir: &Path| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -291,6 +310,8 @@ restart_delay = "100ms"
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("seen."))
             .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            // Whole files only: `cat` may be writing one.
+            .filter(|t| t.lines().any(|l| l.starts_with("0::")))
             .collect();
         v.sort();
         v
@@ -307,4 +328,51 @@ restart_delay = "100ms"
             "{text}"
         );
     }
+}
+
+/// Between fork and exec: a seccomp filter under which clone3 fails with
+/// ENOSYS, inherited by everything the process starts.
+fn refuse_clone3() -> std::io::Result<()> {
+    const SYS_CLONE3: u32 = 435;
+    const NR: u32 = 0; // offsetof(struct seccomp_data, nr)
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let filter = [
+        stmt((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, NR),
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: SYS_CLONE3,
+        },
+        stmt(
+            (libc::BPF_RET | libc::BPF_K) as u16,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
+        stmt(
+            (libc::BPF_RET | libc::BPF_K) as u16,
+            libc::SECCOMP_RET_ALLOW,
+        ),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl(2) with a valid filter program that outlives the call.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

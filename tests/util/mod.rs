@@ -452,6 +452,18 @@ impl Running {
     /// of a new PID namespace, e.g. `prlimit ... unshare --pid --fork
     /// --mount-proc`) instead of the usual `unshare`.
     pub fn start_under(name: &str, toml: &str, extra: &[&str], prefix: &[&str]) -> Running {
+        Running::start_under_with(name, toml, extra, prefix, |_| {})
+    }
+
+    /// As `start_under`, with `setup` given the command before it starts
+    /// (to add a `pre_exec`).
+    pub fn start_under_with(
+        name: &str,
+        toml: &str,
+        extra: &[&str],
+        prefix: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> Running {
         let dir = TempDir::new(name);
         let text = toml.replace("{dir}", &dir.path().display().to_string());
         let config = dir.join("init.toml");
@@ -460,17 +472,17 @@ impl Running {
         let file = std::fs::File::create(&log).expect("create log");
         let mut args = vec!["-c".to_string(), config.display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(prefix[0])
-            .args(&prefix[1..])
+        let mut cmd = Command::new(prefix[0]);
+        cmd.args(&prefix[1..])
             .arg(tend_bin())
             .args(&args)
             .env("INHERITED", "yes")
             .env("TEND_SOCKET", dir.join("tend.sock"))
             .stdout(file.try_clone().expect("dup log"))
             .stderr(file)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn tend");
+            .stdin(Stdio::null());
+        setup(&mut cmd);
+        let child = cmd.spawn().expect("spawn tend");
         Running { child, dir, log }
     }
 

@@ -464,6 +464,11 @@ fn machine_warnings(config: &Config) -> Vec<String> {
         _ => Hierarchy::usable().err(),
     };
     if let Some(why) = why {
+        if config.cgroups == Cgroups::On {
+            out.push(format!(
+                "tend.cgroups: \"on\", but {why}: tend would not start here"
+            ));
+        }
         for key in cgroup_keys(&config.apps) {
             out.push(format!("{key}: not enforced without cgroup v2 ({why})"));
         }

@@ -92,6 +92,14 @@ fn cgroups_on_without_cgroup_v2_refuses_to_start() {
         stderr(&out)
     );
     assert!(!marker.exists(), "an app started");
+    let out = output_or_kill(tend(["check", "-c"]).arg(dir.join("init.toml")), T);
+    assert!(
+        stderr(&out).contains(
+            "warning: tend.cgroups: \"on\", but /sys/fs/cgroup is cgroup v1: tend would not start here"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// cgroup2 mounted in a directory of the test's own, with a cgroup for

@@ -458,6 +458,16 @@ fn machine_warnings(config: &Config) -> Vec<String> {
         if let Err(e) = ids::resolve(app.user.as_ref(), app.group.as_ref()) {
             out.push(format!("app.{name}: {e}"));
         }
+        if let (Some(soft), Some(hard)) = (app.max_memory, app.memory_max)
+            && soft >= hard
+        {
+            out.push(format!(
+                "app.{name}.max_memory: {} is not below memory_max {}: the kernel's OOM kill \
+                 comes before tend's graceful restart",
+                units::format_size(soft),
+                units::format_size(hard)
+            ));
+        }
     }
     let why = match config.cgroups {
         Cgroups::Off => Some("cgroups = \"off\"".to_string()),

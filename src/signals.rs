@@ -261,30 +261,24 @@ pub fn kill_group(pid: Pid, sig: libc::c_int) {
 /// recycled pid is never hit: the pidfd pins the process, and its start time
 /// proves it is the one the snapshot saw.
 pub fn signal_process(p: Proc, sig: libc::c_int) {
-    // SAFETY: pidfd_open takes plain integers and returns a new fd we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) } as libc::c_int;
-    if fd < 0 {
-        if Errno::last() == Errno::ENOSYS {
-            // Kernels before 5.3: the snapshot is all there is.
-            // SAFETY: kill(2) with plain integers.
-            unsafe { libc::kill(p.pid, sig) };
-        }
-        return;
-    }
-    if procfs::read_stat(p.pid).is_some_and(|now| now.start_time == p.start_time) {
-        // SAFETY: fd is a valid pidfd; a null siginfo is allowed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd,
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-    }
-    // SAFETY: fd is ours and closed once.
-    unsafe { libc::close(fd) };
+    signal_member(p.pid, sig, |pid| {
+        procfs::read_stat(pid).is_some_and(|now| now.start_time == p.start_time)
+    });
+}
+
+/// Whether SIGCONT follows `sig` in a stop, as systemd does: a stopped
+/// process acts on the stop signal only once continued. Not after a
+/// stop-type signal: SIGCONT discards a pending one.
+pub fn then_cont(sig: libc::c_int) -> bool {
+    !matches!(
+        sig,
+        libc::SIGKILL
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+    )
 }
 
 /// Sends `sig` to `pid` through a pidfd once `member(pid)` says it is one

@@ -1,12 +1,15 @@
-//! Starting a child: everything (argv, env) is prepared in the parent by
-//! std's `Command`; between fork and exec the child only changes its session
+//! Starting a child: everything (argv, the whole environment) is prepared
+//! in the parent; between fork and exec the child only changes its session
 //! or process group, takes the terminal's foreground when asked, resets
-//! its signal state, switches ids and, when tend is not PID 1, asks to die
-//! with tend (PR_SET_PDEATHSIG). No allocation, no logging there.
+//! its signal state, switches ids, asks to die with tend when tend is not
+//! PID 1 (PR_SET_PDEATHSIG), takes its sockets and points `environ` at its
+//! environment (`ChildPlan`). No allocation, no logging there.
 //!
-//! `Command::spawn` returns only after the child has exec'd (std reports exec
-//! errors through a close-on-exec pipe), so once it returns the child already
-//! leads its own process group and signals can be sent to the whole group.
+//! std's `Command` forks and execs; in cgroup mode clone3 starts the child
+//! inside its cgroup and `spawn_into` execs it the same way. Both return
+//! only after the child has exec'd (exec errors come back through a
+//! close-on-exec pipe), so once they return the child already leads its
+//! own process group and signals can be sent to the whole group.
 
 use std::ffi::CString;
 use std::ffi::OsString;
@@ -106,6 +109,10 @@ impl<'a> Launch<'a> {
     }
 }
 
+/// tend's own service-manager variables are for tend alone: an app that
+/// speaks sd_notify talks to tend (when it has notify = true), never past it.
+const HIDDEN: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
 /// Starts a process with inherited stdio in its own group; returns its pid.
 pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     let argv = launch.argv;
@@ -116,35 +123,12 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             .unwrap_or_default(),
         source,
     };
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| error(io::Error::new(io::ErrorKind::InvalidInput, "empty command")))?;
-    let mut command = Command::new(program);
-    command.args(args);
-    // tend's own service-manager variables are for tend alone: an app that
-    // speaks sd_notify talks to tend (when it has notify = true), never past it.
-    let hidden = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
-    // With sockets the environment is built here, for the child to point
-    // `environ` at after the fork (std then leaves it alone): LISTEN_PID
-    // must be the child's own pid, known only there.
-    let mut listen_env = None;
-    if launch.listen.is_empty() {
-        for var in hidden {
-            command.env_remove(var);
-        }
-        command.envs(launch.env.iter().map(|(k, v)| (k, v)));
-    } else {
-        let env = ListenEnv::new(
-            &hidden,
-            &launch.env,
-            launch.listen.len(),
-            launch.listen_name,
-        )
-        .map_err(error)?;
-        listen_env = Some(env);
+    if argv.is_empty() {
+        return Err(error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty command",
+        )));
     }
-    let listen_ptrs = listen_env.as_ref().map(ListenEnv::raw);
-    let listen_fds = launch.listen.clone();
     if let Some(cwd) = launch.cwd {
         // Checked here so the error names the directory, not the command.
         if let Err(e) = std::fs::read_dir(cwd) {
@@ -153,36 +137,101 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
                 format!("cwd {}: {e}", cwd.display()),
             )));
         }
+    }
+    // The whole environment is built here, for the child to point
+    // `environ` at after the fork: LISTEN_PID must be the child's own pid,
+    // known only there.
+    let listen = (!launch.listen.is_empty()).then_some((launch.listen.len(), launch.listen_name));
+    let env = ChildEnv::new(&HIDDEN, &launch.env, listen).map_err(error)?;
+    let (envp, pid_at) = env.raw();
+    // Taken before the fork: the child compares its parent with it.
+    let tend_pid = std::process::id();
+    let plan = ChildPlan {
+        session: launch.session,
+        creds: launch.creds.clone(),
+        die_with_tend: launch.die_with_tend && tend_pid != 1,
+        tend_pid,
+        listen: launch.listen.clone(),
+        envp,
+        pid_at,
+        join: Arc::new(AtomicI32::new(-1)),
+    };
+    let pid = match launch.cgroup {
+        Some((dir, procs)) => match spawn_into(launch, &plan, dir) {
+            Some(started) => started.map_err(error)?,
+            None => {
+                plan.join.store(procs, Ordering::Relaxed);
+                spawn_forked(launch, plan).map_err(error)?
+            }
+        },
+        None => spawn_forked(launch, plan).map_err(error)?,
+    };
+    drop(env);
+    Ok(Pid::from_raw(pid as i32))
+}
+
+/// Starts `launch` with std's `Command` (fork, `plan` run before exec).
+fn spawn_forked(launch: &Launch<'_>, plan: ChildPlan) -> io::Result<u32> {
+    let (program, args) = launch
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+    let mut command = Command::new(program);
+    command.args(args);
+    if let Some(cwd) = launch.cwd {
         command.current_dir(cwd);
     }
     if let Some((out, err)) = &launch.output {
-        let dup = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(error);
+        let dup = |fd: &OwnedFd| fd.try_clone().map(Stdio::from);
         command.stdout(dup(out)?).stderr(dup(err)?);
     }
-    let session = launch.session;
-    let creds = launch.creds.clone();
-    // Taken before the fork: the child compares its parent with it.
-    let tend_pid = std::process::id();
-    // The cgroup.procs the child writes itself into, where clone3 cannot
-    // start it in its cgroup; -1: nothing to join.
-    let join = Arc::new(AtomicI32::new(-1));
-    let join_in_child = Arc::clone(&join);
-    let die_with_tend = launch.die_with_tend && tend_pid != 1;
-    // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (setsid, setpgid, tcsetpgrp, setgroups,
-    // setgid, setuid, prctl, getppid, _exit, signal, sigprocmask) on data
-    // prepared before the fork; io::Error::last_os_error does not allocate.
-    unsafe {
-        command.pre_exec(move || {
-            // Block first: until exec, no handler of tend's may run here.
-            signals::child_block_all();
-            signals::reset_for_child();
-            // First: after a change of user it could be forbidden.
-            let fd = join_in_child.load(Ordering::Relaxed);
-            if fd >= 0 {
-                crate::cgroup::join(fd)?;
-            }
-            match session {
+    // SAFETY: `run` makes only async-signal-safe calls on data prepared
+    // before the fork (see `ChildPlan::run`).
+    unsafe { command.pre_exec(move || plan.run()) };
+    // Dropping `Child` neither waits nor kills; the reaper collects it.
+    Ok(command.spawn()?.id())
+}
+
+/// What a child does between fork and exec, prepared before the fork: it
+/// changes its session or process group, takes the terminal's foreground
+/// when asked, resets its signal state, joins its cgroup (where clone3 did
+/// not start it there), switches ids, asks to die with tend, takes its
+/// sockets and points `environ` at its environment.
+#[derive(Clone)]
+struct ChildPlan {
+    session: Session,
+    creds: Option<Creds>,
+    die_with_tend: bool,
+    tend_pid: u32,
+    listen: Vec<RawFd>,
+    /// The environment's array for `environ`, and where LISTEN_PID's
+    /// digits go (0: no sockets), as addresses (a closure run after fork
+    /// must be Send).
+    envp: usize,
+    pid_at: usize,
+    /// The cgroup.procs to join; -1: none. Set after the plan is made,
+    /// once clone3 has said whether it starts the child in its cgroup.
+    join: Arc<AtomicI32>,
+}
+
+impl ChildPlan {
+    /// In the child, between fork and exec. Only async-signal-safe calls
+    /// (sigprocmask, rt_sigaction, write, setsid, setpgid, tcsetpgrp,
+    /// setgroups, setgid, setuid, prctl, getppid, getpid, _exit, fcntl,
+    /// dup2) on data prepared before the fork; io::Error::last_os_error
+    /// does not allocate.
+    fn run(&self) -> io::Result<()> {
+        // Block first: until exec, no handler of tend's may run here.
+        signals::child_block_all();
+        signals::reset_for_child();
+        // Before the change of user, which could forbid it.
+        let fd = self.join.load(Ordering::Relaxed);
+        if fd >= 0 {
+            crate::cgroup::join(fd)?;
+        }
+        // SAFETY: plain syscalls with plain arguments.
+        unsafe {
+            match self.session {
                 Session::New => {
                     if libc::setsid() == -1 {
                         return Err(io::Error::last_os_error());
@@ -198,7 +247,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
                     libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
                 }
             }
-            if let Some(c) = &creds
+            if let Some(c) = &self.creds
                 && (libc::setgroups(c.groups.len(), c.groups.as_ptr()) == -1
                     || libc::setgid(c.gid) == -1
                     || libc::setuid(c.uid) == -1)
@@ -208,7 +257,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
             // After the id switch: a change of euid or egid clears the
             // parent-death signal (prctl(2)). It does not survive exec of
             // a set-user-ID or set-group-ID program either.
-            if die_with_tend {
+            if self.die_with_tend {
                 if libc::prctl(
                     libc::PR_SET_PDEATHSIG,
                     libc::SIGKILL as libc::c_ulong,
@@ -221,34 +270,22 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
                 }
                 // tend may have died between fork and prctl, and then the
                 // signal never comes: the child is someone else's already.
-                if libc::getppid() as u32 != tend_pid {
+                if libc::getppid() as u32 != self.tend_pid {
                     libc::_exit(1);
                 }
             }
-            if let Some((envp, pid_digits)) = listen_ptrs {
-                take_listen_fds(&listen_fds)?;
-                write_pid(pid_digits, libc::getpid());
-                // SAFETY (of the caller's block): envp and its strings live
-                // in the parent's memory, copied into this child by fork.
-                environ = envp as *const *const libc::c_char;
+            if self.pid_at != 0 {
+                take_listen_fds(&self.listen)?;
+                write_pid(self.pid_at, libc::getpid());
             }
-            signals::child_unblock_all();
-            Ok(())
-        });
+            // The array and its strings live in the parent's memory,
+            // copied into this child by fork. std leaves `environ` alone
+            // when Command's environment is not touched.
+            environ = self.envp as *const *const libc::c_char;
+        }
+        signals::child_unblock_all();
+        Ok(())
     }
-    let pid = match launch.cgroup {
-        Some((dir, procs)) => match spawn_into(&mut command, dir) {
-            Some(started) => started.map_err(error)?,
-            None => {
-                join.store(procs, Ordering::Relaxed);
-                command.spawn().map_err(error)?.id()
-            }
-        },
-        // Dropping `Child` neither waits nor kills; the reaper collects it.
-        None => command.spawn().map_err(error)?.id(),
-    };
-    drop(listen_env);
-    Ok(Pid::from_raw(pid as i32))
 }
 
 /// clone3(2)'s arguments, up to `cgroup` (Linux 5.7).
@@ -273,15 +310,39 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Set once clone3 has said it cannot start children in a cgroup.
 static NO_CLONE_INTO_CGROUP: AtomicBool = AtomicBool::new(false);
 
-/// Starts `command` inside the cgroup `dir` from its first instruction
+/// Starts `launch` inside the cgroup `dir` from its first instruction
 /// (clone3 with CLONE_INTO_CGROUP, as systemd does), then execs it as
-/// `Command::spawn` would, its errors coming back the same way (errno
-/// through a close-on-exec pipe). None where the kernel cannot (before
-/// 5.7): the child then joins between fork and exec.
-fn spawn_into(command: &mut Command, dir: RawFd) -> Option<io::Result<u32>> {
+/// `Command::spawn` would: output, directory, `plan`, execvp, its errors
+/// coming back the same way (errno through a close-on-exec pipe). The
+/// child allocates nothing: a raw clone leaves the C library's per-thread
+/// data as the parent's. None where the kernel cannot (before 5.7): the
+/// child then joins between fork and exec.
+fn spawn_into(launch: &Launch<'_>, plan: &ChildPlan, dir: RawFd) -> Option<io::Result<u32>> {
     if NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed) {
         return None;
     }
+    let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the command");
+    let mut argv = Vec::with_capacity(launch.argv.len());
+    for arg in launch.argv {
+        match CString::new(arg.as_encoded_bytes()) {
+            Ok(a) => argv.push(a),
+            Err(e) => return Some(Err(nul(e))),
+        }
+    }
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let cwd = match launch
+        .cwd
+        .map(|c| CString::new(c.as_os_str().as_encoded_bytes()))
+    {
+        Some(Err(e)) => return Some(Err(nul(e))),
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
+    let output = launch
+        .output
+        .as_ref()
+        .map(|(out, err)| (out.as_raw_fd(), err.as_raw_fd()));
     let mut ends = [0 as RawFd; 2];
     // SAFETY: pipe2 fills the two fds, which are then ours.
     if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
@@ -325,7 +386,7 @@ fn spawn_into(command: &mut Command, dir: RawFd) -> Option<io::Result<u32>> {
             }
         }
         0 => {
-            let e = command.exec();
+            let e = exec_child(plan, &argv_ptrs, cwd.as_deref(), output);
             let code = e.raw_os_error().unwrap_or(libc::EINVAL).to_ne_bytes();
             // SAFETY: in the child: write(2) to the pipe, then _exit(2)
             // without running anything of tend's.
@@ -394,39 +455,46 @@ unsafe extern "C" {
 /// Room for a pid's digits after `LISTEN_PID=`, NUL included.
 const PID_DIGITS: usize = 12;
 
-/// The complete environment of a child that gets sockets, prepared before
-/// the fork; only the digits of LISTEN_PID are written after it.
-struct ListenEnv {
+/// The complete environment of a child, prepared before the fork; for a
+/// child that gets sockets only the digits of LISTEN_PID are written after
+/// it.
+struct ChildEnv {
     vars: Vec<CString>,
     ptrs: Vec<*const libc::c_char>,
-    /// Where LISTEN_PID's digits go, inside one of `vars`.
+    /// Where LISTEN_PID's digits go, inside one of `vars`; null: no sockets.
     pid_at: *mut u8,
 }
 
-impl ListenEnv {
-    /// tend's environment without `hidden`, with `env` over it, and the
-    /// socket activation variables for `n` sockets named `name`.
+impl ChildEnv {
+    /// tend's environment without `hidden`, with `env` over it, and with
+    /// `listen`, the socket activation variables for `n` sockets named
+    /// `name`.
     fn new(
         hidden: &[&str],
         env: &[(String, String)],
-        n: usize,
-        name: &str,
-    ) -> io::Result<ListenEnv> {
+        listen: Option<(usize, &str)>,
+    ) -> io::Result<ChildEnv> {
         let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = std::env::vars_os()
             .map(|(k, v)| (k.into_vec(), v.into_vec()))
             .filter(|(k, _)| !hidden.iter().any(|h| h.as_bytes() == k.as_slice()))
             .collect();
-        let (count, names) = (n.to_string(), vec![name; n].join(":"));
+        let (count, names) = match listen {
+            Some((n, name)) => (n.to_string(), vec![name; n].join(":")),
+            None => (String::new(), String::new()),
+        };
         let activation = [
             ("LISTEN_FDS", count.as_str()),
             ("LISTEN_FDNAMES", names.as_str()),
         ];
+        let activation = activation.into_iter().filter(|_| listen.is_some());
         let ours = env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         for (k, v) in ours.chain(activation) {
             pairs.retain(|(old, _)| old.as_slice() != k.as_bytes());
             pairs.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
         }
-        pairs.retain(|(k, _)| k.as_slice() != b"LISTEN_PID");
+        if listen.is_some() {
+            pairs.retain(|(k, _)| k.as_slice() != b"LISTEN_PID");
+        }
         let invalid =
             |_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the environment");
         let mut vars = Vec::with_capacity(pairs.len() + 1);
@@ -435,18 +503,21 @@ impl ListenEnv {
             k.extend_from_slice(&v);
             vars.push(CString::new(k).map_err(invalid)?);
         }
-        let mut pid = b"LISTEN_PID=".to_vec();
-        pid.resize(pid.len() + PID_DIGITS - 1, b'0');
-        vars.push(CString::new(pid).map_err(invalid)?);
-        let last = vars.len() - 1;
-        let pid_at = vars[last]
-            .as_ptr()
-            .cast_mut()
-            .cast::<u8>()
-            .wrapping_add("LISTEN_PID=".len());
+        let mut pid_at = std::ptr::null_mut();
+        if listen.is_some() {
+            let mut pid = b"LISTEN_PID=".to_vec();
+            pid.resize(pid.len() + PID_DIGITS - 1, b'0');
+            vars.push(CString::new(pid).map_err(invalid)?);
+            let last = vars.len() - 1;
+            pid_at = vars[last]
+                .as_ptr()
+                .cast_mut()
+                .cast::<u8>()
+                .wrapping_add("LISTEN_PID=".len());
+        }
         let mut ptrs: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
         ptrs.push(std::ptr::null());
-        Ok(ListenEnv { vars, ptrs, pid_at })
+        Ok(ChildEnv { vars, ptrs, pid_at })
     }
 
     /// What the child needs, as addresses (a closure run after fork must
@@ -507,4 +578,34 @@ fn take_listen_fds(fds: &[RawFd]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// In a child of clone3: what `Command::spawn` does before exec (output
+/// onto fds 1 and 2, the directory), then `plan`, then execvp. Returns
+/// only on failure.
+fn exec_child(
+    plan: &ChildPlan,
+    argv: &[*const libc::c_char],
+    cwd: Option<&std::ffi::CStr>,
+    output: Option<(RawFd, RawFd)>,
+) -> io::Error {
+    // SAFETY: dup2, chdir and execvp on fds and strings made before the
+    // clone; dup2 clears close-on-exec on fds 1 and 2.
+    unsafe {
+        if let Some((out, err)) = output
+            && (libc::dup2(out, 1) == -1 || libc::dup2(err, 2) == -1)
+        {
+            return io::Error::last_os_error();
+        }
+        if let Some(dir) = cwd
+            && libc::chdir(dir.as_ptr()) == -1
+        {
+            return io::Error::last_os_error();
+        }
+        if let Err(e) = plan.run() {
+            return e;
+        }
+        libc::execvp(argv[0], argv.as_ptr());
+    }
+    io::Error::last_os_error()
 }

@@ -396,6 +396,19 @@ fn an_oom_kill_reported_after_the_exit_still_names_its_cause() {
     );
     b.on_event(Event::OomKilled { kills: 1 }, t + S);
     assert_eq!(b.exits.back().map(|e| e.cause), Some(Cause::ByHand));
+    // A worker killed, the main process lives on and later exits by itself:
+    // that exit is its own.
+    let mut c = app(Restart::Always);
+    c.on_event(Event::Spawned { pid: pid(1) }, t);
+    c.on_event(Event::OomKilled { kills: 1 }, t);
+    c.on_event(
+        Event::Exited {
+            status: Status::Exited(0),
+            tree_left: false,
+        },
+        t + 60 * S,
+    );
+    assert_eq!(c.exits.back().map(|e| e.cause), Some(Cause::Exit));
 }
 
 #[test]

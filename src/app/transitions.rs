@@ -148,6 +148,7 @@ impl App {
             ) => {
                 if let Some(last) = self.exits.back_mut()
                     && last.cause == Cause::Crash
+                    && last.status == Some(Status::Signaled(libc::SIGKILL))
                 {
                     last.cause = Cause::OomKilled;
                 }
@@ -590,7 +591,11 @@ impl App {
     ) -> Vec<Action> {
         let cause = match failed_start {
             true => Some(Cause::CouldNotStart),
-            false => self.stop_cause.take(),
+            // An OOM kill that took a worker is not why a main process
+            // that lived on exited later.
+            false => self.stop_cause.take().filter(|c| {
+                *c != Cause::OomKilled || status == Some(Status::Signaled(libc::SIGKILL))
+            }),
         };
         self.record_exit(status, since, now, cause);
         if !self.spec.restart.wants_restart(status) {

@@ -72,29 +72,34 @@ impl Hierarchy {
             Err(e) => return Err(format!("cannot create {}: {e}", leaf.display())),
         }
         write(&leaf.join("cgroup.procs"), "0")?;
+        // Back where it was, when /proc it is after all.
+        let undo = |why: String| {
+            let _ = write(&dir.join("cgroup.procs"), "0");
+            let _ = std::fs::remove_dir(&leaf);
+            why
+        };
         // The real root may hold processes (kernel threads) beside its
         // children; any other cgroup must hold none for its controllers to
         // be given to children, and tend moves no process it did not start.
         let root = !dir.join("cgroup.type").exists();
-        let others = parse::pids(&read(dir.join("cgroup.procs"))?);
-        if !root && !others.is_empty() {
-            let _ = write(&dir.join("cgroup.procs"), "0");
-            let _ = std::fs::remove_dir(&leaf);
-            return Err(format!(
-                "{} holds other processes than tend (pid {})",
-                dir.display(),
-                others[0]
-            ));
+        let others = parse::pids(&read(dir.join("cgroup.procs")).map_err(undo)?);
+        if let (false, Some(other)) = (root, others.first()) {
+            return Err(undo(format!(
+                "{} holds other processes than tend (pid {other})",
+                dir.display()
+            )));
         }
-        let (memory, cpu, pids) = parse::controllers(&read(dir.join("cgroup.controllers"))?);
-        let wanted: Vec<&str> = [(memory, "+memory"), (cpu, "+cpu"), (pids, "+pids")]
-            .into_iter()
-            .filter_map(|(has, c)| has.then_some(c))
-            .collect();
-        if !wanted.is_empty() {
-            write(&dir.join("cgroup.subtree_control"), &wanted.join(" "))?;
+        let available = read(dir.join("cgroup.controllers")).map_err(undo)?;
+        let (memory, cpu, pids) = parse::controllers(&available);
+        // One at a time: a controller that cannot be given costs only its
+        // own limits (said at start), not cgroup mode.
+        for (has, c) in [(memory, "+memory"), (cpu, "+cpu"), (pids, "+pids")] {
+            if has {
+                let _ = write(&dir.join("cgroup.subtree_control"), c);
+            }
         }
-        let (memory, cpu, pids) = parse::controllers(&read(dir.join("cgroup.subtree_control"))?);
+        let enabled = read(dir.join("cgroup.subtree_control")).map_err(undo)?;
+        let (memory, cpu, pids) = parse::controllers(&enabled);
         Ok(Hierarchy {
             dir,
             memory,
@@ -108,19 +113,29 @@ impl Hierarchy {
         &self.dir
     }
 
-    /// A new cgroup for a run of `spec`, with its limits set; `starts`
-    /// names it when the instance's own name is still taken.
-    pub fn create(&self, spec: &AppSpec, starts: u64) -> Result<Group, String> {
-        let mut dir = self.dir.join(&spec.name);
+    /// A new cgroup for a run of `spec`, with its limits set: named after
+    /// the instance, or `NAME@STARTS` while `held` says a run of tend's
+    /// still holds that name (the old run of a replacement). A directory
+    /// no run holds is a leftover (of an earlier tend) and is replaced.
+    pub fn create(
+        &self,
+        spec: &AppSpec,
+        starts: u64,
+        held: impl Fn(&Path) -> bool,
+    ) -> Result<Group, String> {
+        let names = [spec.name.clone(), format!("{}@{starts}", spec.name)];
+        let dir = names
+            .iter()
+            .map(|n| self.dir.join(n))
+            .find(|d| !held(d))
+            .ok_or_else(|| format!("the cgroups {} and {} are in use", names[0], names[1]))?;
         if let Err(e) = std::fs::create_dir(&dir) {
-            // Left by a run whose last process has just gone, or held by
-            // the old run of a replacement.
-            let taken = e.kind() == io::ErrorKind::AlreadyExists;
-            if !taken || std::fs::remove_dir(&dir).is_err() {
-                dir = self.dir.join(format!("{}@{starts}", spec.name));
-                std::fs::create_dir(&dir)
-                    .map_err(|e| format!("cannot create the cgroup {}: {e}", dir.display()))?;
-            } else if let Err(e) = std::fs::create_dir(&dir) {
+            let left = e.kind() == io::ErrorKind::AlreadyExists;
+            if !left
+                || std::fs::remove_dir(&dir)
+                    .and_then(|()| std::fs::create_dir(&dir))
+                    .is_err()
+            {
                 return Err(format!("cannot create the cgroup {}: {e}", dir.display()));
             }
         }
@@ -156,6 +171,7 @@ impl Hierarchy {
         }
         let dir_fd = open(&dir, libc::O_RDONLY | libc::O_DIRECTORY).map_err(fail)?;
         let procs = open(&dir.join("cgroup.procs"), libc::O_WRONLY).map_err(fail)?;
+        let spawn = Some((dir_fd, procs));
         let events = match self.memory {
             true => Some(File::from(
                 open(&dir.join("memory.events"), libc::O_RDONLY).map_err(fail)?,
@@ -164,8 +180,7 @@ impl Hierarchy {
         };
         let mut group = Group {
             dir,
-            dir_fd,
-            procs,
+            spawn,
             events,
             seen: MemoryEvents::default(),
         };
@@ -178,11 +193,10 @@ impl Hierarchy {
 #[derive(Debug)]
 pub struct Group {
     dir: PathBuf,
-    /// The directory, open: clone3 starts the child in it.
-    dir_fd: OwnedFd,
-    /// cgroup.procs, open for writing: without clone3 the child writes
-    /// itself into it between fork and exec.
-    procs: OwnedFd,
+    /// Until the run is started: the directory, open (clone3 starts the
+    /// child in it), and cgroup.procs, open for writing (without clone3
+    /// the child writes itself into it between fork and exec).
+    spawn: Option<(OwnedFd, OwnedFd)>,
     /// memory.events, polled (POLLPRI) for the kernel's changes.
     events: Option<File>,
     /// The counters as last read.
@@ -191,9 +205,16 @@ pub struct Group {
 
 impl Group {
     /// The directory (for clone3) and cgroup.procs (to join between fork
-    /// and exec) of the cgroup, open.
-    pub fn fds(&self) -> (RawFd, RawFd) {
-        (self.dir_fd.as_raw_fd(), self.procs.as_raw_fd())
+    /// and exec) of the cgroup, open; None once `started`.
+    pub fn fds(&self) -> Option<(RawFd, RawFd)> {
+        let (dir, procs) = self.spawn.as_ref()?;
+        Some((dir.as_raw_fd(), procs.as_raw_fd()))
+    }
+
+    /// The run was started (or could not be): its spawn fds close, so a
+    /// hundred runs do not hold two hundred fds.
+    pub fn started(&mut self) {
+        self.spawn = None;
     }
 
     /// memory.events, to poll for changes.
@@ -226,17 +247,38 @@ impl Group {
         }
     }
 
-    /// The pids in the cgroup now.
+    /// The pids in the cgroup now, and in cgroups an app made below it.
     pub fn pids(&self) -> Vec<i32> {
-        read(self.dir.join("cgroup.procs"))
-            .map(|t| parse::pids(&t))
-            .unwrap_or_default()
+        let mut pids = Vec::new();
+        let mut dirs = vec![self.dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            if let Ok(text) = read(dir.join("cgroup.procs")) {
+                pids.extend(parse::pids(&text));
+            }
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+        }
+        pids
     }
 
-    /// SIGKILL to every process in the cgroup at once (cgroup.kill, Linux
-    /// 5.14); false where the kernel has no cgroup.kill.
-    pub fn kill(&self) -> bool {
-        write(&self.dir.join("cgroup.kill"), "1").is_ok()
+    /// `sig` to every process in the cgroup, each once; SIGKILL at once
+    /// through cgroup.kill (Linux 5.14), else to each pid until none is
+    /// left (a process may fork while it is being killed).
+    pub fn signal(&self, sig: libc::c_int) {
+        if sig == libc::SIGKILL && write(&self.dir.join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+        let passes = if sig == libc::SIGKILL { 3 } else { 1 };
+        for _ in 0..passes {
+            let pids = self.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                crate::signals::signal_member(pid, sig, |p| self.holds(p));
+            }
+        }
     }
 
     /// Memory in use (bytes, memory.current less inactive file pages) and
@@ -251,19 +293,32 @@ impl Group {
         (memory, cpu)
     }
 
-    /// `pid` is in this cgroup (per /proc/PID/cgroup).
+    /// `pid` is in this cgroup or below it (per /proc/PID/cgroup).
     pub fn holds(&self, pid: i32) -> bool {
-        member_of(pid).is_some_and(|d| d == self.dir)
+        member_of(pid).is_some_and(|d| d.starts_with(&self.dir))
     }
 
-    /// Removes the cgroup once empty; gives it back when a process is
-    /// still in it.
+    /// Removes the cgroup (and those an app made below it) once empty;
+    /// gives it back when a process is still in it.
     pub fn remove(self) -> Result<(), Group> {
-        match std::fs::remove_dir(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(_) => Err(self),
+        let mut dirs = vec![self.dir.clone()];
+        let mut k = 0;
+        while let Some(dir) = dirs.get(k) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                let below: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                dirs.extend(below.into_iter().filter(|p| p.is_dir()));
+            }
+            k += 1;
         }
+        // Deepest first: a cgroup with children cannot go.
+        for dir in dirs.iter().rev() {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(_) => return Err(self),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,10 +1,14 @@
 //! The supervisor's side of cgroup mode (`crate::cgroup`): a cgroup made
 //! for each run before its spawn, its memory.events polled, its end
-//! removed once its last process is gone. The tree code asks here for a
-//! run's members and its usage, and for the SIGKILL of a whole run.
+//! removed once its last process is gone. The tree code asks here for the
+//! signals to a whole run and for its usage. A cgroup whose run has ended
+//! but that still holds processes (what a replaced run left, or a cgroup
+//! an app made below its own) is drained: stop_signal, SIGKILL after
+//! stop_timeout, removed once empty.
 //! In /proc mode (no hierarchy) every function here does nothing.
 
 use std::os::fd::RawFd;
+use std::path::Path;
 use std::time::Instant;
 
 use nix::unistd::Pid;
@@ -13,28 +17,59 @@ use super::Supervisor;
 use crate::app::{Event, State};
 use crate::cgroup::{self, Group};
 use crate::poll_set::{Owner, PollSet};
-use crate::signals;
+
+/// A cgroup whose run has ended while processes remain in it.
+#[derive(Debug)]
+pub(super) struct Draining {
+    group: Group,
+    /// When SIGKILL follows; None once sent.
+    kill_at: Option<Instant>,
+}
 
 impl Supervisor {
     /// A new cgroup for slot `i`'s next run; its directory and cgroup.procs
     /// for the spawn, None in /proc mode.
-    pub(super) fn run_cgroup(&mut self, i: usize) -> Result<Option<(RawFd, RawFd)>, String> {
-        let Some(h) = &self.cgroups else {
+    pub(super) fn run_cgroup(
+        &mut self,
+        i: usize,
+        now: Instant,
+    ) -> Result<Option<(RawFd, RawFd)>, String> {
+        if self.cgroups.is_none() {
             return Ok(None);
-        };
-        // Cgroups whose last process was still there when their run ended.
-        let stale = std::mem::take(&mut self.stale_groups);
-        self.stale_groups = stale.into_iter().filter_map(|g| g.remove().err()).collect();
+        }
         if let Some(g) = self.slots[i].cgroup.take()
             && let Err(g) = g.remove()
         {
-            self.stale_groups.push(g);
+            self.drain(i, g, None, now);
         }
+        let held = |dir: &Path| self.holds_cgroup(dir);
+        let Some(h) = &self.cgroups else {
+            return Ok(None);
+        };
         let slot = &self.slots[i];
-        let group = h.create(&slot.app.spec, slot.starts)?;
+        let group = h.create(&slot.app.spec, slot.starts, held)?;
         let fds = group.fds();
         self.slots[i].cgroup = Some(group);
-        Ok(Some(fds))
+        Ok(fds)
+    }
+
+    /// Some cgroup of tend's (a run's, a replaced run's, a draining one)
+    /// is `dir`.
+    fn holds_cgroup(&self, dir: &Path) -> bool {
+        let slots = self.slots.iter().filter_map(|s| s.cgroup.as_ref());
+        let draining = self.draining.iter().map(|d| &d.group);
+        slots
+            .chain(self.old_groups.values())
+            .chain(draining)
+            .any(|g| g.dir() == dir)
+    }
+
+    /// Slot `i`'s spawn is over, started or not: its cgroup's spawn fds
+    /// close.
+    pub(super) fn cgroup_started(&mut self, i: usize) {
+        if let Some(g) = self.slots[i].cgroup.as_mut() {
+            g.started();
+        }
     }
 
     /// memory.events of every run with a memory limit: the kernel marks it
@@ -51,11 +86,16 @@ impl Supervisor {
         }
     }
 
-    /// Slot `i`'s memory.events changed (or its main process is about to
-    /// be reported gone): an OOM kill is said and becomes the run's cause;
+    /// Slot `i`'s memory.events changed: see `memory_events`.
+    pub fn on_memory_event(&mut self, i: usize, now: Instant) {
+        self.memory_events(i, true, now);
+    }
+
+    /// Reads slot `i`'s memory.events: an OOM kill is said (and becomes
+    /// the run's cause); with `alive` (its main process is not reaped yet),
     /// a crossing of memory.high restarts the app once what it uses
     /// (memory.current less inactive file pages) is over max_memory.
-    pub fn on_memory_event(&mut self, i: usize, now: Instant) {
+    pub(super) fn memory_events(&mut self, i: usize, alive: bool, now: Instant) {
         let Some(slot) = self.slots.get_mut(i) else {
             return;
         };
@@ -68,7 +108,7 @@ impl Supervisor {
             return;
         };
         let before = std::mem::replace(&mut g.seen, seen);
-        let over = match (seen.high > before.high, limit) {
+        let over = match (alive && seen.high > before.high, limit) {
             (true, Some(limit)) => g.usage().0.filter(|&used| used > limit),
             _ => None,
         };
@@ -86,18 +126,13 @@ impl Supervisor {
         self.cgroups.as_ref().is_some_and(|h| h.memory)
     }
 
-    /// `sig` to every process of slot `i`'s cgroup; SIGKILL in one write
-    /// to cgroup.kill. False in /proc mode.
+    /// `sig` to every process of slot `i`'s run, each once; SIGKILL to all
+    /// at once. False in /proc mode.
     pub(super) fn signal_cgroup(&self, i: usize, sig: libc::c_int) -> bool {
         let Some(g) = &self.slots[i].cgroup else {
             return false;
         };
-        if sig == libc::SIGKILL && g.kill() {
-            return true;
-        }
-        for pid in g.pids() {
-            signals::signal_member(pid, sig, |p| g.holds(p));
-        }
+        g.signal(sig);
         true
     }
 
@@ -109,25 +144,33 @@ impl Supervisor {
         Some((memory?, ticks))
     }
 
-    /// The slot whose current or replaced run's cgroup holds `pid`.
-    pub(super) fn cgroup_owner(&self, pid: i32) -> Option<usize> {
+    /// In cgroup mode, the slot whose current run's cgroup holds `pid`
+    /// (Some(None): none does; a replaced run's leftovers are not the new
+    /// run's); None in /proc mode.
+    pub(super) fn cgroup_owner(&self, pid: i32) -> Option<Option<usize>> {
         self.cgroups.as_ref()?;
-        let dir = cgroup::member_of(pid)?;
-        self.slots
-            .iter()
-            .position(|s| s.cgroup.as_ref().is_some_and(|g| g.dir() == dir))
-            .or_else(|| {
-                let (old, _) = self.old_groups.iter().find(|(_, g)| g.dir() == dir)?;
-                self.retiring.get(old).copied()
-            })
+        let Some(dir) = cgroup::member_of(pid) else {
+            return Some(None);
+        };
+        Some(
+            self.slots
+                .iter()
+                .position(|s| s.cgroup.as_ref().is_some_and(|g| dir.starts_with(g.dir()))),
+        )
     }
 
     /// Slot `i` has no run (its tree is gone, or its spawn failed): its
-    /// cgroup goes. Kept while a process is in it: between a spawn and
-    /// its `Spawned` the slot is not running yet, but its child is.
-    pub(super) fn release_cgroup(&mut self, i: usize) {
-        if let Some(g) = self.slots[i].cgroup.take() {
-            self.slots[i].cgroup = g.remove().err();
+    /// cgroup goes, or is drained if a process is still in it. Not while
+    /// a main process of the slot lives: between a spawn and its
+    /// `Spawned` the slot is not running yet, but its child is.
+    pub(super) fn release_cgroup(&mut self, i: usize, now: Instant) {
+        if self.mains.values().any(|&j| j == i) {
+            return;
+        }
+        if let Some(g) = self.slots[i].cgroup.take()
+            && let Err(g) = g.remove()
+        {
+            self.drain(i, g, None, now);
         }
     }
 
@@ -139,34 +182,74 @@ impl Supervisor {
         }
     }
 
-    /// `sig` (and SIGCONT) to every process of the replaced run of `pid`,
-    /// also those that left its process group.
-    pub(super) fn signal_old_cgroup(&self, pid: Pid, sig: libc::c_int) {
-        if let Some(g) = self.old_groups.get(&pid.as_raw()) {
-            let cont = !matches!(sig, libc::SIGKILL | libc::SIGCONT | libc::SIGSTOP);
-            for member in g.pids() {
-                signals::signal_member(member, sig, |p| g.holds(p));
-                if cont {
-                    signals::signal_member(member, libc::SIGCONT, |p| g.holds(p));
-                }
+    /// `sig` to every process of the replaced run of `pid`, also those
+    /// that left its process group; false without its cgroup.
+    pub(super) fn signal_old_cgroup(&self, pid: Pid, sig: libc::c_int) -> bool {
+        let Some(g) = self.old_groups.get(&pid.as_raw()) else {
+            return false;
+        };
+        g.signal(sig);
+        if crate::signals::then_cont(sig) {
+            g.signal(libc::SIGCONT);
+        }
+        true
+    }
+
+    /// A replaced run's main process is gone: its cgroup goes, or what is
+    /// left in it is drained (from `kill_at` on, if it was asked to stop).
+    pub(super) fn release_old_cgroup(
+        &mut self,
+        i: usize,
+        pid: Pid,
+        kill_at: Option<Instant>,
+        now: Instant,
+    ) {
+        if let Some(g) = self.old_groups.remove(&pid.as_raw())
+            && let Err(g) = g.remove()
+        {
+            self.drain(i, g, kill_at, now);
+        }
+    }
+
+    /// Stops what is left in `g`, a cgroup of slot `i` whose run is over:
+    /// stop_signal now unless the run was asked to stop already (then
+    /// `kill_at` is set), SIGKILL at `kill_at` or after stop_timeout.
+    fn drain(&mut self, i: usize, g: Group, kill_at: Option<Instant>, now: Instant) {
+        let spec = &self.slots[i].app.spec;
+        let kill_at = kill_at.unwrap_or_else(|| {
+            g.signal(spec.stop_signal);
+            if crate::signals::then_cont(spec.stop_signal) {
+                g.signal(libc::SIGCONT);
+            }
+            now + spec.stop_timeout
+        });
+        self.draining.push(Draining {
+            group: g,
+            kill_at: Some(kill_at),
+        });
+    }
+
+    /// Draining cgroups: removed once empty, killed when due. Each exit
+    /// wakes the loop, so an emptied cgroup goes at the next turn.
+    pub(super) fn sweep_cgroups(&mut self, now: Instant) {
+        if self.draining.is_empty() {
+            return;
+        }
+        let draining = std::mem::take(&mut self.draining);
+        for mut d in draining {
+            if d.kill_at.is_some_and(|t| t <= now) {
+                d.group.signal(libc::SIGKILL);
+                d.kill_at = None;
+            }
+            if let Err(group) = d.group.remove() {
+                self.draining.push(Draining { group, ..d });
             }
         }
     }
 
-    /// SIGKILL to the whole of a replaced run; false without its cgroup.
-    pub(super) fn kill_old_cgroup(&self, pid: Pid) -> bool {
-        self.old_groups.get(&pid.as_raw()).is_some_and(Group::kill)
-    }
-
-    /// A replaced run's main process is gone: what is left of the run
-    /// (asked to stop with it) is killed, and its cgroup goes once empty.
-    pub(super) fn release_old_cgroup(&mut self, pid: Pid) {
-        if let Some(g) = self.old_groups.remove(&pid.as_raw())
-            && let Err(g) = g.remove()
-        {
-            g.kill();
-            self.stale_groups.push(g);
-        }
+    /// When the next draining cgroup is due its SIGKILL.
+    pub(super) fn cgroups_deadline(&self) -> Option<Instant> {
+        self.draining.iter().filter_map(|d| d.kill_at).min()
     }
 
     /// `"cgroup"` or `"procfs"`: where memory and trees come from.

@@ -98,8 +98,9 @@ pub struct Supervisor {
     cgroups: Option<Hierarchy>,
     /// The cgroups of replaced runs, by their main pid, until they end.
     old_groups: HashMap<i32, Group>,
-    /// Cgroups of ended runs that still held a process, removed later.
-    stale_groups: Vec<Group>,
+    /// Cgroups of ended runs that still hold a process: stopped, then
+    /// removed once empty.
+    draining: Vec<cgroups::Draining>,
     /// `listen` sockets by app name.
     sockets: HashMap<String, sockets::Bound>,
     /// sd_notify: the socket, made when some app has notify = true.
@@ -142,7 +143,7 @@ impl Supervisor {
             next_pipe: 0,
             cgroups,
             old_groups: HashMap::new(),
-            stale_groups: Vec::new(),
+            draining: Vec::new(),
             sockets: HashMap::new(),
             notify: None,
             parent: Parent::from_env(),
@@ -228,7 +229,7 @@ impl Supervisor {
                 spawn::reclaim_terminal();
             }
             // An OOM kill is the cause of this exit: said first.
-            self.on_memory_event(i, now);
+            self.memory_events(i, false, now);
             self.adopt_orphans();
             let tree_left = self.has_orphans(i);
             self.apply(i, Event::Exited { status, tree_left }, now);
@@ -255,6 +256,7 @@ impl Supervisor {
         self.kill_overdue_old_runs(now);
         self.run_watches(now);
         self.run_crons(now);
+        self.sweep_cgroups(now);
         for i in 0..self.slots.len() {
             self.step_replacement(i, now);
         }
@@ -288,6 +290,7 @@ impl Supervisor {
             .chain(self.next_sample)
             .chain(final_kill)
             .chain(self.replacement_deadline())
+            .chain(self.cgroups_deadline())
             .chain(self.watch.deadline())
             .min()
     }
@@ -347,7 +350,7 @@ impl Supervisor {
         if !matches!(app.state, State::Running { .. } | State::Stopping { .. }) {
             // Its tree is gone: the session id may be reused by anyone now.
             self.slots[i].session = None;
-            self.release_cgroup(i);
+            self.release_cgroup(i, now);
         }
         let app = &self.slots[i].app;
         if app.spec.critical
@@ -400,7 +403,7 @@ impl Supervisor {
             Ok(fds) => fds,
             Err(msg) => return self.start_failed(i, msg, 126),
         };
-        let cgroup = match self.run_cgroup(i) {
+        let cgroup = match self.run_cgroup(i, now) {
             Ok(fd) => fd,
             Err(msg) => return self.start_failed(i, format!("cannot start: {msg}"), 126),
         };
@@ -427,6 +430,7 @@ impl Supervisor {
         let result = spawn::spawn(&launch);
         // The child's ends close here: EOF comes once the app's tree closes its own.
         drop(launch);
+        self.cgroup_started(i);
         match result {
             Ok(pid) => {
                 if let Some(pipes) = pipes {

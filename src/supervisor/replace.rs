@@ -22,7 +22,7 @@ use crate::app::{Cause, Event, State, Then};
 use crate::control::SETTLE;
 use crate::log::Level;
 use crate::reaper::Status;
-use crate::signals::kill_group;
+use crate::signals::{kill_group, then_cont};
 
 /// A detached run, on its way out.
 #[derive(Debug, Clone, Copy)]
@@ -119,8 +119,9 @@ impl Supervisor {
             let name = crate::units::signal_name(sig);
             let msg = format!("stopping the replaced pid {pid} with {name}");
             self.event(i, Level::Info, "stopping_old", &msg);
-            signal_run(pid, sig);
-            self.signal_old_cgroup(pid, sig);
+            if !self.signal_old_cgroup(pid, sig) {
+                signal_run(pid, sig);
+            }
         }
     }
 
@@ -151,8 +152,9 @@ impl Supervisor {
                 }
                 let msg = format!("the replaced pid {} is still there: SIGKILL", out.pid);
                 self.event(i, Level::Warn, "killing_old", &msg);
-                kill_group(out.pid, libc::SIGKILL);
-                self.kill_old_cgroup(out.pid);
+                if !self.signal_old_cgroup(out.pid, libc::SIGKILL) {
+                    kill_group(out.pid, libc::SIGKILL);
+                }
                 self.slots[i].outgoing[k].killed = true;
             }
         }
@@ -166,7 +168,7 @@ impl Supervisor {
             return;
         };
         let out = outgoing.remove(k);
-        self.release_old_cgroup(pid);
+        self.release_old_cgroup(i, pid, out.kill_at, now);
         let event = Event::OldRunEnded {
             pid,
             status,
@@ -212,7 +214,7 @@ fn settled_at(slot: &Slot) -> Option<Instant> {
 /// any stop: a stopped process acts on it only once continued).
 fn signal_run(pid: Pid, sig: libc::c_int) {
     kill_group(pid, sig);
-    if !matches!(sig, libc::SIGKILL | libc::SIGCONT | libc::SIGSTOP) {
+    if then_cont(sig) {
         kill_group(pid, libc::SIGCONT);
     }
 }

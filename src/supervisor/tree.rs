@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use super::Supervisor;
 use crate::app::{Event, State};
 use crate::procfs::{self, Proc, Snapshot};
-use crate::signals::{kill_group, signal_process};
+use crate::signals::{kill_group, signal_process, then_cont};
 
 impl Supervisor {
     /// The main pid (when alive) and the adopted orphans of slot `i`.
@@ -72,28 +72,15 @@ impl Supervisor {
     pub(super) fn signal_tree(&mut self, i: usize, sig: libc::c_int) {
         self.adopt_orphans();
         let main = self.slots[i].app.main_pid();
-        // As systemd does: a stopped process acts on the stop signal only
-        // once continued, so SIGCONT follows it. Without it a SIGSTOPped
-        // app always waits out stop_timeout and dies by SIGKILL.
-        // Not after a stop-type signal: SIGCONT discards a pending one.
-        let signals: &[libc::c_int] = match sig {
-            libc::SIGKILL
-            | libc::SIGCONT
-            | libc::SIGSTOP
-            | libc::SIGTSTP
-            | libc::SIGTTIN
-            | libc::SIGTTOU => &[sig],
-            _ => &[sig, libc::SIGCONT],
+        // Without SIGCONT a SIGSTOPped app would wait out stop_timeout
+        // and die by SIGKILL (`then_cont`).
+        let signals: &[libc::c_int] = match then_cont(sig) {
+            false => &[sig],
+            true => &[sig, libc::SIGCONT],
         };
-        if self.slots[i].cgroup.is_some() {
-            // The cgroup holds the whole run, however its processes left
-            // the group and the session.
-            for &sig in signals {
-                if let Some(pid) = main {
-                    kill_group(pid, sig);
-                }
-                self.signal_cgroup(i, sig);
-            }
+        // The cgroup holds the whole run, however its processes left the
+        // group and the session: each of them gets each signal once.
+        if signals.iter().all(|&sig| self.signal_cgroup(i, sig)) {
             return;
         }
         let roots = self.roots(i, main);
@@ -146,8 +133,8 @@ impl Supervisor {
 
     /// The slot a stray child of tend came from, if it can be told.
     fn owner_of(&self, pid: i32) -> Option<usize> {
-        if let Some(i) = self.cgroup_owner(pid) {
-            return Some(i);
+        if let Some(owner) = self.cgroup_owner(pid) {
+            return owner;
         }
         let stat = procfs::read_stat(pid)?;
         if let Some(i) = self

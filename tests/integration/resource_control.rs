@@ -59,6 +59,11 @@ fn without_cgroup_v2_tend_says_why_once_and_that_limits_are_not_enforced() {
 
     let out = output_or_kill(tend(["check", "-c"]).arg(t.dir.join("init.toml")), T);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("is not below memory_max"),
+        "{}",
+        stderr(&out)
+    );
     for key in ["memory_max", "cpu_max", "pids_max"] {
         assert!(
             stderr(&out).contains(&format!(
@@ -68,6 +73,22 @@ fn without_cgroup_v2_tend_says_why_once_and_that_limits_are_not_enforced() {
             stderr(&out)
         );
     }
+}
+
+#[test]
+fn check_warns_when_the_graceful_limit_is_not_below_the_hard_one() {
+    let dir = TempDir::new("cg-limits");
+    let toml = "[app.web]\ncommand = \"sleep 1\"\nmax_memory = \"256M\"\nmemory_max = \"256M\"\n";
+    std::fs::write(dir.join("init.toml"), toml).unwrap();
+    let out = output_or_kill(tend(["check", "-c"]).arg(dir.join("init.toml")), T);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "warning: app.web.max_memory: 256M is not below memory_max 256M: the kernel's OOM kill comes before tend's graceful restart"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -293,14 +314,31 @@ fn starts_inside_its_cgroup(name: &str, without_clone3: bool) {
     let Some(cg) = TestCgroup::new(name) else {
         return;
     };
+    // Everything a start sets up, seen from inside: output through tend's
+    // pipes, the directory, the user, the environment, the cgroup.
     let toml = r#"
 [tend]
 cgroups = "on"
 
 [app.web]
-command = "cat /proc/self/cgroup > {dir}/seen.$TEND_INSTANCE.$$; sleep 0.3; exit 1"
+command = "echo \"seen: $(pwd) uid=$(id -u) foo=$FOO $(grep ^0:: /proc/self/cgroup)\"; echo err >&2; sleep 0.3; exit 1"
 instances = 2
 restart_delay = "100ms"
+log = "prefix"
+cwd = "/tmp"
+user = "nobody"
+env = { FOO = "bar" }
+
+[app.missing]
+command = ["/nonexistent/command"]
+restart = "never"
+
+# What clone3 answers in tend's namespace (no arguments: EINVAL where it
+# works, ENOSYS under the filter).
+[app.clone3]
+command = ["python3", "-c", "import ctypes, os; c = ctypes.CDLL(None, use_errno=True); c.syscall(435, 0, 0); print('clone3:', os.strerror(ctypes.get_errno()))"]
+restart = "never"
+log = "prefix"
 "#;
     let prefix = cg.prefix();
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
@@ -311,31 +349,33 @@ restart_delay = "100ms"
             unsafe { cmd.pre_exec(refuse_clone3) };
         }
     });
-    t.wait_for("app=web.1: started", 2, T);
-    let seen = |dir: &Path| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("seen."))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            // Whole files only: `cat` may be writing one.
-            .filter(|t| t.lines().any(|l| l.starts_with("0::")))
-            .collect();
-        v.sort();
-        v
-    };
-    assert!(
-        wait_until(T, || seen(t.dir.path()).len() >= 4),
-        "{}",
-        t.log()
-    );
-    for text in seen(t.dir.path()) {
-        let path = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-        assert!(
-            path == format!("/{}/web.0", cg.name) || path == format!("/{}/web.1", cg.name),
-            "{text}"
+    // Two runs of each instance.
+    t.wait_for("| seen: ", 4, T);
+    let log = t.log();
+    for line in log.lines().filter(|l| l.contains("| seen: ")) {
+        let instance = &line[..line.find(" |").unwrap()];
+        assert_eq!(
+            line,
+            format!(
+                "{instance} | seen: /tmp uid=65534 foo=bar 0::/{}/{instance}",
+                cg.name
+            ),
+            "{log}"
         );
     }
+    assert!(log.contains("web.0 | err"), "{log}");
+    t.wait_for("clone3 | clone3: ", 1, T);
+    let answer = match without_clone3 {
+        true => "clone3 | clone3: Function not implemented",
+        false => "clone3 | clone3: Invalid argument",
+    };
+    assert!(t.log().contains(answer), "{}", t.log());
+    assert!(
+        log.contains(
+            "app=missing: cannot start \"/nonexistent/command\": No such file or directory"
+        ),
+        "{log}"
+    );
 }
 
 /// Between fork and exec: a seccomp filter under which clone3 fails with

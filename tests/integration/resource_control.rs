@@ -7,7 +7,7 @@
 //! phase is cgroup.kill. The limits are proved in the VM (`vm.rs`).
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 

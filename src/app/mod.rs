@@ -171,11 +171,9 @@ pub enum Event {
     MemoryOver {
         rss: u64,
     },
-    /// The kernel's OOM killer killed `kills` processes of its cgroup
-    /// (memory_max); with memory.oom.group the whole run goes.
-    OomKilled {
-        kills: u64,
-    },
+    /// The kernel's OOM killer killed in its cgroup (memory_max); with
+    /// memory.oom.group the whole run goes.
+    OomKilled,
     /// The watchdog ran out: restart as for a failed health check.
     Unhealthy {
         reason: String,
@@ -215,7 +213,7 @@ impl Event {
             Event::Stop => "stop",
             Event::Kill => "kill",
             Event::MemoryOver { .. } => "memory_over",
-            Event::OomKilled { .. } => "oom_killed",
+            Event::OomKilled => "oom_killed",
             Event::Unhealthy { .. } => "unhealthy",
             Event::Probe { .. } => "probe",
             Event::Ready => "ready",

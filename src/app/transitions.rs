@@ -134,9 +134,9 @@ impl App {
             }
             // The run dies of it (memory.oom.group): its end is the OOM
             // kill's, whichever of the exit and this event comes first.
-            (State::Running { .. } | State::Stopping { .. }, Event::OomKilled { kills }) => {
+            (State::Running { .. } | State::Stopping { .. }, Event::OomKilled) => {
                 self.stop_cause.get_or_insert(Cause::OomKilled);
-                vec![self.oom_note(kills)]
+                vec![self.oom_note()]
             }
             (
                 State::Waiting
@@ -144,7 +144,7 @@ impl App {
                 | State::Stopped
                 | State::Exited
                 | State::Failed,
-                Event::OomKilled { kills },
+                Event::OomKilled,
             ) => {
                 if let Some(last) = self.exits.back_mut()
                     && last.cause == Cause::Crash
@@ -152,7 +152,7 @@ impl App {
                 {
                     last.cause = Cause::OomKilled;
                 }
-                vec![self.oom_note(kills)]
+                vec![self.oom_note()]
             }
             (State::Running { pid, since }, Event::Unhealthy { reason }) => {
                 let (pid, since) = (*pid, *since);
@@ -393,21 +393,16 @@ impl App {
     }
 
     /// The line that says the kernel killed in the app's cgroup.
-    fn oom_note(&self, kills: u64) -> Action {
-        let limit = match self.spec.memory_max {
-            Some(max) => format!("memory_max {}", format_size(max)),
+    fn oom_note(&self) -> Action {
+        let msg = match self.spec.memory_max {
+            Some(max) => format!(
+                "oom-killed: out of memory at memory_max {}",
+                format_size(max)
+            ),
             // A limit above tend's cgroup, or the machine's memory.
-            None => "out of memory".into(),
+            None => "oom-killed: out of memory".into(),
         };
-        let what = match kills {
-            1 => "a process".to_string(),
-            n => format!("{n} processes"),
-        };
-        log(
-            Level::Warn,
-            "oom_killed",
-            format!("oom-killed: the kernel killed {what} ({limit})"),
-        )
+        log(Level::Warn, "oom_killed", msg)
     }
 
     /// An event the supervisor should never send in the current state:

@@ -113,8 +113,7 @@ impl Supervisor {
             _ => None,
         };
         if seen.oom_kill > before.oom_kill {
-            let kills = seen.oom_kill - before.oom_kill;
-            self.apply(i, Event::OomKilled { kills }, now);
+            self.apply(i, Event::OomKilled, now);
         }
         if let (Some(rss), State::Running { .. }) = (over, &self.slots[i].app.state) {
             self.apply(i, Event::MemoryOver { rss }, now);

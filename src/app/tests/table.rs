@@ -315,7 +315,7 @@ fn event(name: &str) -> Event {
         "stop" => Event::Stop,
         "kill" => Event::Kill,
         "memory-over" => Event::MemoryOver { rss: 128 << 20 },
-        "oom-killed" => Event::OomKilled { kills: 1 },
+        "oom-killed" => Event::OomKilled,
         "unhealthy" => Event::Unhealthy {
             reason: "3 failed checks in a row".into(),
         },

@@ -26,12 +26,13 @@
    long. The /proc figure (RSS) has no such stock.
    Its SIGTERM handler notes the time too; it then prints one line
 
-     memgrow: mode=MODE limit=B used=B reaction_us=N wait_ms=W steps=S after=A step_us=U
+     memgrow: mode=MODE limit=B used=B reaction_us=N wait_ms=W steps=S after=A step_us=U within=0|1
 
    (used: the figure that crossed; reaction_us: from the crossing to the
-   signal, negative when the signal came before the app's own reading
-   after the step that crossed; after: steps grown after it; step_us: how
-   long the step that crossed took, touching and reading) and exits
+   signal; within=1 when the signal came during the step that crossed,
+   before the app's own reading: then reaction_us is from that step's
+   start, an upper bound; after: steps grown after the crossing; step_us:
+   how long the step that crossed took, touching and reading) and exits
    0. A signal before its own reading crossed prints `early` instead of
    reaction_us. With OUT the line is appended to that file instead, while
    the lock is held: one whole line per run. */
@@ -157,8 +158,8 @@ int main(int argc, char **argv) {
   struct timespec t_cross = {0, 0};
   int crossed = 0;
   long long step_us = 0; /* how long the step that crossed took */
+  struct timespec t0 = {0, 0}, t_step = {0, 0};
   while (!got_term && (long)(steps + 1) * STEP <= SPAN && after < AFTER) {
-    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(mem + steps * STEP, 0x5a, STEP);
     steps++;
@@ -170,6 +171,7 @@ int main(int argc, char **argv) {
     if (used > limit) {
       clock_gettime(CLOCK_MONOTONIC, &t_cross);
       step_us = us(t_cross) - us(t0);
+      t_step = t0;
       crossed = 1;
     }
   }
@@ -182,10 +184,16 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &term, NULL);
   while (!got_term) sigsuspend(&none);
 
+  /* The signal came during the step that crossed: the crossing was
+     somewhere in that step, the reaction at most from the step's start. */
+  int within = crossed && us(t_term) < us(t_cross);
+  long long reaction = us(t_term) - us(within ? t_step : t_cross);
   char line[256];
   if (crossed)
-    snprintf(line, sizeof line, "memgrow: mode=%s limit=%lld used=%lld reaction_us=%lld wait_ms=%d steps=%ld after=%ld step_us=%lld\n",
-             argv[1], limit, used, us(t_term) - us(t_cross), wait_ms, steps, after, step_us);
+    snprintf(line, sizeof line,
+             "memgrow: mode=%s limit=%lld used=%lld reaction_us=%lld wait_ms=%d steps=%ld after=%ld step_us=%lld "
+             "within=%d\n",
+             argv[1], limit, used, reaction, wait_ms, steps, after, step_us, within);
   else
     snprintf(line, sizeof line, "memgrow: mode=%s limit=%lld used=%lld early wait_ms=%d steps=%ld\n", argv[1],
              limit, cgroup ? used_cgroup() : used_proc(), wait_ms, steps);

@@ -208,6 +208,7 @@ def run(b):
             wait_ms=int(extra.get("wait_ms", 0)),
             after=int(extra.get("after", 0)),
             step_ms=int(extra.get("step_us", 0)) / 1000,
+            within=extra.get("within") == "1",
             boot_s=took,
         )
     for app, k in got.items():

@@ -608,13 +608,14 @@ class Report:
             "touches memory in 256 KiB steps and after each reads the figure tend compares with `max_memory = "
             "\"16M\"`: in cgroup mode its cgroup's memory.current less inactive_file, in /proc mode its RSS. "
             "Reaction: from the first reading over 16M to its SIGTERM (its handler notes the time; CLOCK_MONOTONIC "
-            "of the VM). cgroup mode: PID 1 runs memgrow, memory.high at 16M, memory.events polled. /proc mode: PID 1 "
+            "of the VM; where the signal came during the step that crossed, before the app's own reading, from "
+            "that step's start: an upper bound, counted in the column \"in the step\"). cgroup mode: PID 1 runs memgrow, memory.high at 16M, memory.events polled. /proc mode: PID 1 "
             "runs an inner tend (`cgroups = \"off\"`, `poll_interval` 1s or 200ms) that runs memgrow. Each sample "
             "is one run; the memory-limit restart starts the next."
         )
         self.w()
-        self.w("| mode | samples | median | p90 | min | max | early | one step takes (median) | median / cgroup's |")
-        self.w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        self.w("| mode | samples | median | p90 | min | max | in the step | early | step that crossed took (median) | median / cgroup's |")
+        self.w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         cg = agg(self.rows(13, case="cgroup"), "reaction_ms")
         for case in ("cgroup", "proc, poll 1s", "proc, poll 200ms"):
             rows = self.rows(13, case=case)
@@ -627,7 +628,8 @@ class Report:
             step = agg(rows, "step_ms")
             self.w(
                 f"| {case} | {len(rows)} | {num(a[0] if a else None, ' ms')} | {num(p90, ' ms')} | "
-                f"{num(a[1] if a else None, ' ms')} | {num(a[2] if a else None, ' ms')} | {early} | "
+                f"{num(a[1] if a else None, ' ms')} | {num(a[2] if a else None, ' ms')} | "
+                f"{sum(1 for r in rows if r.get('within'))} | {early} | "
                 f"{num(step[0] if step else None, ' ms')} | {ratio(a, cg) if case != 'cgroup' else ''} |"
             )
         self.w()

@@ -614,6 +614,9 @@ class Report:
             "is one run; the memory-limit restart starts the next."
         )
         self.w()
+        if not self.rows(13):
+            self.notes(13)
+            return
         self.w("| mode | samples | median | p90 | min | max | in the step | early | step that crossed took (median) | median / cgroup's |")
         self.w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         cg = agg(self.rows(13, case="cgroup"), "reaction_ms")

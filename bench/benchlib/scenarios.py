@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from . import flood, zdt
+from . import cgmem, flood, zdt
 from . import harness as h
 from .harness import MONO, UNSHARE, BenchError, Namespace
 from .peers import PEERS, Opts, by_name
@@ -42,6 +42,7 @@ FULL = dict(
     zdt_window=4.0,
     zdt_after=0.5,
     zdt_runs=3,
+    cgmem_samples=20,  # scenario 13: samples per mode, in one VM boot
 )
 QUICK = dict(
     runs=1,
@@ -65,6 +66,7 @@ QUICK = dict(
     zdt_window=3.0,
     zdt_after=0.3,
     zdt_runs=1,
+    cgmem_samples=5,
 )
 
 
@@ -585,6 +587,7 @@ class Bench:
             ("10", "shutdown", self.s10_shutdown),
             ("11", "log flood", lambda: flood.run(self)),
             ("12", "zero downtime", lambda: zdt.run(self)),
+            ("13", "memory-limit reaction, cgroup vs /proc", lambda: cgmem.run(self)),
         ]
         for ids, name, fn in steps:
             if only and not (set(ids.split(",")) & only):

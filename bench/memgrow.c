@@ -24,12 +24,18 @@
    crossing until the app holds more. The crossing noted is thus the
    earliest reading over LIMIT: the reaction measured is, if anything, too
    long. The /proc figure (RSS) has no such stock.
-   Its SIGTERM handler notes the time too; it then prints one line
+   Its SIGTERM handler notes the time too. So does an idle sibling it forks
+   before growing (same cgroup, same process group, asleep in sigsuspend):
+   the supervisor signals it with the rest of the app, and as it neither
+   allocates nor is throttled, its time is when the supervisor's signal
+   arrived, apart from what the kernel makes the growing app go through
+   before its handler may run (reclaim over memory.high). In proc mode the
+   figure is the RSS of both (the tree tend sums). It then prints one line
 
-     memgrow: mode=MODE limit=B used=B reaction_us=N wait_ms=W steps=S after=A step_us=U within=0|1
+     memgrow: mode=MODE limit=B used=B reaction_us=N signal_us=N wait_ms=W steps=S after=A step_us=U within=0|1
 
    (used: the figure that crossed; reaction_us: from the crossing to the
-   signal; within=1 when the signal came during the step that crossed,
+   app's handler; signal_us: from the crossing to the sibling's handler; within=1 when the signal came during the step that crossed,
    before the app's own reading: then reaction_us is from that step's
    start, an upper bound; after: steps grown after the crossing; step_us:
    how long the step that crossed took, touching and reading) and exits
@@ -45,6 +51,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,12 +107,21 @@ static long long used_cgroup(void) {
   return current - inactive;
 }
 
-static long long used_proc(void) {
+static pid_t sibling;
+
+static long long resident(const char *statm) {
   char buf[256];
-  long size, resident;
-  if (slurp("/proc/self/statm", buf, sizeof buf)) return -1;
-  if (sscanf(buf, "%ld %ld", &size, &resident) != 2) return -1;
-  return (long long)resident * sysconf(_SC_PAGESIZE);
+  long size, pages;
+  if (slurp(statm, buf, sizeof buf)) return -1;
+  if (sscanf(buf, "%ld %ld", &size, &pages) != 2) return -1;
+  return (long long)pages * sysconf(_SC_PAGESIZE);
+}
+
+static long long used_proc(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/statm", (int)sibling);
+  long long own = resident("/proc/self/statm"), sib = resident(path);
+  return own < 0 ? -1 : own + (sib < 0 ? 0 : sib);
 }
 
 static long long parse_size(const char *s) {
@@ -148,6 +164,26 @@ int main(int argc, char **argv) {
   while (nanosleep(&w, &w) != 0 && errno == EINTR && !got_term)
     ;
 
+  /* The idle sibling: notes when the signal came, in a shared page. */
+  volatile long long *sib_term = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (sib_term == MAP_FAILED) {
+    perror("memgrow: mmap");
+    return 2;
+  }
+  *sib_term = 0;
+  sibling = fork();
+  if (sibling < 0) {
+    perror("memgrow: fork");
+    return 2;
+  }
+  if (sibling == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    while (!got_term) sigsuspend(&none);
+    *sib_term = us(t_term);
+    _exit(0);
+  }
+
   char *mem = mmap(NULL, SPAN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) {
     perror("memgrow: mmap");
@@ -188,12 +224,15 @@ int main(int argc, char **argv) {
      somewhere in that step, the reaction at most from the step's start. */
   int within = crossed && us(t_term) < us(t_cross);
   long long reaction = us(t_term) - us(within ? t_step : t_cross);
+  waitpid(sibling, NULL, 0);
+  long long signal_at = *sib_term;
+  long long signal_us = signal_at ? signal_at - us(within || signal_at < us(t_cross) ? t_step : t_cross) : -1;
   char line[256];
   if (crossed)
     snprintf(line, sizeof line,
-             "memgrow: mode=%s limit=%lld used=%lld reaction_us=%lld wait_ms=%d steps=%ld after=%ld step_us=%lld "
-             "within=%d\n",
-             argv[1], limit, used, reaction, wait_ms, steps, after, step_us, within);
+             "memgrow: mode=%s limit=%lld used=%lld reaction_us=%lld signal_us=%lld wait_ms=%d steps=%ld after=%ld "
+             "step_us=%lld within=%d\n",
+             argv[1], limit, used, reaction, signal_us, wait_ms, steps, after, step_us, within);
   else
     snprintf(line, sizeof line, "memgrow: mode=%s limit=%lld used=%lld early wait_ms=%d steps=%ld\n", argv[1],
              limit, cgroup ? used_cgroup() : used_proc(), wait_ms, steps);

@@ -205,6 +205,7 @@ def run(b):
             used=int(m.group(4)),
             early=m.group(6) is None,
             reaction_ms=int(m.group(6)) / 1000 if m.group(6) is not None else None,
+            signal_ms=int(extra["signal_us"]) / 1000 if int(extra.get("signal_us", -1)) >= 0 else None,
             wait_ms=int(extra.get("wait_ms", 0)),
             after=int(extra.get("after", 0)),
             step_ms=int(extra.get("step_us", 0)) / 1000,

@@ -607,9 +607,12 @@ class Report:
             "(one app grows at a time), waits a random 0–1000 ms (a random phase of the /proc sampler), then "
             "touches memory in 256 KiB steps and after each reads the figure tend compares with `max_memory = "
             "\"16M\"`: in cgroup mode its cgroup's memory.current less inactive_file, in /proc mode its RSS. "
-            "Reaction: from the first reading over 16M to its SIGTERM (its handler notes the time; CLOCK_MONOTONIC "
-            "of the VM; where the signal came during the step that crossed, before the app's own reading, from "
-            "that step's start: an upper bound, counted in the column \"in the step\"). cgroup mode: PID 1 runs memgrow, memory.high at 16M, memory.events polled. /proc mode: PID 1 "
+            "Two times from the first reading over 16M (CLOCK_MONOTONIC of the VM; where the signal came during "
+            "the step that crossed, before the app's own reading, from that step's start: an upper bound, counted "
+            "in the column \"in the step\"): **signal**, until an idle sibling memgrow forked before growing (same "
+            "cgroup, same process group, asleep) runs its SIGTERM handler: when tend's graceful restart reached "
+            "the app; **app**, until the growing app's own handler runs, which in cgroup mode also holds what the "
+            "kernel makes a task over memory.high go through (reclaim) before it returns to user space. cgroup mode: PID 1 runs memgrow, memory.high at 16M, memory.events polled. /proc mode: PID 1 "
             "runs an inner tend (`cgroups = \"off\"`, `poll_interval` 1s or 200ms) that runs memgrow. Each sample "
             "is one run; the memory-limit restart starts the next."
         )
@@ -617,23 +620,32 @@ class Report:
         if not self.rows(13):
             self.notes(13)
             return
-        self.w("| mode | samples | median | p90 | min | max | in the step | early | step that crossed took (median) | median / cgroup's |")
-        self.w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        cg = agg(self.rows(13, case="cgroup"), "reaction_ms")
+        self.w(
+            "| mode | samples | signal: median | p90 | min | max | app: median | p90 | max | in the step | early "
+            "| step that crossed took (median) | signal median / cgroup's |"
+        )
+        self.w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        cg = agg(self.rows(13, case="cgroup"), "signal_ms")
+
+        def p90(rows, key):
+            vals = sorted(r[key] for r in rows if r.get(key) is not None)
+            return vals[min(len(vals) - 1, -(-len(vals) * 9 // 10) - 1)] if vals else None
+
         for case in ("cgroup", "proc, poll 1s", "proc, poll 200ms"):
             rows = self.rows(13, case=case)
             if not rows:
                 continue
-            vals = sorted(r["reaction_ms"] for r in rows if r["reaction_ms"] is not None)
+            s = agg(rows, "signal_ms")
             a = agg(rows, "reaction_ms")
-            p90 = vals[min(len(vals) - 1, -(-len(vals) * 9 // 10) - 1)] if vals else None
             early = sum(1 for r in rows if r["early"])
             step = agg(rows, "step_ms")
             self.w(
-                f"| {case} | {len(rows)} | {num(a[0] if a else None, ' ms')} | {num(p90, ' ms')} | "
-                f"{num(a[1] if a else None, ' ms')} | {num(a[2] if a else None, ' ms')} | "
+                f"| {case} | {len(rows)} | {num(s[0] if s else None, ' ms')} | {num(p90(rows, 'signal_ms'), ' ms')} | "
+                f"{num(s[1] if s else None, ' ms')} | {num(s[2] if s else None, ' ms')} | "
+                f"{num(a[0] if a else None, ' ms')} | {num(p90(rows, 'reaction_ms'), ' ms')} | "
+                f"{num(a[2] if a else None, ' ms')} | "
                 f"{sum(1 for r in rows if r.get('within'))} | {early} | "
-                f"{num(step[0] if step else None, ' ms')} | {ratio(a, cg) if case != 'cgroup' else ''} |"
+                f"{num(step[0] if step else None, ' ms')} | {ratio(s, cg) if case != 'cgroup' else ''} |"
             )
         self.w()
         rows = self.rows(13, case="cgroup")
@@ -648,11 +660,16 @@ class Report:
                 "more steps before the signal; the step column gives the time of one step in this VM)."
             )
             self.w()
-        a = agg(rows, "reaction_ms")
-        if a:
-            self.target(13, "cgroup mode: memory-limit reaction ≤ 20 ms (median)", f"{num(a[0])} ms (max {num(a[2])})", a[0] <= 20)
+        s = agg(rows, "signal_ms")
+        if s:
+            self.target(
+                13,
+                "cgroup mode: the graceful restart's signal ≤ 20 ms after the crossing (median)",
+                f"{num(s[0])} ms (max {num(s[2])})",
+                s[0] <= 20,
+            )
         for case, poll in (("proc, poll 1s", 1000), ("proc, poll 200ms", 200)):
-            p = agg(self.rows(13, case=case), "reaction_ms")
+            p = agg(self.rows(13, case=case), "signal_ms")
             if p:
                 self.w(f"For comparison, {case}: {num(p[0])} ms median, where poll/2 = {poll // 2} ms is expected.")
                 self.w()

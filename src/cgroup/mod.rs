@@ -247,6 +247,11 @@ impl Group {
         }
     }
 
+    /// memory.high back to `max`, for a run being stopped.
+    pub fn lift_high(&self) {
+        let _ = write(&self.dir.join("memory.high"), "max");
+    }
+
     /// The pids in the cgroup now, and in cgroups an app made below it.
     pub fn pids(&self) -> Vec<i32> {
         let mut pids = Vec::new();

@@ -115,8 +115,21 @@ impl Supervisor {
         if seen.oom_kill > before.oom_kill {
             self.apply(i, Event::OomKilled, now);
         }
-        if let (Some(rss), State::Running { .. }) = (over, &self.slots[i].app.state) {
+        if let (Some(rss), State::Running { pid, .. }) = (over, &self.slots[i].app.state) {
+            let pid = *pid;
             self.apply(i, Event::MemoryOver { rss }, now);
+            // Once it is being stopped, the kernel stops throttling it: a
+            // graceful stop needs memory too (a handler, a flush), and
+            // memory_max still caps it. A restart that waits its turn
+            // leaves it throttled.
+            let run = match &self.slots[i].app.state {
+                State::Running { pid: p, .. } if *p == pid => None,
+                State::Stopping { .. } => self.slots[i].cgroup.as_ref(),
+                _ => self.old_groups.get(&pid.as_raw()),
+            };
+            if let Some(g) = run {
+                g.lift_high();
+            }
         }
     }
 

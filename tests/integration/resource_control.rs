@@ -234,6 +234,13 @@ cgroups = "on"
 command = "setsid env -i sh -c 'trap \"\" TERM; exec sleep 987.654' & trap '' TERM; sleep 1000"
 stop_timeout = "1s"
 pids_max = 64
+
+# Counts its stop signals: a real-time one, so two are never merged into one.
+[app.counter]
+command = ["python3", "-u", "-c", "import signal, time\nn = 0\ndef got(*_):\n    global n\n    n += 1\n    print('counter: stop signal', n)\nsignal.signal(signal.SIGRTMIN + 3, got)\nprint('counter: ready')\nwhile True: time.sleep(0.05)"]
+stop_signal = "SIGRTMIN+3"
+stop_timeout = "2s"
+log = "prefix"
 "#;
     let prefix = cg.prefix();
     let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
@@ -276,6 +283,14 @@ pids_max = 64
         "{}",
         stdout(&describe)
     );
+
+    // Each process of a run gets each signal once (not once as a member
+    // of the process group and again as a member of the cgroup).
+    t.wait_for("counter | counter: ready", 1, T);
+    let out = t.ctl(&["stop", "counter"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(t.count("counter | counter: stop signal"), 1, "{}", t.log());
+    assert!(t.log().contains("app=counter: pid"), "{}", t.log());
 
     let out = t.ctl(&["stop", "daemonizer"]);
     assert!(out.status.success(), "{}", stderr(&out));

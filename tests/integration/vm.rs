@@ -390,7 +390,7 @@ say "done"
         "{console}"
     );
     // (e)
-    has("app=oomer: oom-killed: the kernel killed");
+    has("app=oomer: oom-killed: out of memory at memory_max 16M");
     assert!(
         console
             .lines()

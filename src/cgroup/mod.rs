@@ -247,6 +247,19 @@ impl Group {
         }
     }
 
+    /// What the run uses when that is over `limit` (bytes, memory.current
+    /// less inactive file pages). memory.stat is read only when
+    /// memory.current alone is over: an app whose page cache keeps it at
+    /// memory.high raises an event at each charge.
+    pub fn memory_over(&self, limit: u64) -> Option<u64> {
+        let current = read(self.dir.join("memory.current")).ok()?;
+        if current.trim().parse::<u64>().ok()? <= limit {
+            return None;
+        }
+        let stat = read(self.dir.join("memory.stat")).ok()?;
+        parse::memory_in_use(&current, &stat).filter(|&used| used > limit)
+    }
+
     /// memory.high back to `max`, for a run being stopped.
     pub fn lift_high(&self) {
         let _ = write(&self.dir.join("memory.high"), "max");

@@ -109,7 +109,7 @@ impl Supervisor {
         };
         let before = std::mem::replace(&mut g.seen, seen);
         let over = match (alive && seen.high > before.high, limit) {
-            (true, Some(limit)) => g.usage().0.filter(|&used| used > limit),
+            (true, Some(limit)) => g.memory_over(limit),
             _ => None,
         };
         if seen.oom_kill > before.oom_kill {

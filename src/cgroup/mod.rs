@@ -124,10 +124,12 @@ impl Hierarchy {
         held: impl Fn(&Path) -> bool,
     ) -> Result<Group, String> {
         let names = [spec.name.clone(), format!("{}@{starts}", spec.name)];
+        // tend's own leaf is held too: an app may be named `tend`.
+        let leaf = self.dir.join("tend");
         let dir = names
             .iter()
             .map(|n| self.dir.join(n))
-            .find(|d| !held(d))
+            .find(|d| !held(d) && *d != leaf)
             .ok_or_else(|| format!("the cgroups {} and {} are in use", names[0], names[1]))?;
         if let Err(e) = std::fs::create_dir(&dir) {
             let left = e.kind() == io::ErrorKind::AlreadyExists;

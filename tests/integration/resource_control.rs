@@ -348,6 +348,12 @@ env = { FOO = "bar" }
 command = ["/nonexistent/command"]
 restart = "never"
 
+# Named like tend's own leaf: its run takes the second name.
+[app.tend]
+command = "grep ^0:: /proc/self/cgroup"
+restart = "never"
+log = "prefix"
+
 # What clone3 answers in tend's namespace (no arguments: EINVAL where it
 # works, ENOSYS under the filter).
 [app.clone3]
@@ -379,6 +385,12 @@ log = "prefix"
         );
     }
     assert!(log.contains("web.0 | err"), "{log}");
+    t.wait_for("tend | 0::", 1, T);
+    assert!(
+        t.log().contains(&format!("tend | 0::/{}/tend@1", cg.name)),
+        "{}",
+        t.log()
+    );
     t.wait_for("clone3 | clone3: ", 1, T);
     let answer = match without_clone3 {
         true => "clone3 | clone3: Function not implemented",

@@ -310,9 +310,9 @@ impl Rule {
         let (start, end) = match p.0.is_empty() {
             true => ((Date::Month(3, 2, 0), 7200), (Date::Month(11, 1, 0), 7200)),
             false => {
-                p.expect(b',')?;
+                p.eat(b',')?;
                 let start = p.change()?;
-                p.expect(b',')?;
+                p.eat(b',')?;
                 (start, p.change()?)
             }
         };
@@ -360,7 +360,8 @@ impl Rule {
 struct Posix<'a>(&'a [u8]);
 
 impl Posix<'_> {
-    fn expect(&mut self, c: u8) -> Result<(), String> {
+    /// Takes `c`, which must come next.
+    fn eat(&mut self, c: u8) -> Result<(), String> {
         match self.0.split_first() {
             Some((&first, rest)) if first == c => {
                 self.0 = rest;
@@ -430,9 +431,9 @@ impl Posix<'_> {
             Some(b'M') => {
                 self.0 = &self.0[1..];
                 let m = self.number()?;
-                self.expect(b'.')?;
+                self.eat(b'.')?;
                 let w = self.number()?;
-                self.expect(b'.')?;
+                self.eat(b'.')?;
                 let d = self.number()?;
                 if !(1..=12).contains(&m) || !(1..=5).contains(&w) || !(0..=6).contains(&d) {
                     return Err(format!("M{m}.{w}.{d} is out of range"));

@@ -2,7 +2,7 @@
 //! (state, event) pair, and the steps it shares (begin and finish a stop,
 //! decide after a run, fail).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
@@ -45,15 +45,7 @@ impl App {
             }
             (State::Running { pid, since }, Event::Restart) => {
                 let (pid, since) = (*pid, *since);
-                let note = log(
-                    Level::Info,
-                    "restarting",
-                    format!(
-                        "restarting: stopping with {}",
-                        signal_name(self.spec.stop_signal)
-                    ),
-                );
-                self.stop_or_replace(pid, since, now, Then::Start, asked, note)
+                self.stop_or_replace(pid, since, now, Then::Start, asked, None)
             }
             // Started (or restarted) while still stopping: start again
             // once the tree is gone.
@@ -121,16 +113,13 @@ impl App {
             (State::Running { pid, since }, Event::MemoryOver { rss }) => {
                 let (pid, since) = (*pid, *since);
                 let limit = self.spec.max_memory.unwrap_or(0);
-                let note = log(
-                    Level::Warn,
-                    "memory_limit",
-                    format!(
-                        "memory limit: rss {} > {}, restarting",
-                        format_size(rss),
-                        format_size(limit)
-                    ),
+                let why = format!(
+                    "memory limit: rss {} > {}",
+                    format_size(rss),
+                    format_size(limit)
                 );
-                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Memory, note)
+                let why = Some((Level::Warn, "memory_limit", why));
+                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Memory, why)
             }
             // The run dies of it (memory.oom.group): its end is the OOM
             // kill's, whichever of the exit and this event comes first.
@@ -156,12 +145,8 @@ impl App {
             }
             (State::Running { pid, since }, Event::Unhealthy { reason }) => {
                 let (pid, since) = (*pid, *since);
-                let note = log(
-                    Level::Warn,
-                    "unhealthy",
-                    format!("unhealthy ({reason}), restarting"),
-                );
-                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Watchdog, note)
+                let why = Some((Level::Warn, "unhealthy", format!("unhealthy ({reason})")));
+                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Watchdog, why)
             }
             (State::Running { pid, since }, Event::Probe { passed, reason }) => {
                 let run = Some((*pid, *since));
@@ -448,15 +433,12 @@ impl App {
                 let Some((pid, since)) = run else {
                     return Vec::new();
                 };
-                let note = log(
-                    Level::Warn,
-                    "unhealthy",
-                    format!(
-                        "unhealthy ({} failed checks in a row, last: {reason}), restarting",
-                        spec.retries
-                    ),
+                let why = format!(
+                    "unhealthy ({} failed checks in a row, last: {reason})",
+                    spec.retries
                 );
-                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Health, note)
+                let why = Some((Level::Warn, "unhealthy", why));
+                self.stop_or_replace(pid, since, now, Then::Restart, Cause::Health, why)
             }
             _ if !passed => vec![log(
                 Level::Warn,
@@ -474,6 +456,8 @@ impl App {
     /// once, counted as `then` says. Any other app stops first
     /// (`begin_stop`). A graceful restart that max_restarts refuses is a
     /// stop either way, so the app ends failed with its tree gone.
+    /// `why`: the log line's level, event and what happened; None for a
+    /// restart a user asked for.
     fn stop_or_replace(
         &mut self,
         pid: Pid,
@@ -481,35 +465,44 @@ impl App {
         now: Instant,
         then: Then,
         cause: Cause,
-        note: Action,
+        why: Option<(Level, &'static str, String)>,
     ) -> Vec<Action> {
-        if self.spec.listen.is_empty() {
+        let replace = !self.spec.listen.is_empty()
+            && (then != Then::Restart || self.count_restart(now - since));
+        if !replace {
+            let note = match why {
+                Some((level, event, why)) => log(level, event, format!("{why}, restarting")),
+                None => log(
+                    Level::Info,
+                    "restarting",
+                    format!(
+                        "restarting: stopping with {}",
+                        signal_name(self.spec.stop_signal)
+                    ),
+                ),
+            };
             return self.begin_stop(pid, since, now, then, cause, note);
         }
-        if then == Then::Restart {
-            let mut streak = self.streak;
-            if let Verdict::Fail = streak.after_run(now - since, false, self.limits()) {
-                return self.begin_stop(pid, since, now, then, cause, note);
-            }
-            self.streak = streak;
-            self.restarts += 1;
-        }
-        let note = match note {
-            Action::Log { level, event, msg } => {
-                let (event, msg) = match msg.strip_suffix(", restarting") {
-                    Some(why) => (event, why.to_string()),
-                    None => ("replacing", "restarting".to_string()),
-                };
-                log(
-                    level,
-                    event,
-                    format!("{msg}: replacing pid {pid}, which stops once the new run is up"),
-                )
-            }
-            other => other,
-        };
+        let (level, event, why) = why.unwrap_or((Level::Info, "replacing", "restarting".into()));
+        let note = log(
+            level,
+            event,
+            format!("{why}: replacing pid {pid}, which stops once the new run is up"),
+        );
         self.state = State::Waiting;
         vec![note, Action::Detach { pid, since, cause }, Action::Spawn]
+    }
+
+    /// Counts a graceful restart after a run of `ran` (the streak and
+    /// RESTARTS); false, counting nothing, when max_restarts refuses it.
+    fn count_restart(&mut self, ran: Duration) -> bool {
+        match self.streak.after_run(ran, false, self.limits()) {
+            Verdict::Fail => false,
+            Verdict::Restart { .. } => {
+                self.restarts += 1;
+                true
+            }
+        }
     }
 
     /// Running → Stopping: `then` says what follows once the tree is gone,
@@ -557,14 +550,11 @@ impl App {
             }
             // Memory limit, health, watchdog: counted as the run's length
             // says, like an exit by itself, but started again at once.
-            Then::Restart => match self.streak.after_run(now - since, false, self.limits()) {
-                Verdict::Fail => self.fail(),
-                Verdict::Restart { .. } => {
-                    self.restarts += 1;
-                    self.state = State::Waiting;
-                    vec![Action::Spawn]
-                }
-            },
+            Then::Restart if self.count_restart(now - since) => {
+                self.state = State::Waiting;
+                vec![Action::Spawn]
+            }
+            Then::Restart => self.fail(),
             Then::Start => {
                 self.state = State::Waiting;
                 vec![Action::Spawn]

@@ -11,8 +11,6 @@ use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::Instant;
 
-use nix::unistd::Pid;
-
 use super::Supervisor;
 use crate::app::{Event, State};
 use crate::cgroup::{self, Group};
@@ -56,10 +54,10 @@ impl Supervisor {
     /// Some cgroup of tend's (a run's, a replaced run's, a draining one)
     /// is `dir`.
     fn holds_cgroup(&self, dir: &Path) -> bool {
-        let slots = self.slots.iter().filter_map(|s| s.cgroup.as_ref());
+        let runs = self.slots.iter().filter_map(|s| s.cgroup.as_ref());
+        let old = self.slots.iter().flat_map(|s| &s.outgoing);
         let draining = self.draining.iter().map(|d| &d.group);
-        slots
-            .chain(self.old_groups.values())
+        runs.chain(old.filter_map(|o| o.group.as_ref()))
             .chain(draining)
             .any(|g| g.dir() == dir)
     }
@@ -125,7 +123,11 @@ impl Supervisor {
             let run = match &self.slots[i].app.state {
                 State::Running { pid: p, .. } if *p == pid => None,
                 State::Stopping { .. } => self.slots[i].cgroup.as_ref(),
-                _ => self.old_groups.get(&pid.as_raw()),
+                _ => self.slots[i]
+                    .outgoing
+                    .iter()
+                    .find(|o| o.pid == pid)
+                    .and_then(|o| o.group.as_ref()),
             };
             if let Some(g) = run {
                 g.lift_high();
@@ -179,46 +181,21 @@ impl Supervisor {
         if self.mains.values().any(|&j| j == i) {
             return;
         }
-        if let Some(g) = self.slots[i].cgroup.take()
-            && let Err(g) = g.remove()
-        {
-            self.drain(i, g, None, now);
-        }
-    }
-
-    /// A replacement detached slot `i`'s run of `pid`: its cgroup goes
-    /// with it, and the new run gets one of its own.
-    pub(super) fn detach_cgroup(&mut self, i: usize, pid: Pid) {
         if let Some(g) = self.slots[i].cgroup.take() {
-            self.old_groups.insert(pid.as_raw(), g);
+            self.release_group(i, g, None, now);
         }
     }
 
-    /// `sig` to every process of the replaced run of `pid`, also those
-    /// that left its process group; false without its cgroup.
-    pub(super) fn signal_old_cgroup(&self, pid: Pid, sig: libc::c_int) -> bool {
-        let Some(g) = self.old_groups.get(&pid.as_raw()) else {
-            return false;
-        };
-        g.signal(sig);
-        if crate::signals::then_cont(sig) {
-            g.signal(libc::SIGCONT);
-        }
-        true
-    }
-
-    /// A replaced run's main process is gone: its cgroup goes, or what is
-    /// left in it is drained (from `kill_at` on, if it was asked to stop).
-    pub(super) fn release_old_cgroup(
+    /// A cgroup of slot `i` whose run is over: it goes, or what is left in
+    /// it is drained (from `kill_at` on, if it was asked to stop).
+    pub(super) fn release_group(
         &mut self,
         i: usize,
-        pid: Pid,
+        g: Group,
         kill_at: Option<Instant>,
         now: Instant,
     ) {
-        if let Some(g) = self.old_groups.remove(&pid.as_raw())
-            && let Err(g) = g.remove()
-        {
+        if let Err(g) = g.remove() {
             self.drain(i, g, kill_at, now);
         }
     }

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::app::{Action, Cause, Event, State};
-use crate::cgroup::{Group, Hierarchy};
+use crate::cgroup::Hierarchy;
 use crate::config::{AppSpec, dotenv};
 use crate::ids::Creds;
 use crate::log::{self, Level};
@@ -96,8 +96,6 @@ pub struct Supervisor {
     next_pipe: u64,
     /// cgroup mode: tend's cgroup, where each run gets one; None: /proc.
     cgroups: Option<Hierarchy>,
-    /// The cgroups of replaced runs, by their main pid, until they end.
-    old_groups: HashMap<i32, Group>,
     /// Cgroups of ended runs that still hold a process: stopped, then
     /// removed once empty.
     draining: Vec<cgroups::Draining>,
@@ -142,7 +140,6 @@ impl Supervisor {
             logs: Logs::new(log_dir),
             next_pipe: 0,
             cgroups,
-            old_groups: HashMap::new(),
             draining: Vec::new(),
             sockets: HashMap::new(),
             notify: None,

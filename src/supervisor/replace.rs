@@ -19,20 +19,39 @@ use nix::unistd::Pid;
 use super::Supervisor;
 use super::slot::Slot;
 use crate::app::{Cause, Event, State, Then};
+use crate::cgroup::Group;
 use crate::control::SETTLE;
 use crate::log::Level;
 use crate::reaper::Status;
 use crate::signals::{kill_group, then_cont};
 
 /// A detached run, on its way out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Outgoing {
-    pid: Pid,
+    pub(super) pid: Pid,
     since: Instant,
     cause: Cause,
     /// Once it has been asked to stop: when SIGKILL follows.
     kill_at: Option<Instant>,
     killed: bool,
+    /// cgroup mode: the run's cgroup, which it keeps until it is gone.
+    pub(super) group: Option<Group>,
+}
+
+impl Outgoing {
+    /// `sig`, and SIGCONT after it (as for any stop: a stopped process
+    /// acts on it only once continued), to the whole old run: its cgroup,
+    /// else its process group.
+    fn signal(&self, sig: libc::c_int) {
+        let send = |sig| match &self.group {
+            Some(g) => g.signal(sig),
+            None => kill_group(self.pid, sig),
+        };
+        send(sig);
+        if then_cont(sig) {
+            send(libc::SIGCONT);
+        }
+    }
 }
 
 impl Supervisor {
@@ -40,15 +59,17 @@ impl Supervisor {
     pub(super) fn detach(&mut self, i: usize, pid: Pid, since: Instant, cause: Cause) {
         self.mains.remove(&pid.as_raw());
         self.retiring.insert(pid.as_raw(), i);
-        self.detach_cgroup(i, pid);
         // A run replaced before it came up joins the one it was to replace:
-        // both stop once a new run is up.
+        // both stop once a new run is up. Its cgroup goes with it; the new
+        // run gets one of its own.
+        let group = self.slots[i].cgroup.take();
         self.slots[i].outgoing.push(Outgoing {
             pid,
             since,
             cause,
             kill_at: None,
             killed: false,
+            group,
         });
     }
 
@@ -115,13 +136,10 @@ impl Supervisor {
                 continue;
             }
             out.kill_at = Some(kill_at);
-            let pid = out.pid;
+            out.signal(sig);
             let name = crate::units::signal_name(sig);
-            let msg = format!("stopping the replaced pid {pid} with {name}");
+            let msg = format!("stopping the replaced pid {} with {name}", out.pid);
             self.event(i, Level::Info, "stopping_old", &msg);
-            if !self.signal_old_cgroup(pid, sig) {
-                signal_run(pid, sig);
-            }
         }
     }
 
@@ -146,16 +164,14 @@ impl Supervisor {
     pub(super) fn kill_overdue_old_runs(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
             for k in 0..self.slots[i].outgoing.len() {
-                let out = self.slots[i].outgoing[k];
+                let out = &mut self.slots[i].outgoing[k];
                 if out.killed || out.kill_at.is_none_or(|t| t > now) {
                     continue;
                 }
+                out.signal(libc::SIGKILL);
+                out.killed = true;
                 let msg = format!("the replaced pid {} is still there: SIGKILL", out.pid);
                 self.event(i, Level::Warn, "killing_old", &msg);
-                if !self.signal_old_cgroup(out.pid, libc::SIGKILL) {
-                    kill_group(out.pid, libc::SIGKILL);
-                }
-                self.slots[i].outgoing[k].killed = true;
             }
         }
     }
@@ -168,7 +184,10 @@ impl Supervisor {
             return;
         };
         let out = outgoing.remove(k);
-        self.release_old_cgroup(i, pid, out.kill_at, now);
+        if let Some(g) = out.group {
+            // What the run left (workers, daemons) is stopped with it.
+            self.release_group(i, g, out.kill_at, now);
+        }
         let event = Event::OldRunEnded {
             pid,
             status,
@@ -207,14 +226,5 @@ fn settled_at(slot: &Slot) -> Option<Instant> {
             Some(since + SETTLE)
         }
         _ => None,
-    }
-}
-
-/// The polite signal to an old run's group, and SIGCONT after it (as for
-/// any stop: a stopped process acts on it only once continued).
-fn signal_run(pid: Pid, sig: libc::c_int) {
-    kill_group(pid, sig);
-    if then_cont(sig) {
-        kill_group(pid, libc::SIGCONT);
     }
 }

@@ -451,3 +451,50 @@ fn refuse_clone3() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A replacement (`listen`) starts the new run in a cgroup of its own and
+/// stops the whole old run by its cgroup: a worker that left the old run's
+/// process group gets the stop signal too, and the old cgroup goes.
+#[test]
+fn in_cgroup_mode_a_replacement_stops_the_whole_old_run() {
+    require_namespaces!(root, "to mount cgroup2");
+    let Some(cg) = TestCgroup::new("replace") else {
+        return;
+    };
+    let toml = r#"
+[tend]
+cgroups = "on"
+
+[app.web]
+command = "echo \"run $(grep ^0:: /proc/self/cgroup)\"; setsid sh -c 'trap \"echo worker stopped; exit 0\" TERM; while :; do sleep 0.1; done' & trap 'exit 0' TERM; while :; do sleep 0.1; done"
+listen = ["unix:{dir}/web.sock"]
+log = "prefix"
+"#;
+    let prefix = cg.prefix();
+    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let t = Running::start_under("cg-replace", toml, &[], &prefix);
+    t.wait_for("web | run 0::", 1, T);
+    t.wait_socket();
+    let out = t.ctl(&["restart", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = t.log();
+    assert!(
+        log.contains(&format!("web | run 0::/{}/web\n", cg.name)),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("web | run 0::/{}/web@2\n", cg.name)),
+        "{log}"
+    );
+    assert!(
+        wait_until(T, || t.count("web | worker stopped") == 1),
+        "the old run's worker was not stopped:\n{}",
+        t.log()
+    );
+    assert!(
+        wait_until(T, || !cg.dir().join("web").exists()),
+        "the old run's cgroup is still there:\n{}",
+        t.log()
+    );
+    assert!(cg.dir().join("web@2").exists(), "{}", t.log());
+}

@@ -178,7 +178,7 @@ impl Supervisor {
     /// a main process of the slot lives: between a spawn and its
     /// `Spawned` the slot is not running yet, but its child is.
     pub(super) fn release_cgroup(&mut self, i: usize, now: Instant) {
-        if self.mains.values().any(|&j| j == i) {
+        if self.slots[i].cgroup.is_none() || self.mains.values().any(|&j| j == i) {
             return;
         }
         if let Some(g) = self.slots[i].cgroup.take() {

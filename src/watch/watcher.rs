@@ -131,9 +131,19 @@ enum Scope {
 impl Watcher {
     /// Watches what `wanted` asks (app name, what it watches), replacing
     /// what was watched: each app's pending burst stays, the watches are
-    /// made again from scratch (at start and at each reload: a walk of the
-    /// trees, cheaper than code to tell what changed).
+    /// made again from scratch when any app's `watch` changed (a walk of
+    /// the trees, simpler than telling which watches changed).
     pub fn set(&mut self, wanted: Vec<(String, WatchSpec)>) {
+        // A reload that left every `watch` as it was keeps the watches
+        // (and their bursts) rather than walking every tree again.
+        let same = wanted.len() == self.apps.len()
+            && wanted
+                .iter()
+                .zip(&self.apps)
+                .all(|((app, spec), w)| *app == w.app && *spec == w.spec);
+        if same && (self.fd.is_some() || self.apps.is_empty()) {
+            return;
+        }
         let mut old = std::mem::take(&mut self.apps);
         self.apps = wanted
             .into_iter()
@@ -481,6 +491,27 @@ mod tests {
         std::fs::remove_dir_all(t.0.join("src/new")).unwrap();
         assert_eq!(changed(&mut w), ["web"]);
         assert_eq!(w.dirs.len(), 4);
+    }
+
+    #[test]
+    fn the_same_watches_again_keep_the_fd_and_a_change_makes_them_anew() {
+        use std::os::fd::AsRawFd;
+        let (a, b) = (Tmp::new("same-a"), Tmp::new("same-b"));
+        let mut w = Watcher::default();
+        w.set(vec![("web".into(), spec(&[&a.0]))]);
+        let fd = w.fd().map(|f| f.as_raw_fd());
+        assert!(fd.is_some());
+        std::fs::write(a.0.join("f"), "x").unwrap();
+        w.read(Instant::now());
+        // A reload that changed no `watch`: the same fd, the burst kept.
+        w.set(vec![("web".into(), spec(&[&a.0]))]);
+        assert_eq!(w.fd().map(|f| f.as_raw_fd()), fd);
+        assert_eq!(changed(&mut w), ["web"]);
+        // Another path: watched from scratch (a new inotify fd).
+        w.set(vec![("web".into(), spec(&[&b.0]))]);
+        assert_eq!(w.dirs.len(), 1);
+        std::fs::write(b.0.join("g"), "x").unwrap();
+        assert_eq!(changed(&mut w), ["web"]);
     }
 
     #[test]

@@ -209,6 +209,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[k - 1]
 }
 
+/// Fails the test, with the first failures and tend's log, when any
+/// request of the load failed.
+fn assert_none_failed(label: &str, samples: &[Sample], windows: &[Window], t: &Running) {
+    let failures = report(label, samples, windows);
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {:#?}\nlog:\n{}",
+        failures.len(),
+        samples.len(),
+        &failures[..failures.len().min(10)],
+        t.log()
+    );
+}
+
 /// Prints requests, failures and p50/p99 latency of the requests begun in
 /// each window; returns the failures of the whole run, with the window
 /// each fell in.
@@ -431,15 +445,7 @@ fn four_instances_under_load(label: &str, server: &str) {
     if std::env::var_os("ZDT_LOG").is_some() {
         eprintln!("{}", t.log());
     }
-    let failures = report(label, &samples, &windows);
-    assert!(
-        failures.is_empty(),
-        "{} of {} requests failed: {:#?}\nlog:\n{}",
-        failures.len(),
-        samples.len(),
-        &failures[..failures.len().min(10)],
-        t.log()
-    );
+    assert_none_failed(label, &samples, &windows, &t);
     assert!(samples.len() > 1000, "only {} requests", samples.len());
 }
 
@@ -472,13 +478,5 @@ fn a_single_node_instance_loses_no_request_on_restart() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let samples = load.finish();
-    let failures = report("node, 1 instance", &samples, &windows);
-    assert!(
-        failures.is_empty(),
-        "{} of {} requests failed: {:#?}\nlog:\n{}",
-        failures.len(),
-        samples.len(),
-        &failures[..failures.len().min(10)],
-        t.log()
-    );
+    assert_none_failed("node, 1 instance", &samples, &windows, &t);
 }

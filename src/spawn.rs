@@ -156,6 +156,10 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
         pid_at,
         join: Arc::new(AtomicI32::new(-1)),
     };
+    // The child moves its sockets onto fds 3, 4, ...: the pipe that brings
+    // back an exec error (std's or spawn_into's) must not sit there, or it
+    // would be overwritten and a failed exec would look like a quick exit.
+    let _held = hold_low_fds(3 + launch.listen.len() as RawFd).map_err(error)?;
     let pid = match launch.cgroup {
         Some((dir, procs)) => match spawn_into(launch, &plan, dir) {
             Some(started) => started.map_err(error)?,
@@ -608,4 +612,17 @@ fn exec_child(
         libc::execvp(argv[0], argv.as_ptr());
     }
     io::Error::last_os_error()
+}
+
+/// Fills every free fd below `below` with /dev/null (close-on-exec) until
+/// the spawn returns, so that the fds it opens meanwhile land above.
+fn hold_low_fds(below: RawFd) -> io::Result<Vec<OwnedFd>> {
+    let mut held = Vec::new();
+    loop {
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null")?);
+        if fd.as_raw_fd() >= below {
+            return Ok(held);
+        }
+        held.push(fd);
+    }
 }

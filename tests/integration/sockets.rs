@@ -129,6 +129,43 @@ fn an_address_that_cannot_be_bound_fails_the_start_and_is_retried() {
     );
 }
 
+/// The child moves its sockets onto fds 3, 4, ...; a command that cannot
+/// be exec'd is still a failed start, whatever fds tend has free down
+/// there: here the pipes of `first` close while `web` retries, leaving
+/// gaps among tend's low fds.
+#[test]
+fn a_missing_command_with_sockets_is_a_failed_start() {
+    require_namespaces!();
+    let t = Running::start(
+        "execfail",
+        r#"
+[tend]
+log_format = "json"
+[app.first]
+command = "sleep 0.5"
+restart = "never"
+log = "prefix"
+instances = 3
+[app.web]
+command = ["/nonexistent/server"]
+listen = ["unix:{dir}/a.sock", "unix:{dir}/b.sock", "unix:{dir}/c.sock", "unix:{dir}/d.sock", "unix:{dir}/e.sock", "unix:{dir}/f.sock"]
+restart_delay = "100ms"
+max_restart_delay = "100ms"
+max_restarts = 1000
+"#,
+    );
+    t.wait_event("first.2", "exited", 1, T);
+    let before = t.events("web", "spawn_failed").len();
+    let fails = t.wait_event("web", "spawn_failed", before + 5, T);
+    assert!(
+        fails
+            .iter()
+            .all(|f| f.contains("cannot start \"/nonexistent/server\": No such file or directory")),
+        "{fails:?}"
+    );
+    assert!(t.events("web", "started").is_empty(), "{}", t.log());
+}
+
 #[test]
 fn a_restart_replaces_one_instance_at_a_time_and_loses_no_connection() {
     require_namespaces!();

@@ -769,3 +769,44 @@ fn a_health_restart_is_recorded_as_health() {
     a.on_event(exited(0), t0 + S);
     assert_eq!(causes(&a), ["health"]);
 }
+
+#[test]
+fn would_replace_names_the_events_that_replace_a_running_listen_app() {
+    let t = Instant::now();
+    let mut a = app(Restart::Always);
+    a.spec.health = Some(crate::health::HealthSpec {
+        probe: crate::health::Probe::Tcp(([127, 0, 0, 1], 1).into()),
+        interval: S,
+        timeout: S,
+        retries: 2,
+        start_period: Duration::ZERO,
+    });
+    let failed = Event::Probe {
+        passed: false,
+        reason: "refused".into(),
+    };
+    a.on_event(Event::Spawned { pid: pid(1) }, t);
+    // Without `listen` nothing replaces.
+    assert!(!a.would_replace(&Event::Restart, t));
+    a.spec.listen = vec![crate::listen::Listen::Unix("/run/web.sock".into())];
+    assert!(a.would_replace(&Event::Restart, t));
+    assert!(a.would_replace(&Event::MemoryOver { rss: 1 << 30 }, t));
+    assert!(!a.would_replace(&Event::Stop, t));
+    // The first failed check of two does not; the second does.
+    assert!(!a.would_replace(&failed, t + S));
+    assert!(acts(a.on_event(failed.clone(), t + S)).is_empty());
+    assert!(a.would_replace(&failed, t + 2 * S));
+    assert_eq!(
+        acts(a.on_event(failed, t + 2 * S))
+            .into_iter()
+            .filter(|x| matches!(x, Action::Detach { .. }))
+            .count(),
+        1
+    );
+    // A stopping app is not replaced by a restart.
+    let mut b = app(Restart::Always);
+    b.spec.listen = a.spec.listen.clone();
+    b.on_event(Event::Spawned { pid: pid(1) }, t);
+    b.on_event(Event::Stop, t);
+    assert!(!b.would_replace(&Event::Restart, t));
+}

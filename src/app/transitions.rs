@@ -493,6 +493,27 @@ impl App {
         vec![note, Action::Detach { pid, since, cause }, Action::Spawn]
     }
 
+    /// Whether `event` at `now` would replace the running app (see
+    /// `stop_or_replace`): the supervisor holds such an event while another
+    /// instance of the app is being replaced. A failed probe replaces when
+    /// it is the one that makes the app unhealthy.
+    pub fn would_replace(&self, event: &Event, now: Instant) -> bool {
+        if self.spec.listen.is_empty() || !matches!(self.state, State::Running { .. }) {
+            return false;
+        }
+        match event {
+            Event::Restart | Event::MemoryOver { .. } | Event::Unhealthy { .. } => true,
+            Event::Probe { passed: false, .. } => match (&self.spec.health, &self.health) {
+                (Some(spec), Some(tracker)) => {
+                    let mut next = tracker.clone();
+                    next.record(false, now, spec) == Some(Health::Unhealthy)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Counts a graceful restart after a run of `ran` (the streak and
     /// RESTARTS); false, counting nothing, when max_restarts refuses it.
     fn count_restart(&mut self, ran: Duration) -> bool {

@@ -296,7 +296,7 @@ impl Supervisor {
     /// actions are carried out in order, and an action that yields an
     /// event queues it behind the rest.
     fn apply(&mut self, i: usize, event: Event, now: Instant) {
-        if self.defer(i, &event) {
+        if self.defer(i, &event, now) {
             return;
         }
         self.queue.push_back((i, event));

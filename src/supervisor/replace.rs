@@ -83,17 +83,13 @@ impl Supervisor {
     /// kept and applied once that replacement is over. (A restart of the
     /// instance being replaced goes on: its new run may never come up, and
     /// the old runs wait for the newest.)
-    pub(super) fn defer(&mut self, i: usize, event: &Event) -> bool {
+    pub(super) fn defer(&mut self, i: usize, event: &Event, now: Instant) -> bool {
         if matches!(event, Event::Stop) {
             // A stop cancels a restart still waiting for its turn.
             self.slots[i].deferred = None;
         }
         let slot = &self.slots[i];
-        let replaces = matches!(
-            event,
-            Event::Restart | Event::MemoryOver { .. } | Event::Unhealthy { .. }
-        );
-        if !replaces || slot.app.spec.listen.is_empty() || slot.app.main_pid().is_none() {
+        if !slot.app.would_replace(event, now) {
             return false;
         }
         let app = &slot.app.spec.app;

@@ -302,16 +302,7 @@ impl Field {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tz::days;
-
-    fn at(y: i64, mo: u32, d: u32, h: i64, mi: i64) -> i64 {
-        days(y, mo, d) * 86_400 + h * 3600 + mi * 60
-    }
-
-    fn real(name: &str) -> Option<Zone> {
-        let data = std::fs::read(format!("/usr/share/zoneinfo/{name}")).ok()?;
-        Some(Zone::from_tzif(name, &data).expect("a valid TZif file"))
-    }
+    use crate::tz::tests::{real, utc as at};
 
     fn next(expr: &str, zone: &Zone, now: i64) -> i64 {
         Schedule::parse(expr)

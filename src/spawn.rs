@@ -19,8 +19,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::unistd::Pid;
 
@@ -146,7 +145,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
     let (envp, pid_at) = env.raw();
     // Taken before the fork: the child compares its parent with it.
     let tend_pid = std::process::id();
-    let plan = ChildPlan {
+    let mut plan = ChildPlan {
         session: launch.session,
         creds: launch.creds.clone(),
         die_with_tend: launch.die_with_tend && tend_pid != 1,
@@ -154,7 +153,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
         listen: launch.listen.clone(),
         envp,
         pid_at,
-        join: Arc::new(AtomicI32::new(-1)),
+        join: None,
     };
     // The child moves its sockets onto fds 3, 4, ...: the pipe that brings
     // back an exec error (std's or spawn_into's) must not sit there, or it
@@ -164,7 +163,7 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Pid, SpawnError> {
         Some((dir, procs)) => match spawn_into(launch, &plan, dir) {
             Some(started) => started.map_err(error)?,
             None => {
-                plan.join.store(procs, Ordering::Relaxed);
+                plan.join = Some(procs);
                 spawn_forked(launch, plan).map_err(error)?
             }
         },
@@ -201,7 +200,6 @@ fn spawn_forked(launch: &Launch<'_>, plan: ChildPlan) -> io::Result<u32> {
 /// when asked, resets its signal state, joins its cgroup (where clone3 did
 /// not start it there), switches ids, asks to die with tend, takes its
 /// sockets and points `environ` at its environment.
-#[derive(Clone)]
 struct ChildPlan {
     session: Session,
     creds: Option<Creds>,
@@ -213,9 +211,9 @@ struct ChildPlan {
     /// must be Send).
     envp: usize,
     pid_at: usize,
-    /// The cgroup.procs to join; -1: none. Set after the plan is made,
-    /// once clone3 has said whether it starts the child in its cgroup.
-    join: Arc<AtomicI32>,
+    /// The cgroup.procs to join: set where clone3 could not start the
+    /// child in its cgroup.
+    join: Option<RawFd>,
 }
 
 impl ChildPlan {
@@ -229,8 +227,7 @@ impl ChildPlan {
         signals::child_block_all();
         signals::reset_for_child();
         // Before the change of user, which could forbid it.
-        let fd = self.join.load(Ordering::Relaxed);
-        if fd >= 0 {
+        if let Some(fd) = self.join {
             crate::cgroup::join(fd)?;
         }
         // SAFETY: plain syscalls with plain arguments.

@@ -20,8 +20,6 @@ const ZONEINFO: &str = "/usr/share/zoneinfo";
 /// A time zone: UTC offsets in seconds east of Greenwich by Unix time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
-    /// What it was read from, for log lines: `Europe/Berlin`, `UTC`, ...
-    pub name: String,
     /// Transition times, ascending, and the offset that begins at each.
     transitions: Vec<(i64, i32)>,
     /// The offset before the first transition (and everywhere when there
@@ -60,12 +58,11 @@ pub enum Date {
 impl Zone {
     /// Coordinated Universal Time.
     pub fn utc() -> Zone {
-        Zone::fixed("UTC", 0)
+        Zone::fixed(0)
     }
 
-    fn fixed(name: &str, offset: i32) -> Zone {
+    fn fixed(offset: i32) -> Zone {
         Zone {
-            name: name.to_string(),
             transitions: Vec::new(),
             initial: offset,
             rule: None,
@@ -85,7 +82,7 @@ impl Zone {
     }
 
     /// A zone from the bytes of a TZif file.
-    pub fn from_tzif(name: &str, data: &[u8]) -> Result<Zone, String> {
+    pub fn from_tzif(data: &[u8]) -> Result<Zone, String> {
         let first = Header::read(data)?;
         let (header, body, wide) = match first.version {
             0 => (first, &data[HEADER..], false),
@@ -126,7 +123,6 @@ impl Zone {
             false => None,
         };
         Ok(Zone {
-            name: name.to_string(),
             transitions,
             initial: offset_of(0)?,
             rule,
@@ -136,7 +132,6 @@ impl Zone {
     /// A zone from a POSIX TZ string.
     pub fn from_posix(text: &str) -> Result<Zone, String> {
         Ok(Zone {
-            name: text.to_string(),
             transitions: Vec::new(),
             initial: 0,
             rule: Some(Rule::parse(text)?),
@@ -153,7 +148,7 @@ impl Zone {
     pub fn from_env(tz: Option<String>) -> (Zone, Option<String>) {
         let Some(tz) = tz else {
             return match std::fs::read("/etc/localtime") {
-                Ok(data) => match Zone::from_tzif("/etc/localtime", &data) {
+                Ok(data) => match Zone::from_tzif(&data) {
                     Ok(zone) => (zone, None),
                     Err(e) => (Zone::utc(), Some(format!("/etc/localtime: {e}; using UTC"))),
                 },
@@ -174,7 +169,7 @@ impl Zone {
             false => std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display())),
         };
         let from_file = read.and_then(|data| {
-            Zone::from_tzif(name, &data).map_err(|e| format!("{}: {e}", path.display()))
+            Zone::from_tzif(&data).map_err(|e| format!("{}: {e}", path.display()))
         });
         match from_file {
             Ok(zone) => (zone, None),
@@ -338,7 +333,7 @@ impl Rule {
                 end,
             } => (std, dst, start, end),
         };
-        let (year, _, _) = civil(div(t.saturating_add(i64::from(std)), 86_400));
+        let (year, _, _) = civil(t.saturating_add(i64::from(std)).div_euclid(86_400));
         // The changes happen at local time: DST begins at a standard time,
         // ends at a daylight time.
         let begins = |y: i64| day_of(y, start.0) * 86_400 + i64::from(start.1 - std);
@@ -463,16 +458,11 @@ impl Posix<'_> {
     }
 }
 
-/// Floor division.
-fn div(a: i64, b: i64) -> i64 {
-    a.div_euclid(b)
-}
-
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
 pub fn days(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
-    let era = div(y, 400);
+    let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let m = i64::from(month);
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
@@ -483,7 +473,7 @@ pub fn days(year: i64, month: u32, day: u32) -> i64 {
 /// The date of a day since 1970-01-01: (year, month 1..=12, day 1..=31).
 pub fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
-    let era = div(z, 146_097);
+    let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
@@ -538,7 +528,7 @@ fn day_of(year: i64, date: Date) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     /// Unix time of a UTC date and time.
@@ -549,7 +539,7 @@ mod tests {
     /// A real zone from /usr/share/zoneinfo; None (the test skips) without it.
     pub fn real(name: &str) -> Option<Zone> {
         let data = std::fs::read(Path::new(ZONEINFO).join(name)).ok()?;
-        Some(Zone::from_tzif(name, &data).expect("a valid TZif file"))
+        Some(Zone::from_tzif(&data).expect("a valid TZif file"))
     }
 
     #[test]
@@ -644,7 +634,7 @@ mod tests {
     #[test]
     fn hand_built_tzif_files() {
         let (a, b) = (utc(2000, 1, 1, 0, 0), utc(2000, 7, 1, 0, 0));
-        let v1 = Zone::from_tzif("v1", &tzif(1, &[(a, 1), (b, 0)], &[0, 3600], "")).expect("valid");
+        let v1 = Zone::from_tzif(&tzif(1, &[(a, 1), (b, 0)], &[0, 3600], "")).expect("valid");
         assert_eq!(v1.offset_at(a - 1), 0, "before the first: type 0");
         assert_eq!(v1.offset_at(a), 3600);
         assert_eq!(v1.offset_at(b), 0);
@@ -660,11 +650,11 @@ mod tests {
             &[0, 3600],
             "CET-1CEST,M3.5.0,M10.5.0/3",
         );
-        let v2 = Zone::from_tzif("v2", &v2).expect("valid");
+        let v2 = Zone::from_tzif(&v2).expect("valid");
         assert_eq!(v2.offset_at(a), 3600);
         assert_eq!(v2.offset_at(utc(2026, 7, 1, 0, 0)), 7200, "footer rule");
         assert_eq!(v2.offset_at(utc(2026, 1, 1, 0, 0)), 3600, "footer rule");
-        let empty = Zone::from_tzif("v3", &tzif(3, &[], &[-3600], "")).expect("valid");
+        let empty = Zone::from_tzif(&tzif(3, &[], &[-3600], "")).expect("valid");
         assert_eq!(empty.offset_at(0), -3600);
         for bad in [
             b"TZif".to_vec(),
@@ -673,11 +663,11 @@ mod tests {
             tzif(2, &[(b, 0), (a, 0)], &[0], ""),
             tzif(2, &[], &[0], "CET-1CEST,M3.5.0"),
         ] {
-            assert!(Zone::from_tzif("bad", &bad).is_err(), "{bad:?}");
+            assert!(Zone::from_tzif(&bad).is_err(), "{bad:?}");
         }
         let mut cut = tzif(2, &[(a, 1)], &[0, 3600], "");
         cut.truncate(cut.len() - 20);
-        assert!(Zone::from_tzif("cut", &cut).is_err());
+        assert!(Zone::from_tzif(&cut).is_err());
     }
 
     #[test]

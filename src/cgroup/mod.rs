@@ -282,6 +282,15 @@ impl Group {
         pids
     }
 
+    /// A stop's `sig` to every process in the cgroup, and SIGCONT after it
+    /// unless it is SIGKILL or a stop signal (`signals::then_cont`).
+    pub fn stop(&self, sig: libc::c_int) {
+        self.signal(sig);
+        if crate::signals::then_cont(sig) {
+            self.signal(libc::SIGCONT);
+        }
+    }
+
     /// `sig` to every process in the cgroup, each once; SIGKILL at once
     /// through cgroup.kill (Linux 5.14), else to each pid until none is
     /// left (a process may fork while it is being killed).

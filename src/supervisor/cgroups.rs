@@ -206,10 +206,7 @@ impl Supervisor {
     fn drain(&mut self, i: usize, g: Group, kill_at: Option<Instant>, now: Instant) {
         let spec = &self.slots[i].app.spec;
         let kill_at = kill_at.unwrap_or_else(|| {
-            g.signal(spec.stop_signal);
-            if crate::signals::then_cont(spec.stop_signal) {
-                g.signal(libc::SIGCONT);
-            }
+            g.stop(spec.stop_signal);
             now + spec.stop_timeout
         });
         self.draining.push(Draining {
@@ -218,10 +215,13 @@ impl Supervisor {
         });
     }
 
-    /// Draining cgroups: removed once empty, killed when due. Each exit
-    /// wakes the loop, so an emptied cgroup goes at the next turn.
+    /// Draining cgroups: killed when due, removed once empty. A cgroup
+    /// empties with an exit tend reaps (its last process is tend's child,
+    /// or an orphan that re-parented to tend), so only a turn that reaped
+    /// something, or one with a kill due, looks at them.
     pub(super) fn sweep_cgroups(&mut self, now: Instant) {
-        if self.draining.is_empty() {
+        let due = self.cgroups_deadline().is_some_and(|t| t <= now);
+        if !std::mem::take(&mut self.reaped) && !due {
             return;
         }
         let draining = std::mem::take(&mut self.draining);

@@ -99,6 +99,8 @@ pub struct Supervisor {
     /// Cgroups of ended runs that still hold a process: stopped, then
     /// removed once empty.
     draining: Vec<cgroups::Draining>,
+    /// A process was reaped since draining cgroups were last looked at.
+    reaped: bool,
     /// `listen` sockets by app name.
     sockets: HashMap<String, sockets::Bound>,
     /// sd_notify: the socket, made when some app has notify = true.
@@ -141,6 +143,7 @@ impl Supervisor {
             next_pipe: 0,
             cgroups,
             draining: Vec::new(),
+            reaped: false,
             sockets: HashMap::new(),
             notify: None,
             parent: Parent::from_env(),
@@ -215,6 +218,7 @@ impl Supervisor {
     /// A process tend reaped.
     pub fn on_exit(&mut self, pid: Pid, status: Status, now: Instant) {
         self.snapshot = None;
+        self.reaped = true;
         if let Some(i) = self.probe_pids.remove(&pid.as_raw()) {
             return self.probe_exited(i, pid, status, now);
         }

@@ -43,13 +43,14 @@ impl Outgoing {
     /// acts on it only once continued), to the whole old run: its cgroup,
     /// else its process group.
     fn signal(&self, sig: libc::c_int) {
-        let send = |sig| match &self.group {
-            Some(g) => g.signal(sig),
-            None => kill_group(self.pid, sig),
-        };
-        send(sig);
-        if then_cont(sig) {
-            send(libc::SIGCONT);
+        match &self.group {
+            Some(g) => g.stop(sig),
+            None => {
+                kill_group(self.pid, sig);
+                if then_cont(sig) {
+                    kill_group(self.pid, libc::SIGCONT);
+                }
+            }
         }
     }
 }

@@ -70,8 +70,6 @@ impl Supervisor {
     /// Sends `sig` to slot `i`'s group and to every member of its tree that
     /// left the group (setsid, setpgid, adopted orphans).
     pub(super) fn signal_tree(&mut self, i: usize, sig: libc::c_int) {
-        self.adopt_orphans();
-        let main = self.slots[i].app.main_pid();
         // Without SIGCONT a SIGSTOPped app would wait out stop_timeout
         // and die by SIGKILL (`then_cont`).
         let signals: &[libc::c_int] = match then_cont(sig) {
@@ -83,6 +81,8 @@ impl Supervisor {
         if signals.iter().all(|&sig| self.signal_cgroup(i, sig)) {
             return;
         }
+        self.adopt_orphans();
+        let main = self.slots[i].app.main_pid();
         let roots = self.roots(i, main);
         // The tree is read before anything is signalled: once the main
         // process dies, its children re-parent to tend and would no longer

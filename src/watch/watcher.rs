@@ -169,10 +169,7 @@ impl Watcher {
             Err(e) => {
                 #[cfg(test)]
                 {
-                    #[cfg(test)]
-                    {
-                        self.warnings += 1;
-                    }
+                    self.warnings += 1;
                 }
                 log::warn(&format!(
                     "watch: no inotify instance ({e}): nothing is watched until a reload"

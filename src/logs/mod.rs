@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::config::{AppSpec, LogMode};
+use crate::log::json_str;
 use crate::output::{LineSink, Pipe, Sink};
 use crate::poll_set::{Owner, PollSet};
 
@@ -407,33 +408,6 @@ fn json_line(out: &mut Vec<u8>, stamp: &Stamp, name: &[u8], tag: &str, line: &[u
         json_str(out, line);
     }
     out.push(b'}');
-}
-
-/// `text` as a JSON string; bytes that are not UTF-8 become U+FFFD.
-fn json_str(out: &mut Vec<u8>, text: &[u8]) {
-    out.push(b'"');
-    for chunk in text.utf8_chunks() {
-        for &b in chunk.valid().as_bytes() {
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0..0x20 | 0x7f => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 15)]);
-                }
-                _ => out.push(b),
-            }
-        }
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice("\u{fffd}".as_bytes());
-        }
-    }
-    out.push(b'"');
 }
 
 /// `[tend] log_dir` when given, else `/var/log/tend` as root, else

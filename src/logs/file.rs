@@ -43,13 +43,28 @@ pub struct LogFile {
     retry_at: Option<Instant>,
 }
 
+/// The log file of instance `name` in `dir`: `DIR/NAME.log`.
+pub fn path_in(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
+}
+
+/// The `k`th rotated file of `path` (`NAME.log.K`); `path` itself for 0.
+pub fn numbered(path: &Path, k: u32) -> PathBuf {
+    if k == 0 {
+        return path.to_path_buf();
+    }
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".{k}"));
+    PathBuf::from(p)
+}
+
 impl LogFile {
     /// `DIR/NAME.log`, opened (and DIR made) now; a failure is warned about
     /// and tried again later.
     pub fn new(name: &str, dir: &Path, max: u64, keep: u32) -> LogFile {
         let mut f = LogFile {
             name: name.to_string(),
-            path: dir.join(format!("{name}.log")),
+            path: path_in(dir, name),
             file: None,
             size: 0,
             buf: Vec::new(),
@@ -191,11 +206,7 @@ impl LogFile {
     /// keeps growing rather than losing lines.
     fn rotate(&mut self) {
         self.file = None;
-        let numbered = |k: u32| {
-            let mut p = self.path.clone().into_os_string();
-            p.push(format!(".{k}"));
-            PathBuf::from(p)
-        };
+        let numbered = |k: u32| numbered(&self.path, k);
         let mut result = Ok(());
         if self.keep == 0 {
             result = std::fs::remove_file(&self.path);

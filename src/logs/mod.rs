@@ -97,7 +97,7 @@ impl Logs {
             return;
         }
         log.tail = None;
-        let path = dir.join(format!("{}.log", spec.name));
+        let path = file::path_in(dir, &spec.name);
         match &mut log.file {
             Some(f) if f.path() == path => f.limits(spec.log_max_size, spec.log_keep),
             file => {
@@ -113,8 +113,7 @@ impl Logs {
 
     /// The file an app writes to (from its next start), if it has one.
     pub fn path_for(&self, spec: &AppSpec) -> Option<PathBuf> {
-        spec.log_file
-            .then(|| self.dir.join(format!("{}.log", spec.name)))
+        spec.log_file.then(|| file::path_in(&self.dir, &spec.name))
     }
 
     /// The sinks with lines waiting (to write) and the followers.

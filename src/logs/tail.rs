@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::stamp::{self, Stamp};
 
@@ -70,14 +70,7 @@ pub fn last_in_files(path: &Path, keep: u32, n: usize) -> Vec<Vec<u8>> {
         if lines.len() >= n || budget == 0 {
             break;
         }
-        let p = match k {
-            0 => path.to_path_buf(),
-            k => {
-                let mut p = path.as_os_str().to_owned();
-                p.push(format!(".{k}"));
-                PathBuf::from(p)
-            }
-        };
+        let p = super::file::numbered(path, k);
         let Ok(bytes) = read_end(&p, budget) else {
             break;
         };

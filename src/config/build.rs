@@ -57,6 +57,15 @@ pub(super) fn section<T: Default>(
     Some((raw, bad))
 }
 
+/// A duration that must be longer than 0s (an interval, a timeout, a
+/// debounce: 0s would spin).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match units::parse_duration(text)? {
+        d if d.is_zero() => Err("must be longer than 0s".into()),
+        d => Ok(d),
+    }
+}
+
 /// Types one optional string value, recording a problem when it is bad.
 pub(super) fn typed<T>(
     value: &Option<Spanned<String>>,
@@ -410,6 +419,13 @@ fn build_watch(
     let ignore = (raw.watch_ignore.as_ref())
         .or(defaults.watch_ignore.as_ref())
         .filter(|i| no_flag(i, &key("watch_ignore"), problems));
+    let delay_raw = raw.watch_delay.as_ref().or(defaults.watch_delay.as_ref());
+    let delay = typed(
+        &delay_raw.cloned(),
+        &key("watch_delay"),
+        problems,
+        positive_duration,
+    );
     let mut problem = |span: std::ops::Range<usize>, k: &str, message: String| {
         problems.push(Problem {
             span,
@@ -425,17 +441,6 @@ fn build_watch(
             }
         }
         patterns = Some(ignore.get_ref().0.clone());
-    }
-    let delay_raw = raw.watch_delay.as_ref().or(defaults.watch_delay.as_ref());
-    let mut delay = None;
-    if let Some(d) = delay_raw {
-        match units::parse_duration(d.get_ref()) {
-            Ok(z) if z.is_zero() => {
-                problem(d.span(), "watch_delay", "must be longer than 0s".into())
-            }
-            Ok(d) => delay = Some(d),
-            Err(message) => problem(d.span(), "watch_delay", message),
-        }
     }
     let w = raw.watch.as_ref().or(defaults.watch.as_ref())?;
     let paths: Vec<std::path::PathBuf> = match w.get_ref() {
@@ -501,28 +506,22 @@ fn build_health(
     } else {
         None
     };
-    let duration =
-        |v: &Option<Spanned<String>>, k: &str, default: u64, problems: &mut Vec<Problem>| {
-            typed(v, &sub(k), problems, units::parse_duration)
-                .unwrap_or(Duration::from_millis(default))
-        };
-    let interval = duration(&h.interval, "interval", 10_000, problems);
-    let timeout = duration(&h.timeout, "timeout", 2_000, problems);
-    let start_period = duration(&h.start_period, "start_period", 0, problems);
-    if interval.is_zero() {
-        problems.push(Problem {
-            span: h.interval.as_ref().map_or(raw.span(), |i| i.span()),
-            key: sub("interval"),
-            message: "must be longer than 0s".into(),
-        });
-    }
-    if timeout.is_zero() {
-        problems.push(Problem {
-            span: h.timeout.as_ref().map_or(raw.span(), |t| t.span()),
-            key: sub("timeout"),
-            message: "must be longer than 0s".into(),
-        });
-    }
+    let duration = |v: &Option<Spanned<String>>,
+                    k: &str,
+                    default: u64,
+                    problems: &mut Vec<Problem>,
+                    parse: fn(&str) -> Result<Duration, String>| {
+        typed(v, &sub(k), problems, parse).unwrap_or(Duration::from_millis(default))
+    };
+    let interval = duration(&h.interval, "interval", 10_000, problems, positive_duration);
+    let timeout = duration(&h.timeout, "timeout", 2_000, problems, positive_duration);
+    let start_period = duration(
+        &h.start_period,
+        "start_period",
+        0,
+        problems,
+        units::parse_duration,
+    );
     if problems.len() > before {
         return None;
     }

@@ -615,6 +615,10 @@ fn exec_child(
 /// the spawn returns, so that the fds it opens meanwhile land above.
 fn hold_low_fds(below: RawFd) -> io::Result<Vec<OwnedFd>> {
     let mut held = Vec::new();
+    // 0, 1 and 2 are always open: without sockets there is nothing to do.
+    if below <= 3 {
+        return Ok(held);
+    }
     loop {
         let fd = OwnedFd::from(std::fs::File::open("/dev/null")?);
         if fd.as_raw_fd() >= below {
